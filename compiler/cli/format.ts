@@ -1,0 +1,40 @@
+// Text rendering helpers for the CLI: human units and aligned tables.
+
+/** 29552144 -> "29.55 M", 96713211904 -> "96.71 G"; small numbers stay exact. */
+export function human(n: number): string {
+  const units: [number, string][] = [
+    [1e12, "T"],
+    [1e9, "G"],
+    [1e6, "M"],
+    [1e3, "K"],
+  ];
+  for (const [scale, unit] of units)
+    if (Math.abs(n) >= scale) return `${(n / scale).toFixed(2)} ${unit}`;
+  return String(n);
+}
+
+export interface Column {
+  readonly title: string;
+  readonly align?: "left" | "right";
+}
+
+/** An aligned table with a header rule; `null` rows become separator rules. */
+export function table(
+  columns: readonly Column[],
+  rows: readonly (readonly string[] | null)[],
+): string {
+  const widths = columns.map((c, i) =>
+    Math.max(c.title.length, ...rows.map((r) => (r ? r[i]!.length : 0))),
+  );
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) =>
+        columns[i]!.align === "right" ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!),
+      )
+      .join("  ")
+      .trimEnd();
+  const rule = widths.map((w) => "-".repeat(w)).join("  ");
+  return [line(columns.map((c) => c.title)), rule, ...rows.map((r) => (r ? line(r) : rule))].join(
+    "\n",
+  );
+}

@@ -1,0 +1,51 @@
+// csnc: the command-line entry. Exit codes: 0 success, 1 bad input or a failed check,
+// 2 a usage error, 70 an internal error (a bug in csnc).
+import { Command, CommanderError } from "commander";
+import { checkCommand } from "./check.js";
+import { processIo, type CliIo } from "./io.js";
+import { UsageError } from "./options.js";
+import { statsCommand } from "./stats.js";
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command("csnc")
+    .description(
+      "compiler and WebGPU runtime for Channel-Separated Convolutional Networks (.csn files)",
+    )
+    .version("0.1.0")
+    .showHelpAfterError("(run with --help for usage)");
+  program.addCommand(checkCommand(io));
+  program.addCommand(statsCommand(io));
+  const route = (cmd: Command) => {
+    cmd
+      .exitOverride()
+      .configureOutput({
+        writeOut: (s) => io.out(s.trimEnd()),
+        writeErr: (s) => io.err(s.trimEnd()),
+      });
+    cmd.commands.forEach(route);
+  };
+  route(program);
+  return program;
+}
+
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  let code = 0;
+  const program = buildProgram({ ...io, exitCode: (c) => (code = c) });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end through here with code 0.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof UsageError) {
+      io.err(`csnc: error: ${e.message}`);
+      return 2;
+    }
+    io.err(`csnc: internal error: ${(e as Error)?.message ?? String(e)}`);
+    if (process.env.CSNC_DEBUG) io.err((e as Error)?.stack ?? "");
+    else io.err("this is a bug in csnc; rerun with CSNC_DEBUG=1 for details and please report it");
+    return 70;
+  }
+}

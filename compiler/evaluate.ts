@@ -1,0 +1,192 @@
+// Evaluates .csn expressions: integer arithmetic (`/` floors), floats, booleans, enumeration
+// members, and dims tuples with element-wise arithmetic (`kernel / 2`).
+import { Codes, didYouMean, error, type Diagnostic, type Expr } from "../grammar/index.js";
+import { builtinFunctions } from "./layers.js";
+import { showValue, type Value } from "./values.js";
+
+/** Thrown to abandon elaboration at the first semantic error; caught at the API boundary. */
+export class CompileError extends Error {
+  constructor(readonly diagnostic: Diagnostic) {
+    super(diagnostic.message);
+  }
+}
+
+export type Scope = ReadonlyMap<string, Value>;
+
+export function evaluate(
+  e: Expr,
+  scope: Scope,
+  enums: ReadonlyMap<string, readonly string[]>,
+): Value {
+  const fail = (message: string, hint?: string): never => {
+    throw new CompileError(error(Codes.typeMismatch, message, e.span, { hint }));
+  };
+  const int = (value: number): Value => {
+    if (!Number.isSafeInteger(value)) {
+      throw new CompileError(
+        error(Codes.tooLarge, `integer result ${value} is out of range`, e.span),
+      );
+    }
+    return { type: "int", value };
+  };
+  switch (e.kind) {
+    case "int":
+      return int(e.value);
+    case "float":
+      return { type: "float", value: e.value };
+    case "bool":
+      return { type: "bool", value: e.value };
+    case "string":
+      return { type: "string", value: e.value };
+    case "name": {
+      const v = scope.get(e.name);
+      if (v) return v;
+      if (enums.has(e.name)) return { type: "enum", value: e.name };
+      throw new CompileError(
+        error(Codes.unknownName, `unknown name '${e.name}'`, e.span, {
+          hint: didYouMean(e.name, [...scope.keys(), ...enums.keys()]),
+        }),
+      );
+    }
+    case "dims": {
+      const items = e.items.map((item) => evaluate(item, scope, enums));
+      return {
+        type: "dims",
+        value: items.map((v) =>
+          v.type === "int"
+            ? v.value
+            : fail(`a dims item must be an int, got ${v.type} ${showValue(v)}`),
+        ),
+      };
+    }
+    case "call": {
+      const fn = builtinFunctions[e.callee];
+      if (!fn) return fail(`unknown function '${e.callee}'`);
+      if (e.args.length === 0) return fail(`${e.callee}() needs at least one argument`);
+      const args = e.args.map((a) => evaluate(a.value, scope, enums));
+      if (args.every((a) => a.type === "int")) return int(fn(args.map((a) => a.value as number)));
+      if (args.every((a) => a.type === "int" || a.type === "float"))
+        return { type: "float", value: fn(args.map((a) => a.value as number)) };
+      return fail(`${e.callee}() takes numbers`);
+    }
+    case "unary": {
+      const v = evaluate(e.operand, scope, enums);
+      if (e.op === "not")
+        return v.type === "bool"
+          ? { type: "bool", value: !v.value }
+          : fail(`'not' needs a bool, got ${v.type}`);
+      if (v.type === "int") return int(-v.value);
+      if (v.type === "float") return { type: "float", value: -v.value };
+      return fail(`'-' needs a number, got ${v.type}`);
+    }
+    case "ternary": {
+      const c = evaluate(e.condition, scope, enums);
+      if (c.type !== "bool")
+        return fail(`the condition of '? :' must be a bool, got ${c.type} ${showValue(c)}`);
+      return evaluate(c.value ? e.then : e.otherwise, scope, enums);
+    }
+    case "binary": {
+      if (e.op === "and" || e.op === "or") {
+        const l = evaluate(e.left, scope, enums);
+        if (l.type !== "bool") return fail(`'${e.op}' needs bools, got ${l.type}`);
+        if (e.op === "and" ? !l.value : l.value) return l;
+        const r = evaluate(e.right, scope, enums);
+        return r.type === "bool" ? r : fail(`'${e.op}' needs bools, got ${r.type}`);
+      }
+      const l = evaluate(e.left, scope, enums);
+      const r = evaluate(e.right, scope, enums);
+      return binary(e.op, l, r, int, fail);
+    }
+  }
+}
+
+function binary(
+  op: string,
+  l: Value,
+  r: Value,
+  int: (v: number) => Value,
+  fail: (m: string, hint?: string) => never,
+): Value {
+  if (op === "==" || op === "!=") {
+    const comparable = l.type === r.type || (isNumber(l) && isNumber(r));
+    if (!comparable)
+      fail(`cannot compare ${l.type} ${showValue(l)} with ${r.type} ${showValue(r)}`);
+    const same = l.type === "dims" ? showValue(l) === showValue(r) : l.value === r.value;
+    return { type: "bool", value: op === "==" ? same : !same };
+  }
+  if (l.type === "dims" || r.type === "dims") {
+    const n = l.type === "dims" ? l.value.length : (r as { value: readonly number[] }).value.length;
+    const items = (v: Value) =>
+      v.type === "dims"
+        ? v.value
+        : v.type === "int"
+          ? Array<number>(n).fill(v.value)
+          : fail(`cannot combine dims with ${v.type}`);
+    const a = items(l);
+    const b = items(r);
+    if (a.length !== b.length) fail(`dims of different lengths: ${a.join("x")} and ${b.join("x")}`);
+    if (["<", "<=", ">", ">="].includes(op)) fail(`'${op}' compares numbers, not dims`);
+    return {
+      type: "dims",
+      value: a.map((x, i) => (arith(op, x, b[i]!, int, fail) as { value: number }).value),
+    };
+  }
+  if (!isNumber(l) || !isNumber(r)) fail(`'${op}' needs numbers, got ${l.type} and ${r.type}`);
+  const a = l.value as number;
+  const b = r.value as number;
+  switch (op) {
+    case "<":
+      return { type: "bool", value: a < b };
+    case "<=":
+      return { type: "bool", value: a <= b };
+    case ">":
+      return { type: "bool", value: a > b };
+    case ">=":
+      return { type: "bool", value: a >= b };
+  }
+  if (l.type === "int" && r.type === "int") return arith(op, a, b, int, fail);
+  switch (op) {
+    case "+":
+      return { type: "float", value: a + b };
+    case "-":
+      return { type: "float", value: a - b };
+    case "*":
+      return { type: "float", value: a * b };
+    case "/":
+      return b === 0 ? fail("division by zero") : { type: "float", value: a / b };
+    case "**":
+      return { type: "float", value: a ** b };
+    default:
+      return fail(`'${op}' needs ints`);
+  }
+}
+
+// Integer arithmetic: `/` and `%` floor, as channel counts and paddings need.
+function arith(
+  op: string,
+  a: number,
+  b: number,
+  int: (v: number) => Value,
+  fail: (m: string, hint?: string) => never,
+): Value {
+  switch (op) {
+    case "+":
+      return int(a + b);
+    case "-":
+      return int(a - b);
+    case "*":
+      return int(a * b);
+    case "/":
+      return b === 0 ? fail("division by zero") : int(Math.floor(a / b));
+    case "%":
+      return b === 0 ? fail("division by zero") : int(a - b * Math.floor(a / b));
+    case "**":
+      return b < 0 ? fail("negative exponent in integer '**'") : int(a ** b);
+    default:
+      return fail(`unknown operator '${op}'`);
+  }
+}
+
+function isNumber(v: Value): v is Extract<Value, { type: "int" | "float" }> {
+  return v.type === "int" || v.type === "float";
+}
