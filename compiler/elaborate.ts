@@ -59,6 +59,7 @@ export function elaborate(
 class Elaborator {
   private readonly nodes: Node[] = [];
   private readonly paths = new Set<string>();
+  private readonly instances = new Set<string>();
   private current: number | undefined;
   private steps = 0;
   private declaredInput = false;
@@ -443,7 +444,8 @@ class Elaborator {
     const inner: Context = { ...ctx, origin };
     const scope = this.bind(s.args, this.declParams(decl), `block '${decl.name}'`, s.span, inner);
     const segment = s.label ?? (lone ? undefined : decl.name);
-    const prefix = segment === undefined ? ctx.prefix : [...ctx.prefix, segment];
+    const prefix =
+      segment === undefined ? ctx.prefix : [...ctx.prefix, this.uniqueSegment(ctx.prefix, segment)];
     this.body(decl.body, {
       scope,
       prefix,
@@ -530,6 +532,15 @@ class Elaborator {
       bound.set(p.name, d);
     }
     return bound;
+  }
+
+  // Two calls of the same block in one scope become `blk` and `blk_1`.
+  private uniqueSegment(prefix: readonly string[], segment: string): string {
+    const key = (name: string) => [...prefix, name].join(".");
+    let name = segment;
+    for (let k = 1; this.instances.has(key(name)); k++) name = `${segment}_${k}`;
+    this.instances.add(key(name));
+    return name;
   }
 
   private requireInput(ctx: Context, span: Span): number {

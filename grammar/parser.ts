@@ -146,9 +146,13 @@ class CsnParser extends CstParser {
     this.CONSUME(T.RParen);
   });
 
+  // `shortcut` is a keyword but also the name of residual's argument: `residual(shortcut = project)`.
   arg = this.RULE("arg", () => {
     this.OPTION(() => {
-      this.CONSUME(T.Identifier);
+      this.OR([
+        { ALT: () => this.CONSUME(T.Identifier, { LABEL: "name" }) },
+        { ALT: () => this.CONSUME(T.Shortcut, { LABEL: "name" }) },
+      ]);
       this.CONSUME(T.Assign);
     });
     this.SUBRULE(this.expr);

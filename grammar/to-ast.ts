@@ -152,7 +152,7 @@ export class AstBuilder {
 
   private args(n: CstNode): A.Arg[] {
     return nodes(n.children, "arg").map((a) => ({
-      name: token(a.children, "Identifier")?.image,
+      name: token(a.children, "name")?.image,
       value: this.expr(node(a.children, "expr")),
       span: this.span(a),
     }));

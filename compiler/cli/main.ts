@@ -16,12 +16,10 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(checkCommand(io));
   program.addCommand(statsCommand(io));
   const route = (cmd: Command) => {
-    cmd
-      .exitOverride()
-      .configureOutput({
-        writeOut: (s) => io.out(s.trimEnd()),
-        writeErr: (s) => io.err(s.trimEnd()),
-      });
+    cmd.exitOverride().configureOutput({
+      writeOut: (s) => io.out(s.trimEnd()),
+      writeErr: (s) => io.err(s.trimEnd()),
+    });
     cmd.commands.forEach(route);
   };
   route(program);
