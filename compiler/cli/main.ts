@@ -5,6 +5,9 @@ import { checkCommand } from "./check.js";
 import { processIo, type CliIo } from "./io.js";
 import { UsageError } from "./options.js";
 import { statsCommand } from "./stats.js";
+import { compileCommand } from "./compile.js";
+import { runCommand } from "../../runtime/cli/run.js";
+import { CsncError } from "../../runtime/errors.js";
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command("csnc")
@@ -15,6 +18,8 @@ export function buildProgram(io: CliIo): Command {
     .showHelpAfterError("(run with --help for usage)");
   program.addCommand(checkCommand(io));
   program.addCommand(statsCommand(io));
+  program.addCommand(compileCommand(io));
+  program.addCommand(runCommand(io));
   const route = (cmd: Command) => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),
@@ -36,6 +41,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     if (e instanceof CommanderError) {
       // --help and --version end through here with code 0.
       return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof CsncError) {
+      io.err(`csnc: error: ${e.message} [CSN${e.code}]`);
+      return 1;
     }
     if (e instanceof UsageError) {
       io.err(`csnc: error: ${e.message}`);

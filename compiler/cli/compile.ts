@@ -1,0 +1,124 @@
+// `csnc compile FILE -o DIR`: writes one WGSL file per kernel, the plan as JSON, and a summary.
+import { Command, Option } from "commander";
+import { mkdirSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { diagnosticToJson, formatDiagnostic } from "../../grammar/index.js";
+import { compileGraph } from "../compile.js";
+import { checkFile } from "../index.js";
+import { compatLimits, type KernelLimits } from "../kernels/common.js";
+import { nodeHost, projectRoot } from "../node-host.js";
+import { PlanError, type Plan } from "../plan.js";
+import { human } from "./format.js";
+import type { CliIo } from "./io.js";
+import { modelOptions, toCheckOptions, UsageError, type ModelOptions } from "./options.js";
+
+/** Core WebGPU limits as most desktop GPUs and SwiftShader grant them to csnc. */
+const coreLimits: KernelLimits = {
+  maxComputeWorkgroupsPerDimension: 65535,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxStorageBuffersPerShaderStage: 8,
+  maxStorageBufferBindingSize: 1 << 30,
+  maxBufferSize: 1 << 30,
+};
+
+interface CompileOptions extends ModelOptions {
+  output?: string;
+  limits: "compat" | "core";
+}
+
+export function compileCommand(io: CliIo): Command {
+  const cmd = new Command("compile")
+    .description("compile a model to WGSL kernels and an execution plan")
+    .argument("<file>", "a .csn model")
+    .option("-o, --output <dir>", "where to write kernels/*.wgsl and plan.json")
+    .addOption(
+      new Option(
+        "--limits <set>",
+        "device limits to plan for (the runtime replans for the real device)",
+      )
+        .choices(["compat", "core"])
+        .default("core"),
+    )
+    .option("--json", "print the summary as JSON");
+  for (const o of modelOptions) cmd.addOption(o);
+  return cmd.action((file: string, opts: CompileOptions) => {
+    if (!opts.output) throw new UsageError("compile needs -o DIR");
+    const abs = path.resolve(file);
+    const r = checkFile(abs, projectRoot(abs), nodeHost, toCheckOptions(opts));
+    if (r.diagnostics.length > 0) {
+      for (const d of r.diagnostics)
+        opts.json
+          ? io.out(JSON.stringify(diagnosticToJson(d, r.sources)))
+          : io.err(formatDiagnostic(d, r.sources));
+      io.exitCode(1);
+      return;
+    }
+    if (r.graphs.length !== 1)
+      throw new UsageError(
+        r.graphs.length
+          ? `${file} defines ${r.graphs.length} models: pick one with --model`
+          : `${file} defines no model`,
+      );
+    let plan: Plan;
+    try {
+      plan = compileGraph(r.graphs[0]!, opts.limits === "compat" ? compatLimits : coreLimits);
+    } catch (e) {
+      if (!(e instanceof PlanError)) throw e;
+      io.err(`${file}: error: ${e.message}`);
+      io.exitCode(1);
+      return;
+    }
+    writePlan(plan, opts.output);
+    const summary = summarise(plan);
+    io.out(
+      opts.json
+        ? JSON.stringify({ ...summary, output: opts.output }, null, 2)
+        : renderSummary(summary, opts.output),
+    );
+    io.exitCode(0);
+  });
+}
+
+function writePlan(plan: Plan, dir: string): void {
+  const kernels = path.join(dir, "kernels");
+  mkdirSync(kernels, { recursive: true });
+  const files = plan.shaders.map((code, i) => {
+    const name = /^\/\/ ([\w.-]+):/.exec(code)?.[1] ?? "kernel";
+    const file = `${String(i).padStart(3, "0")}-${name}.wgsl`;
+    writeFileSync(path.join(kernels, file), code);
+    return `kernels/${file}`;
+  });
+  const { shaders: _shaders, ...rest } = plan;
+  writeFileSync(
+    path.join(dir, "plan.json"),
+    JSON.stringify({ ...rest, shaderFiles: files }, null, 2) + "\n",
+  );
+}
+
+export function summarise(plan: Plan) {
+  const kernels: Record<string, number> = {};
+  for (const d of plan.dispatches)
+    kernels[d.kernel.replace(/-k[\dx]+.*$|-\d+x\d+$/, "")] =
+      (kernels[d.kernel.replace(/-k[\dx]+.*$|-\d+x\d+$/, "")] ?? 0) + 1;
+  return {
+    model: plan.model,
+    input: plan.input.shape,
+    dispatches: plan.dispatches.length,
+    shaders: plan.shaders.length,
+    kernels,
+    flops: plan.dispatches.reduce((a, d) => a + d.flops, 0),
+    memory: plan.memory,
+  };
+}
+
+function renderSummary(s: ReturnType<typeof summarise>, dir: string): string {
+  const m = s.memory;
+  return [
+    `${s.model}: input ${s.input.join("x")} (NxCxTxHxW)`,
+    `  ${s.dispatches} dispatches, ${s.shaders} distinct kernels, ${human(s.flops)}FLOP per inference`,
+    ...Object.entries(s.kernels).map(([k, n]) => `    ${String(n).padStart(4)}  ${k}`),
+    `  activations: ${human(m.activationBytes)}B in shared buffers (lower bound ${human(m.lowerBoundBytes)}B, ${(m.activationBytes / m.lowerBoundBytes).toFixed(2)}x)`,
+    `  weights: ${human(m.weightBytes)}B`,
+    `  wrote ${dir}/plan.json and ${s.shaders} kernels in ${dir}/kernels/`,
+  ].join("\n");
+}

@@ -1,0 +1,95 @@
+// What every kernel generator returns, the device limits they respect, and shared WGSL pieces.
+
+/** The device limits kernels are shaped by (a subset of GPUSupportedLimits). */
+export interface KernelLimits {
+  readonly maxComputeWorkgroupsPerDimension: number;
+  readonly maxComputeInvocationsPerWorkgroup: number;
+  readonly maxStorageBuffersPerShaderStage: number;
+  readonly maxStorageBufferBindingSize: number;
+  readonly maxBufferSize: number;
+}
+
+/** WebGPU's compatibility-mode defaults: what every adapter, llvmpipe included, can do. */
+export const compatLimits: KernelLimits = {
+  maxComputeWorkgroupsPerDimension: 65535,
+  maxComputeInvocationsPerWorkgroup: 128,
+  maxStorageBuffersPerShaderStage: 4,
+  maxStorageBufferBindingSize: 134217728,
+  maxBufferSize: 268435456,
+};
+
+/** A binding slot of a kernel, in @binding order. */
+export type BindingRole = "input" | "weights" | "residual" | "output";
+
+export interface Kernel {
+  /** Kernel family and variant, e.g. `conv-pointwise-vec4-4x2`. */
+  readonly name: string;
+  readonly wgsl: string;
+  readonly workgroupSize: number;
+  readonly dispatch: readonly [number, number, number];
+  readonly bindings: readonly BindingRole[];
+  /** Multiply-adds x 2 (for GFLOP/s) and bytes read + written, for profiles. */
+  readonly flops: number;
+  readonly bytes: number;
+}
+
+export const workgroupSize = 64;
+
+/**
+ * Workgroups for `invocations` threads, folded into a 2D grid when one dimension cannot hold
+ * them. Kernels recover the linear index with `linearIndex(nx)`.
+ */
+export function grid(
+  invocations: number,
+  limits: KernelLimits,
+): { dispatch: [number, number, number]; nx: number } {
+  const groups = Math.max(1, Math.ceil(invocations / workgroupSize));
+  const max = limits.maxComputeWorkgroupsPerDimension;
+  if (groups <= max) return { dispatch: [groups, 1, 1], nx: groups };
+  const ny = Math.ceil(groups / max);
+  const nx = Math.ceil(groups / ny);
+  if (ny > max)
+    throw new Error(`a dispatch of ${invocations} invocations exceeds the device's grid`);
+  return { dispatch: [nx, ny, 1], nx };
+}
+
+/** The entry point header; `idx` is the invocation's linear index, `total` bounds it. */
+export function entry(nx: number, total: number): string {
+  return `@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let idx = (wid.y * ${nx}u + wid.x) * ${workgroupSize}u + lid;
+  if (idx >= ${total}u) { return; }`;
+}
+
+/** A storage binding declaration. */
+export function binding(index: number, name: string, type: string, write = false): string {
+  return `@group(0) @binding(${index}) var<storage, ${write ? "read_write" : "read"}> ${name}: array<${type}>;`;
+}
+
+/** Elementwise epilogue on a value `v` of type `t`: bias, relu, residual add, relu. */
+export interface Epilogue {
+  readonly bias: boolean;
+  readonly relu: boolean;
+  readonly residual: boolean;
+  readonly reluAfterAdd: boolean;
+}
+
+export function applyEpilogue(
+  e: Epilogue,
+  v: string,
+  biasExpr: string,
+  residualExpr: string,
+  zero: string,
+): string {
+  const lines: string[] = [];
+  if (e.bias) lines.push(`${v} = ${v} + ${biasExpr};`);
+  if (e.relu) lines.push(`${v} = max(${v}, ${zero});`);
+  if (e.residual) lines.push(`${v} = ${v} + ${residualExpr};`);
+  if (e.reluAfterAdd) lines.push(`${v} = max(${v}, ${zero});`);
+  return lines.join(" ");
+}
+
+export function f32(x: number): string {
+  const s = String(x);
+  return /[.eE]/.test(s) ? s : `${s}.0`;
+}

@@ -1,0 +1,92 @@
+// General (dense or grouped) convolution: the 3x7x7 stem, ResNet3D's 3x3x3, grouped variants.
+// A tiled direct scheme: each invocation computes TW neighbouring outputs along W for 4 output
+// channels (vec4), so each weight vec4 serves TW outputs and each input value 4 channels.
+// Weights: [kT*kH*kW][Cin/G][Cout] (vec4 along Cout), then bias [Cout].
+import { applyEpilogue, binding, entry, grid, type Kernel, type KernelLimits } from "./common.js";
+import { convBytes, convMacs, type ConvSpec } from "./conv-spec.js";
+
+export function convDirect(
+  s: ConvSpec,
+  limits: KernelLimits,
+  tw = Math.min(4, s.output[2]),
+): Kernel {
+  const coutG = s.cout / s.groups;
+  const cinG = s.cin / s.groups;
+  const vec = coutG % 4 === 0;
+  const CO = vec ? s.cout / 4 : s.cout;
+  const [T, H, W] = s.input;
+  const [To, Ho, Wo] = s.output;
+  const [KT, KH, KW] = s.kernel;
+  const [sT, sH, sW] = s.stride;
+  const [pT, pH, pW] = s.pad;
+  const WT = Math.ceil(Wo / tw);
+  const total = s.n * To * Ho * WT * CO;
+  const g = grid(total, limits);
+  const t = vec ? "vec4<f32>" : "f32";
+  const zero = vec ? "vec4<f32>(0.0)" : "0.0";
+  const bindings: Kernel["bindings"] = s.epilogue.residual
+    ? ["input", "weights", "residual", "output"]
+    : ["input", "weights", "output"];
+  const js = [...Array(tw).keys()];
+  const name = `conv-direct-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}-g${s.groups}-tw${tw}`;
+  const wgsl = `// ${name}: conv ${s.cin}->${s.cout}, groups ${s.groups}, input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}.
+// Layouts (channels-last): inp [N][T][H][W][Cin] (scalars), wts [tap][Cin/G][Cout]${vec ? " (vec4 along Cout)" : ""} then bias,
+// res/out [N][To][Ho][Wo][Cout]. Invocation idx -> output channel group idx % ${CO}, then ${tw} outputs along W, Ho, To, N.
+${binding(0, "inp", "f32")}
+${binding(1, "wts", t)}
+${s.epilogue.residual ? binding(2, "res", t) : ""}
+${binding(bindings.length - 1, "out", t, true)}
+${entry(g.nx, total)}
+  let co = idx % ${CO}u; var r = idx / ${CO}u;
+  let wo0 = (r % ${WT}u) * ${tw}u; r = r / ${WT}u;
+  let ho = r % ${Ho}u; r = r / ${Ho}u;
+  let to = r % ${To}u; let n = r / ${To}u;
+  let ciBase = (co * ${vec ? 4 : 1}u / ${coutG}u) * ${cinG}u;
+  let t0 = i32(to * ${sT}u) - ${pT}; let h0 = i32(ho * ${sH}u) - ${pH};
+  ${js.map((j) => `var acc${j} = ${zero};`).join(" ")}
+  for (var kt = 0; kt < ${KT}; kt++) {
+    let it = t0 + kt;
+    if (it < 0 || it >= ${T}) { continue; }
+    for (var kh = 0; kh < ${KH}; kh++) {
+      let ih = h0 + kh;
+      if (ih < 0 || ih >= ${H}) { continue; }
+      let rowBase = ((n * ${T}u + u32(it)) * ${H}u + u32(ih)) * ${W}u;
+      for (var kw = 0; kw < ${KW}; kw++) {
+        ${js
+          .map(
+            (
+              j,
+            ) => `let iw${j} = i32((wo0 + ${j}u) * ${sW}u) - ${pW} + kw; let ok${j} = iw${j} >= 0 && iw${j} < ${W};
+        let base${j} = (rowBase + u32(clamp(iw${j}, 0, ${W - 1}))) * ${s.cin}u + ciBase;`,
+          )
+          .join("\n        ")}
+        var wi = (u32((kt * ${KH} + kh) * ${KW} + kw) * ${cinG}u) * ${CO}u + co;
+        for (var ci = 0u; ci < ${cinG}u; ci++) {
+          let wv = wts[wi];
+          ${js.map((j) => `acc${j} += select(0.0, inp[base${j} + ci], ok${j}) * wv;`).join("\n          ")}
+          wi += ${CO}u;
+        }
+      }
+    }
+  }
+  ${js
+    .map(
+      (j) => `if (wo0 + ${j}u < ${Wo}u) {
+    let o = (((n * ${To}u + to) * ${Ho}u + ho) * ${Wo}u + wo0 + ${j}u) * ${CO}u + co;
+    var v = acc${j}; ${applyEpilogue(s.epilogue, "v", `wts[${KT * KH * KW * cinG * CO}u + co]`, "res[o]", zero)}
+    out[o] = v;
+  }`,
+    )
+    .join("\n  ")}
+}
+`;
+  return {
+    name,
+    wgsl,
+    workgroupSize: 64,
+    dispatch: g.dispatch,
+    bindings,
+    flops: 2 * convMacs(s),
+    bytes: convBytes(s),
+  };
+}

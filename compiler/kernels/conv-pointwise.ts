@@ -1,0 +1,128 @@
+// 1x1x1 convolution as a GEMM: out[M, Cout] = in[M, Cin] x W[Cin, Cout], M = N*To*Ho*Wo.
+// Register tiling: each invocation computes TM output rows x TN vec4 column groups, reading
+// each input vec4 once per k-step and each weight vec4 once per row tile; no workgroup memory
+// (barriers are slow on CPU adapters). Strided variant for projection shortcuts maps output
+// rows to strided input rows. Weights are laid out [Cin][Cout], then the bias [Cout].
+import { applyEpilogue, binding, entry, grid, type Kernel, type KernelLimits } from "./common.js";
+import { convBytes, convMacs, prod, type ConvSpec } from "./conv-spec.js";
+
+export interface PointwiseTile {
+  readonly rows: number; // TM
+  readonly cols: number; // TN, in vec4 column groups (1 in the scalar variant)
+}
+
+export function canVectorise(s: ConvSpec): boolean {
+  return s.cin % 4 === 0 && s.cout % 4 === 0;
+}
+
+/** Picks the largest tile that still leaves enough invocations to keep the device busy. */
+export function pointwiseTile(s: ConvSpec, minInvocations = 4096): PointwiseTile {
+  const m = s.n * prod(s.output);
+  const vec = canVectorise(s);
+  const groups = vec ? s.cout / 4 : s.cout;
+  const options: PointwiseTile[] = vec
+    ? [
+        { rows: 4, cols: 2 },
+        { rows: 4, cols: 1 },
+        { rows: 2, cols: 1 },
+        { rows: 1, cols: 1 },
+      ]
+    : [
+        { rows: 4, cols: 1 },
+        { rows: 1, cols: 1 },
+      ];
+  const fits = options.filter((t) => groups % t.cols === 0);
+  return (
+    fits.find((t) => Math.ceil(m / t.rows) * (groups / t.cols) >= minInvocations) ??
+    fits[fits.length - 1]!
+  );
+}
+
+export function convPointwise(s: ConvSpec, limits: KernelLimits, tile = pointwiseTile(s)): Kernel {
+  const vec = canVectorise(s);
+  const [To, Ho, Wo] = s.output;
+  const [T, H, W] = s.input;
+  const M = s.n * To * Ho * Wo;
+  const K = vec ? s.cin / 4 : s.cin;
+  const N = vec ? s.cout / 4 : s.cout;
+  const { rows: TM, cols: TN } = tile;
+  const NT = N / TN;
+  const total = Math.ceil(M / TM) * NT;
+  const g = grid(total, limits);
+  const strided = s.stride.some((x) => x !== 1);
+  const t = vec ? "vec4<f32>" : "f32";
+  const zero = vec ? "vec4<f32>(0.0)" : "0.0";
+  const bindings: Kernel["bindings"] = s.epilogue.residual
+    ? ["input", "weights", "residual", "output"]
+    : ["input", "weights", "output"];
+  const rows = [...Array(TM).keys()];
+  const cols = [...Array(TN).keys()];
+  const inRow = strided
+    ? `fn inRow(m: u32) -> u32 {
+  let wo = m % ${Wo}u; let r1 = m / ${Wo}u;
+  let ho = r1 % ${Ho}u; let r2 = r1 / ${Ho}u;
+  let to = r2 % ${To}u; let n = r2 / ${To}u;
+  return ((n * ${T}u + to * ${s.stride[0]}u) * ${H}u + ho * ${s.stride[1]}u) * ${W}u + wo * ${s.stride[2]}u;
+}`
+    : `fn inRow(m: u32) -> u32 { return m; }`;
+  const accumulate = vec
+    ? rows
+        .map((i) =>
+          cols
+            .map(
+              (j) =>
+                `acc${i}_${j} += a${i}.x * b${j}_0 + a${i}.y * b${j}_1 + a${i}.z * b${j}_2 + a${i}.w * b${j}_3;`,
+            )
+            .join(" "),
+        )
+        .join("\n    ")
+    : rows.map((i) => `acc${i}_0 += a${i} * b0_0;`).join(" ");
+  const loadsB = vec
+    ? cols
+        .map((j) => [0, 1, 2, 3].map((q) => `let b${j}_${q} = wts[wb + ${q * N + j}u];`).join(" "))
+        .join("\n    ")
+    : `let b0_0 = wts[wb];`;
+  const name = `conv-pointwise${strided ? "-strided" : ""}-${vec ? "vec4" : "scalar"}-${TM}x${TN}`;
+  const wgsl = `// ${name}: 1x1x1 conv as GEMM [M=${M}, K=${s.cin}] x [K, N=${s.cout}]${strided ? `, stride ${s.stride.join("x")}` : ""}.
+// Layouts (channels-last): inp [M_in][K], wts [K][N] then bias [N], out [M][N]${vec ? ", all as vec4 along channels" : ""}.
+// Invocation idx -> column group idx % ${NT} (x${TN}${vec ? " vec4" : ""}), row tile idx / ${NT} (x${TM} rows).
+${binding(0, "inp", t)}
+${binding(1, "wts", t)}
+${s.epilogue.residual ? binding(2, "res", t) : ""}
+${binding(bindings.length - 1, "out", t, true)}
+${inRow}
+${entry(g.nx, total)}
+  let n0 = (idx % ${NT}u) * ${TN}u;
+  let m0 = (idx / ${NT}u) * ${TM}u;
+  ${rows.map((i) => `let a${i}base = inRow(min(m0 + ${i}u, ${M - 1}u)) * ${K}u;`).join("\n  ")}
+  ${rows.flatMap((i) => cols.map((j) => `var acc${i}_${j} = ${zero};`)).join(" ")}
+  for (var k = 0u; k < ${K}u; k++) {
+    ${rows.map((i) => `let a${i} = inp[a${i}base + k];`).join(" ")}
+    let wb = k * ${vec ? 4 * N : N}u + n0;
+    ${loadsB}
+    ${accumulate}
+  }
+  ${rows
+    .map(
+      (i) => `if (m0 + ${i}u < ${M}u) {
+    ${cols
+      .map(
+        (j) =>
+          `{ var v = acc${i}_${j}; let o = (m0 + ${i}u) * ${N}u + n0 + ${j}u; ${applyEpilogue(s.epilogue, "v", `wts[${s.cin * N}u + n0 + ${j}u]`, "res[o]", zero)} out[o] = v; }`,
+      )
+      .join("\n    ")}
+  }`,
+    )
+    .join("\n  ")}
+}
+`;
+  return {
+    name,
+    wgsl,
+    workgroupSize: 64,
+    dispatch: g.dispatch,
+    bindings,
+    flops: 2 * convMacs(s),
+    bytes: convBytes(s),
+  };
+}

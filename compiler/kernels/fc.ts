@@ -1,0 +1,43 @@
+// Fully connected layer: out[n, j] = sum_k x[n, k] * W[j, k] + b[j], one invocation per output,
+// vec4 along k. x is the flattened channels-last input; the weights were re-laid out at load
+// time to the same (T, H, W, C) order. Weights: [out][in], then bias [out].
+import { binding, entry, grid, type Kernel, type KernelLimits } from "./common.js";
+
+export function fc(
+  n: number,
+  features: number,
+  outFeatures: number,
+  bias: boolean,
+  limits: KernelLimits,
+): Kernel {
+  const vec = features % 4 === 0;
+  const K = vec ? features / 4 : features;
+  const total = n * outFeatures;
+  const g = grid(total, limits);
+  const t = vec ? "vec4<f32>" : "f32";
+  const name = `fc-${vec ? "vec4" : "scalar"}`;
+  const biasIndex = vec ? `${outFeatures * K}u * 4u + j` : `${outFeatures * K}u + j`;
+  const wgsl = `// ${name}: [${n} x ${features}] x [${features} x ${outFeatures}]${bias ? " + bias" : ""}.
+${binding(0, "inp", t)}
+${binding(1, "wts", t)}
+${binding(2, "wflat", "f32")}
+${binding(3, "out", "f32", true)}
+${entry(g.nx, total)}
+  let j = idx % ${outFeatures}u; let n = idx / ${outFeatures}u;
+  var acc = ${vec ? "vec4<f32>(0.0)" : "0.0"};
+  let xb = n * ${K}u; let wb = j * ${K}u;
+  for (var k = 0u; k < ${K}u; k++) { acc += inp[xb + k] * wts[wb + k]; }
+  out[idx] = ${vec ? "acc.x + acc.y + acc.z + acc.w" : "acc"}${bias ? ` + wflat[${biasIndex}]` : ""};
+}
+`;
+  return {
+    name,
+    wgsl,
+    workgroupSize: 64,
+    dispatch: g.dispatch,
+    // The weights buffer is bound twice: as vec4 rows and as scalars for the bias.
+    bindings: ["input", "weights", "weights", "output"],
+    flops: 2 * n * features * outFeatures,
+    bytes: 4 * (n * features + features * outFeatures + outFeatures + n * outFeatures),
+  };
+}

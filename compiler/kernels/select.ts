@@ -1,0 +1,102 @@
+// Kernel variant choice for each inference step, apart from the generators themselves.
+import type { InferenceGraph, InferenceNode } from "../inference.js";
+import type { Triple } from "../ir.js";
+import type { Kernel, KernelLimits } from "./common.js";
+import { convDepthwise } from "./conv-depthwise.js";
+import { convDirect } from "./conv-direct.js";
+import { convPointwise } from "./conv-pointwise.js";
+import type { ConvSpec } from "./conv-spec.js";
+import { elementwise } from "./elementwise.js";
+import { fc } from "./fc.js";
+import { globalAvgPool, pool } from "./pool.js";
+import { softmax } from "./softmax.js";
+
+const spatial = (shape: readonly number[]) =>
+  [shape[2]!, shape[3]!, shape[4]!] as unknown as Triple;
+const elements = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+export type ConvVariant = "pointwise" | "depthwise" | "direct";
+
+export function convVariant(
+  conv: Extract<InferenceNode["op"], { kind: "conv" }>["conv"],
+  cin: number,
+): ConvVariant {
+  const { kernel, pad, groups } = conv;
+  if (kernel.every((k) => k === 1) && pad.every((p) => p === 0) && groups === 1) return "pointwise";
+  if (groups === cin && conv.outChannels === cin && groups > 1) return "depthwise";
+  return "direct";
+}
+
+export function convSpec(node: InferenceNode, input: InferenceNode): ConvSpec {
+  if (node.op.kind !== "conv") throw new Error("not a conv");
+  const c = node.op.conv;
+  return {
+    n: node.shape[0],
+    cin: input.shape[1],
+    input: spatial(input.shape),
+    cout: c.outChannels,
+    output: spatial(node.shape),
+    kernel: c.kernel,
+    stride: c.stride,
+    pad: c.pad,
+    groups: c.groups,
+    epilogue: {
+      bias: c.bias || node.op.bn !== undefined,
+      relu: node.op.relu,
+      residual: node.op.residual,
+      reluAfterAdd: node.op.reluAfterAdd,
+    },
+  };
+}
+
+export function selectKernel(node: InferenceNode, g: InferenceGraph, limits: KernelLimits): Kernel {
+  const input = g.nodes.find((n) => n.id === node.inputs[0]);
+  const op = node.op;
+  switch (op.kind) {
+    case "conv": {
+      const spec = convSpec(node, input!);
+      const variant = convVariant(op.conv, input!.shape[1]);
+      if (variant === "pointwise") return convPointwise(spec, limits);
+      if (variant === "depthwise") return convDepthwise(spec, limits);
+      return convDirect(spec, limits);
+    }
+    case "maxpool":
+    case "avgpool":
+      return pool(
+        {
+          ...op,
+          n: node.shape[0],
+          c: node.shape[1],
+          input: spatial(input!.shape),
+          output: spatial(node.shape),
+        },
+        limits,
+      );
+    case "global_avgpool":
+      return globalAvgPool(node.shape[0], node.shape[1], spatial(input!.shape), limits);
+    case "fc":
+      return fc(
+        node.shape[0],
+        elements(input!.shape) / input!.shape[0],
+        op.outFeatures,
+        op.bias,
+        limits,
+      );
+    case "softmax":
+      // Over channels at every position: channels-last keeps each position's C values together.
+      return softmax(elements(node.shape) / node.shape[1], node.shape[1], limits);
+    case "bn":
+      return elementwise({ kind: "affine" }, elements(node.shape), node.shape[1], limits);
+    case "relu":
+      return elementwise({ kind: "relu" }, elements(node.shape), node.shape[1], limits);
+    case "add":
+      return elementwise(
+        { kind: "add", relu: op.relu },
+        elements(node.shape),
+        node.shape[1],
+        limits,
+      );
+    case "input":
+      throw new Error("the input needs no kernel");
+  }
+}

@@ -1,0 +1,263 @@
+// The execution plan: the dispatch list with kernels, the tensors with their lifetimes, the
+// buffers they share, and what each layer's weights must become at load time. Plain JSON data:
+// the runtime executes it and `csnc compile` writes it out.
+import type { InferenceGraph, InferenceNode } from "./inference.js";
+import type { Triple } from "./ir.js";
+import type { BindingRole, KernelLimits } from "./kernels/common.js";
+import { convVariant, selectKernel, type ConvVariant } from "./kernels/select.js";
+
+/** How one step's weights are built from the checkpoint's tensors (names are layer paths). */
+export type WeightSpec =
+  | {
+      readonly kind: "conv";
+      readonly layout: ConvVariant;
+      readonly path: string;
+      readonly cout: number;
+      readonly cinPerGroup: number;
+      readonly kernel: Triple;
+      readonly bias: boolean;
+      readonly bn?: { readonly path: string; readonly eps: number };
+      /** Whether the packed buffer ends with a bias (a conv bias or a folded BN). */
+      readonly packedBias: boolean;
+    }
+  | {
+      readonly kind: "fc";
+      readonly path: string;
+      readonly outFeatures: number;
+      /** The input's C, T, H, W: weights are re-laid out to the channels-last flatten order. */
+      readonly input: readonly [number, number, number, number];
+      readonly bias: boolean;
+    }
+  | {
+      readonly kind: "affine";
+      readonly path: string;
+      readonly eps: number;
+      readonly channels: number;
+    };
+
+export interface PlanTensor {
+  readonly id: number;
+  readonly path: string;
+  /** Logical N, C, T, H, W; stored channels-last. */
+  readonly shape: readonly number[];
+  readonly bytes: number;
+  readonly buffer: number;
+  /** Dispatch index that writes it (-1: the input) and the last one that reads it. */
+  readonly def: number;
+  readonly lastUse: number;
+}
+
+export type PlanBinding = { readonly tensor: number } | { readonly weights: number };
+
+export interface PlanDispatch {
+  readonly path: string;
+  readonly layers: readonly string[];
+  readonly kernel: string;
+  readonly shader: number;
+  readonly workgroups: readonly [number, number, number];
+  readonly bindings: readonly PlanBinding[];
+  readonly flops: number;
+  readonly bytes: number;
+}
+
+export interface Plan {
+  readonly model: string;
+  readonly input: { readonly tensor: number; readonly shape: readonly number[] };
+  readonly logits: { readonly tensor: number; readonly shape: readonly number[] };
+  readonly probabilities: { readonly tensor: number; readonly shape: readonly number[] };
+  readonly tensors: readonly PlanTensor[];
+  readonly buffers: readonly { readonly id: number; readonly bytes: number }[];
+  readonly weights: readonly (WeightSpec & { readonly bytes: number })[];
+  readonly dispatches: readonly PlanDispatch[];
+  readonly shaders: readonly string[];
+  readonly memory: {
+    /** Sum of the activation buffers. */
+    readonly activationBytes: number;
+    /** The largest set of simultaneously live tensors: no plan can use less. */
+    readonly lowerBoundBytes: number;
+    readonly weightBytes: number;
+  };
+}
+
+/** A plan that cannot run on the device's limits; the message says which layer and what to change. */
+export class PlanError extends Error {}
+
+const elements = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+function weightSpec(node: InferenceNode, input: InferenceNode): WeightSpec | undefined {
+  const op = node.op;
+  if (op.kind === "conv") {
+    return {
+      kind: "conv",
+      layout: convVariant(op.conv, input.shape[1]),
+      path: node.path,
+      cout: op.conv.outChannels,
+      cinPerGroup: input.shape[1] / op.conv.groups,
+      kernel: op.conv.kernel,
+      bias: op.conv.bias,
+      bn: op.bn,
+      packedBias: op.conv.bias || op.bn !== undefined,
+    };
+  }
+  if (op.kind === "fc") {
+    const [, c, t, h, w] = input.shape;
+    return {
+      kind: "fc",
+      path: node.path,
+      outFeatures: op.outFeatures,
+      input: [c, t, h, w],
+      bias: op.bias,
+    };
+  }
+  if (op.kind === "bn")
+    return { kind: "affine", path: node.path, eps: op.eps, channels: node.shape[1] };
+  return undefined;
+}
+
+function weightFloats(w: WeightSpec): number {
+  switch (w.kind) {
+    case "conv":
+      return (
+        w.cout * w.cinPerGroup * w.kernel[0] * w.kernel[1] * w.kernel[2] +
+        (w.packedBias ? w.cout : 0)
+      );
+    case "fc":
+      return w.outFeatures * elements(w.input) + (w.bias ? w.outFeatures : 0);
+    case "affine":
+      return 2 * w.channels;
+  }
+}
+
+export function buildPlan(g: InferenceGraph, limits: KernelLimits): Plan {
+  const byId = new Map(g.nodes.map((n) => [n.id, n]));
+  const steps = g.nodes.filter((n) => n.op.kind !== "input");
+  const inputNode = g.nodes.find((n) => n.op.kind === "input")!;
+
+  // Tensors and lifetimes, in dispatch indices.
+  const def = new Map<number, number>([[inputNode.id, -1]]);
+  const lastUse = new Map<number, number>();
+  steps.forEach((n, i) => {
+    def.set(n.id, i);
+    for (const x of n.inputs) lastUse.set(x, i);
+  });
+  for (const out of [g.logits, g.probabilities]) lastUse.set(out, steps.length);
+  const tensorNodes = g.nodes;
+  for (const n of tensorNodes) {
+    const bytes = 4 * elements(n.shape);
+    if (bytes > limits.maxStorageBufferBindingSize || bytes > limits.maxBufferSize) {
+      const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+      throw new PlanError(
+        `layer ${n.path} produces ${n.shape.join("x")} (${(bytes / 2 ** 20).toFixed(1)} MiB), above the device's largest storage buffer (${(limit / 2 ** 20).toFixed(0)} MiB): use a smaller --input or --batch`,
+      );
+    }
+  }
+
+  // Greedy by size: the largest tensors claim buffers first; a later tensor reuses the smallest
+  // buffer none of whose tensors is live at the same time.
+  const order = [...tensorNodes].sort(
+    (a, b) => elements(b.shape) - elements(a.shape) || a.id - b.id,
+  );
+  const buffers: { bytes: number; intervals: [number, number][] }[] = [];
+  const bufferOf = new Map<number, number>();
+  for (const n of order) {
+    const span: [number, number] = [def.get(n.id)!, lastUse.get(n.id) ?? def.get(n.id)!];
+    let best = -1;
+    buffers.forEach((b, i) => {
+      const free = b.intervals.every(([s, e]) => span[1] < s || span[0] > e);
+      if (free && (best < 0 || b.bytes < buffers[best]!.bytes)) best = i;
+    });
+    if (best < 0) {
+      best = buffers.length;
+      buffers.push({ bytes: 4 * elements(n.shape), intervals: [] });
+    }
+    buffers[best]!.intervals.push(span);
+    bufferOf.set(n.id, best);
+  }
+  const tensors: PlanTensor[] = tensorNodes.map((n) => ({
+    id: n.id,
+    path: n.path,
+    shape: n.shape,
+    bytes: 4 * elements(n.shape),
+    buffer: bufferOf.get(n.id)!,
+    def: def.get(n.id)!,
+    lastUse: lastUse.get(n.id) ?? def.get(n.id)!,
+  }));
+  let lowerBound = 0;
+  for (let i = -1; i <= steps.length; i++) {
+    const live = tensors
+      .filter((t) => t.def <= i && t.lastUse >= i)
+      .reduce((a, t) => a + t.bytes, 0);
+    lowerBound = Math.max(lowerBound, live);
+  }
+
+  const shaders: string[] = [];
+  const shaderIndex = new Map<string, number>();
+  const weights: (WeightSpec & { bytes: number })[] = [];
+  const dispatches: PlanDispatch[] = steps.map((n) => {
+    const kernel = selectKernel(n, g, limits);
+    if (kernel.bindings.length > limits.maxStorageBuffersPerShaderStage) {
+      throw new PlanError(
+        `kernel ${kernel.name} for ${n.path} needs ${kernel.bindings.length} storage buffers; the device allows ${limits.maxStorageBuffersPerShaderStage}`,
+      );
+    }
+    let shader = shaderIndex.get(kernel.wgsl);
+    if (shader === undefined) {
+      shader = shaders.length;
+      shaders.push(kernel.wgsl);
+      shaderIndex.set(kernel.wgsl, shader);
+    }
+    const spec = weightSpec(n, byId.get(n.inputs[0]!)!);
+    let weightId = -1;
+    if (spec) {
+      weightId = weights.length;
+      const bytes = 4 * weightFloats(spec);
+      if (bytes > limits.maxStorageBufferBindingSize) {
+        throw new PlanError(
+          `the weights of ${n.path} take ${(bytes / 2 ** 20).toFixed(1)} MiB, above the device's largest storage buffer`,
+        );
+      }
+      weights.push({ ...spec, bytes });
+    }
+    const bind = (role: BindingRole): PlanBinding => {
+      switch (role) {
+        case "input":
+          return { tensor: n.inputs[0]! };
+        case "residual":
+          return { tensor: n.inputs[1]! };
+        case "output":
+          return { tensor: n.id };
+        case "weights":
+          return { weights: weightId };
+      }
+    };
+    return {
+      path: n.path,
+      layers: n.layers,
+      kernel: kernel.name,
+      shader,
+      workgroups: kernel.dispatch,
+      bindings: kernel.bindings.map(bind),
+      flops: kernel.flops,
+      bytes: kernel.bytes,
+    };
+  });
+
+  const logitsShape = byId.get(g.logits)!.shape;
+  const classes = elements(logitsShape) / logitsShape[0];
+  return {
+    model: g.model,
+    input: { tensor: inputNode.id, shape: inputNode.shape },
+    logits: { tensor: g.logits, shape: [logitsShape[0], classes] },
+    probabilities: { tensor: g.probabilities, shape: [logitsShape[0], classes] },
+    tensors,
+    buffers: buffers.map((b, id) => ({ id, bytes: b.bytes })),
+    weights,
+    dispatches,
+    shaders,
+    memory: {
+      activationBytes: buffers.reduce((a, b) => a + b.bytes, 0),
+      lowerBoundBytes: lowerBound,
+      weightBytes: weights.reduce((a, w) => a + w.bytes, 0),
+    },
+  };
+}

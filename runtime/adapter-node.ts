@@ -1,0 +1,147 @@
+// Choosing a WebGPU adapter in Node through the `webgpu` package (Dawn). In order: a real GPU
+// (Vulkan with the system's drivers), SwiftShader (Vulkan on the CPU, from Debian's chromium),
+// Mesa llvmpipe (OpenGL ES, compatibility mode). Never anything that is not WebGPU.
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { CsncError, RuntimeCodes } from "./errors.js";
+
+export type Backend = "auto" | "gpu" | "vulkan" | "swiftshader" | "opengles" | "llvmpipe";
+export const backends: readonly Backend[] = [
+  "auto",
+  "gpu",
+  "vulkan",
+  "swiftshader",
+  "opengles",
+  "llvmpipe",
+];
+
+export interface AcquiredAdapter {
+  readonly adapter: GPUAdapter;
+  readonly backend: Exclude<Backend, "auto" | "llvmpipe" | "gpu">;
+  /** vendor, architecture, device and description, for humans. */
+  readonly description: string;
+}
+
+const swiftshaderIcd = "/usr/lib/chromium/vk_swiftshader_icd.json";
+const icdDirs = [
+  "/usr/share/vulkan/icd.d",
+  "/etc/vulkan/icd.d",
+  "/usr/local/share/vulkan/icd.d",
+  "/usr/local/nvidia/share/vulkan/icd.d",
+];
+
+// Mesa's lavapipe is too old for Dawn here; probing it only prints warnings.
+function hasGpuVulkanDriver(): boolean {
+  if (process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) return true;
+  return icdDirs.some(
+    (dir) =>
+      existsSync(dir) &&
+      readdirSync(dir).some((f) => f.endsWith(".json") && !/lvp|lavapipe/i.test(f)),
+  );
+}
+
+export function describeAdapter(a: GPUAdapter): string {
+  const i = a.info;
+  return [i.vendor, i.architecture, i.device, i.description].filter((x) => x).join(" / ");
+}
+
+function isCpuAdapter(a: GPUAdapter): boolean {
+  return (
+    a.info.isFallbackAdapter ||
+    /swiftshader|llvmpipe|lavapipe|softpipe/i.test(
+      `${a.info.architecture} ${a.info.device} ${a.info.description}`,
+    )
+  );
+}
+
+type Create = (flags: string[]) => GPU;
+
+// Dawn destroys its instance when the GPU object is collected, taking every adapter and device
+// made from it down (a native crash). Instances therefore live as long as the process.
+const instances: GPU[] = [];
+
+async function loadDawn(): Promise<Create> {
+  try {
+    const mod = (await import("webgpu")) as unknown as { create: Create; globals: object };
+    Object.assign(globalThis, mod.globals);
+    return mod.create;
+  } catch (e) {
+    throw new CsncError(
+      RuntimeCodes.noAdapter,
+      `the 'webgpu' package (Dawn) could not be loaded: ${(e as Error).message}. Run 'npm ci' in the csnc folder.`,
+    );
+  }
+}
+
+async function tryVulkan(create: Create, icd?: string): Promise<GPUAdapter | undefined> {
+  if (icd) {
+    if (!existsSync(icd)) return undefined;
+    process.env.VK_ICD_FILENAMES = icd;
+  }
+  const gpu = create(["backend=vulkan"]);
+  instances.push(gpu);
+  return (await gpu.requestAdapter({ powerPreference: "high-performance" })) ?? undefined;
+}
+
+async function tryOpenGles(create: Create): Promise<GPUAdapter | undefined> {
+  process.env.EGL_PLATFORM ??= "surfaceless";
+  const gpu = create(["backend=opengles"]);
+  instances.push(gpu);
+  return (
+    (await gpu.requestAdapter({ featureLevel: "compatibility" } as GPURequestAdapterOptions)) ??
+    undefined
+  );
+}
+
+/** Finds the best adapter, or the one `backend` names; throws a CsncError saying what to install. */
+export async function acquireAdapter(backend: Backend = "auto"): Promise<AcquiredAdapter> {
+  if (!process.env.XDG_RUNTIME_DIR) {
+    const dir = path.join(tmpdir(), `csnc-xdg-${process.getuid?.() ?? 0}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    process.env.XDG_RUNTIME_DIR = dir; // silences Mesa's warnings
+  }
+  const create = await loadDawn();
+  const tried: string[] = [];
+  const done = (adapter: GPUAdapter, b: AcquiredAdapter["backend"]): AcquiredAdapter => ({
+    adapter,
+    backend: b,
+    description: describeAdapter(adapter),
+  });
+
+  if (backend === "auto" || backend === "gpu" || backend === "vulkan") {
+    if (backend !== "auto" || hasGpuVulkanDriver()) {
+      const a = await tryVulkan(create);
+      if (a && (backend === "vulkan" || !isCpuAdapter(a))) return done(a, "vulkan");
+      tried.push(
+        a
+          ? `Vulkan found only a CPU adapter (${describeAdapter(a)})`
+          : "Vulkan found no GPU driver",
+      );
+    } else tried.push("no Vulkan GPU driver is installed");
+    if (backend === "gpu" || backend === "vulkan") {
+      throw new CsncError(
+        RuntimeCodes.noAdapter,
+        `no GPU adapter: ${tried.join("; ")}. Install the GPU's Vulkan driver, or use --backend swiftshader or opengles.`,
+      );
+    }
+  }
+  if (backend === "auto" || backend === "swiftshader") {
+    const a = await tryVulkan(create, swiftshaderIcd);
+    if (a) return done(a, "swiftshader");
+    tried.push(
+      `SwiftShader is not available (${swiftshaderIcd} missing: apt-get install chromium libvulkan1)`,
+    );
+    if (backend === "swiftshader")
+      throw new CsncError(RuntimeCodes.noAdapter, `no SwiftShader adapter: ${tried.at(-1)}`);
+  }
+  const a = await tryOpenGles(create);
+  if (a) return done(a, "opengles");
+  tried.push(
+    "OpenGL ES found no adapter (apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri)",
+  );
+  throw new CsncError(
+    RuntimeCodes.noAdapter,
+    `no WebGPU adapter could be found: ${tried.join("; ")}.`,
+  );
+}

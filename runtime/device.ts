@@ -1,0 +1,59 @@
+// A GPUDevice for running plans: the adapter's largest buffer limits, timestamp queries when
+// offered, and device loss and uncaptured errors turned into CsncErrors.
+import type { KernelLimits } from "../compiler/kernels/common.js";
+import { CsncError, RuntimeCodes } from "./errors.js";
+
+export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
+  const l = adapter.limits;
+  const requiredFeatures: GPUFeatureName[] = adapter.features.has("timestamp-query")
+    ? ["timestamp-query"]
+    : [];
+  try {
+    return await adapter.requestDevice({
+      requiredFeatures,
+      requiredLimits: {
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxBufferSize: l.maxBufferSize,
+        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      },
+    });
+  } catch (e) {
+    throw new CsncError(
+      RuntimeCodes.gpuError,
+      `the adapter refused a device: ${(e as Error).message}`,
+    );
+  }
+}
+
+export function kernelLimits(device: GPUDevice): KernelLimits {
+  const l = device.limits;
+  return {
+    maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+    maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+    maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+    maxBufferSize: l.maxBufferSize,
+  };
+}
+
+/**
+ * Runs the synchronous `f` inside error scopes and turns a validation or out-of-memory error
+ * into a CsncError. Only synchronous work goes inside: Dawn's Node binding breaks when an
+ * asynchronous call (createComputePipelineAsync, mapAsync) is awaited within a scope.
+ */
+export async function guarded<T>(device: GPUDevice, what: string, f: () => T): Promise<T> {
+  device.pushErrorScope("out-of-memory");
+  device.pushErrorScope("validation");
+  const result = f();
+  const validation = await device.popErrorScope();
+  const oom = await device.popErrorScope();
+  if (oom)
+    throw new CsncError(
+      RuntimeCodes.outOfMemory,
+      `out of GPU memory while ${what}: ${oom.message}. Use a smaller --input or --batch.`,
+    );
+  if (validation)
+    throw new CsncError(RuntimeCodes.gpuError, `WebGPU rejected ${what}: ${validation.message}`);
+  return result;
+}

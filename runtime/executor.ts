@@ -1,0 +1,198 @@
+// Executes a plan on a GPUDevice: buffers, weights, pipelines and bind groups are made once;
+// each inference is one command encoder, one compute pass and one submit, and reads back only
+// the logits and probabilities.
+import type { Plan } from "../compiler/plan.js";
+import { guarded } from "./device.js";
+import { CsncError, RuntimeCodes } from "./errors.js";
+
+// GPUBufferUsage and GPUMapMode values, so the runtime needs no globals.
+const STORAGE = 0x80;
+const COPY_SRC = 0x04;
+const COPY_DST = 0x08;
+const MAP_READ = 0x01;
+const MAP_MODE_READ = 0x1;
+
+export interface Outputs {
+  /** N x classes, row-major. */
+  readonly logits: Float32Array;
+  readonly probabilities: Float32Array;
+}
+
+export interface Executor {
+  readonly plan: Plan;
+  /** Runs one inference on an N x C x T x H x W float32 input. */
+  run(input: Float32Array): Promise<Outputs>;
+  destroy(): void;
+}
+
+/** Channels-first N x C x (T*H*W) -> channels-last N x (T*H*W) x C. */
+export function toChannelsLast(
+  x: Float32Array,
+  shape: readonly number[],
+): Float32Array<ArrayBuffer> {
+  const [n, c, t, h, w] = shape as [number, number, number, number, number];
+  const p = t * h * w;
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < n; i++)
+    for (let ch = 0; ch < c; ch++)
+      for (let j = 0; j < p; j++) out[(i * p + j) * c + ch] = x[(i * c + ch) * p + j]!;
+  return out;
+}
+
+/** Channels-last N x (T*H*W) x C -> channels-first N x C x (T*H*W). */
+export function toChannelsFirst(x: Float32Array, shape: readonly number[]): Float32Array {
+  const [n, c] = shape as [number, number];
+  const p = x.length / (n * c);
+  if (p === 1) return x;
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < p; j++)
+      for (let ch = 0; ch < c; ch++) out[(i * c + ch) * p + j] = x[(i * p + j) * c + ch]!;
+  return out;
+}
+
+export async function createExecutor(
+  device: GPUDevice,
+  plan: Plan,
+  weights: readonly Float32Array[],
+): Promise<Executor> {
+  const state: { lost?: GPUDeviceLostInfo } = {};
+  void device.lost.then((info) => (state.lost = info));
+  // A function, so TypeScript does not assume the value is unchanged across awaits.
+  const lostMessage = () => (state.lost ? state.lost.message || state.lost.reason : undefined);
+  const align = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
+
+  const { buffers, weightBuffers, readback } = await guarded(device, "allocating buffers", () => {
+    const buffers = plan.buffers.map((b) =>
+      device.createBuffer({
+        size: align(b.bytes),
+        usage: STORAGE | COPY_SRC | COPY_DST,
+        label: `activations ${b.id}`,
+      }),
+    );
+    const weightBuffers = weights.map((data, i) => {
+      const buffer = device.createBuffer({
+        size: align(data.byteLength),
+        usage: STORAGE | COPY_DST,
+        label: `weights ${plan.weights[i]!.path}`,
+      });
+      device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
+      return buffer;
+    });
+    const readback = device.createBuffer({
+      size: 2 * align(plan.tensors.find((t) => t.id === plan.logits.tensor)!.bytes),
+      usage: MAP_READ | COPY_DST,
+    });
+    return { buffers, weightBuffers, readback };
+  });
+
+  const pipelines = await Promise.all(
+    plan.shaders.map(async (code, i) => {
+      const module = device.createShaderModule({ code, label: `shader ${i}` });
+      try {
+        return await device.createComputePipelineAsync({
+          layout: "auto",
+          compute: { module, entryPoint: "main" },
+        });
+      } catch (e) {
+        const info = await module.getCompilationInfo();
+        const details = info.messages
+          .map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`)
+          .join("\n");
+        const name = /^\/\/ ([\w.-]+)/.exec(code)?.[1] ?? `kernel ${i}`;
+        throw new CsncError(
+          RuntimeCodes.gpuError,
+          `WebGPU could not compile ${name} (a csnc bug): ${(e as Error).message}\n${details}`,
+        );
+      }
+    }),
+  );
+
+  const tensor = new Map(plan.tensors.map((t) => [t.id, t]));
+  const bindGroups = await guarded(device, "binding the kernels", () =>
+    plan.dispatches.map((d) =>
+      device.createBindGroup({
+        layout: pipelines[d.shader]!.getBindGroupLayout(0),
+        entries: d.bindings.map((b, binding) => {
+          if ("weights" in b) return { binding, resource: { buffer: weightBuffers[b.weights]! } };
+          const t = tensor.get(b.tensor)!;
+          return {
+            binding,
+            resource: { buffer: buffers[t.buffer]!, offset: 0, size: align(t.bytes) },
+          };
+        }),
+      }),
+    ),
+  );
+
+  const inputTensor = tensor.get(plan.input.tensor)!;
+  const logitsTensor = tensor.get(plan.logits.tensor)!;
+  const probsTensor = tensor.get(plan.probabilities.tensor)!;
+  const expected = plan.input.shape.reduce((a, b) => a * b, 1);
+
+  return {
+    plan,
+    async run(input) {
+      if (input.length !== expected) {
+        throw new CsncError(
+          RuntimeCodes.badInput,
+          `the input has ${input.length} values; the model was compiled for ${plan.input.shape.join("x")} (${expected})`,
+        );
+      }
+      if (lostMessage())
+        throw new CsncError(RuntimeCodes.deviceLost, `the GPU device was lost: ${lostMessage()}`);
+      const half = readback.size / 2;
+      await guarded(device, "running the model", () => {
+        device.queue.writeBuffer(
+          buffers[inputTensor.buffer]!,
+          0,
+          toChannelsLast(input, plan.input.shape),
+        );
+        const encoder = device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        plan.dispatches.forEach((d, i) => {
+          pass.setPipeline(pipelines[d.shader]!);
+          pass.setBindGroup(0, bindGroups[i]!);
+          pass.dispatchWorkgroups(...(d.workgroups as [number, number, number]));
+        });
+        pass.end();
+        encoder.copyBufferToBuffer(
+          buffers[logitsTensor.buffer]!,
+          0,
+          readback,
+          0,
+          logitsTensor.bytes,
+        );
+        encoder.copyBufferToBuffer(
+          buffers[probsTensor.buffer]!,
+          0,
+          readback,
+          half,
+          probsTensor.bytes,
+        );
+        device.queue.submit([encoder.finish()]);
+      });
+      try {
+        await readback.mapAsync(MAP_MODE_READ);
+      } catch (e) {
+        if (lostMessage())
+          throw new CsncError(
+            RuntimeCodes.deviceLost,
+            `the GPU device was lost during the run: ${lostMessage()}`,
+          );
+        throw e;
+      }
+      const all = new Float32Array(readback.getMappedRange().slice(0));
+      readback.unmap();
+      const n = logitsTensor.bytes / 4;
+      const shape = logitsTensor.shape;
+      return {
+        logits: toChannelsFirst(all.slice(0, n), shape),
+        probabilities: toChannelsFirst(all.slice(half / 4, half / 4 + n), shape),
+      };
+    },
+    destroy() {
+      for (const b of [...buffers, ...weightBuffers, readback]) b.destroy();
+    },
+  };
+}

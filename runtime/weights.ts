@@ -1,0 +1,208 @@
+// Weights at load time: find each layer's tensors (by csnc or VMZ names), check them against
+// the plan, fold every BN into its conv (in float64), and lay the result out for the kernel
+// that reads it. Every missing, extra or mis-shaped tensor is reported, by name and shape.
+import type { Plan, WeightSpec } from "../compiler/plan.js";
+import { CsncError, RuntimeCodes } from "./errors.js";
+import { tensorPrefix, type Naming } from "./naming.js";
+import type { Tensor } from "./safetensors.js";
+
+interface Wanted {
+  readonly name: string;
+  readonly shape: readonly number[];
+}
+
+function expectedTensors(w: WeightSpec, prefix: (path: string) => string): Wanted[] {
+  const bn = (path: string, c: number): Wanted[] =>
+    ["weight", "bias", "running_mean", "running_var"].map((k) => ({
+      name: `${prefix(path)}.${k}`,
+      shape: [c],
+    }));
+  switch (w.kind) {
+    case "conv":
+      return [
+        { name: `${prefix(w.path)}.weight`, shape: [w.cout, w.cinPerGroup, ...w.kernel] },
+        ...(w.bias ? [{ name: `${prefix(w.path)}.bias`, shape: [w.cout] }] : []),
+        ...(w.bn ? bn(w.bn.path, w.cout) : []),
+      ];
+    case "fc": {
+      const features = w.input.reduce((a, b) => a * b, 1);
+      return [
+        { name: `${prefix(w.path)}.weight`, shape: [w.outFeatures, features] },
+        ...(w.bias ? [{ name: `${prefix(w.path)}.bias`, shape: [w.outFeatures] }] : []),
+      ];
+    }
+    case "affine":
+      return bn(w.path, w.channels);
+  }
+}
+
+/** Every layer path with weights in the plan, for naming schemes that look at neighbours. */
+function layerPaths(plan: Plan): Set<string> {
+  const paths = new Set<string>();
+  for (const d of plan.dispatches) for (const l of d.layers) paths.add(l);
+  return paths;
+}
+
+/** Checks the tensors against the plan and packs one Float32Array per plan weight entry. */
+export function packWeights(
+  plan: Plan,
+  tensors: ReadonlyMap<string, Tensor>,
+  naming: Naming,
+  source: string,
+): Float32Array[] {
+  const paths = layerPaths(plan);
+  const problems: string[] = [];
+  const prefix = (path: string) => {
+    const p = tensorPrefix(path, naming, paths);
+    if (p === undefined) problems.push(`layer ${path} has no ${naming} name`);
+    return p ?? path;
+  };
+  const wanted = plan.weights.map((w) => expectedTensors(w, prefix));
+  const used = new Set<string>();
+  for (const list of wanted) {
+    for (const t of list) {
+      used.add(t.name);
+      const got = tensors.get(t.name);
+      if (!got) problems.push(`missing tensor ${t.name} (expected shape ${t.shape.join("x")})`);
+      else if (!got.data)
+        problems.push(
+          `tensor ${t.name} has dtype ${got.dtype}; expected a float tensor of shape ${t.shape.join("x")}`,
+        );
+      else if (got.shape.length !== t.shape.length || got.shape.some((d, i) => d !== t.shape[i])) {
+        problems.push(
+          `tensor ${t.name} has shape ${got.shape.join("x")}; expected ${t.shape.join("x")}`,
+        );
+      }
+    }
+  }
+  for (const [name, t] of tensors) {
+    if (used.has(name) || !t.data) continue; // integer counters such as num_batches_tracked are ignored
+    problems.push(`unexpected tensor ${name} (${t.shape.join("x")}): the model has no such layer`);
+  }
+  if (problems.length > 0) {
+    const shown = problems.slice(0, 12).map((p) => `  ${p}`);
+    if (problems.length > 12) shown.push(`  ... and ${problems.length - 12} more`);
+    const hint =
+      naming === "csnc" && [...tensors.keys()].some((k) => k.startsWith("layer1."))
+        ? "\n  hint: these look like VMZ names: add --naming vmz"
+        : "";
+    throw new CsncError(
+      RuntimeCodes.missingTensor,
+      `${source}: the weights do not match the model:\n${shown.join("\n")}${hint}`,
+    );
+  }
+  const get = (name: string) => tensors.get(name)!.data!;
+  return plan.weights.map((w, i) =>
+    pack(
+      w,
+      wanted[i]!.map((t) => t.name),
+      get,
+    ),
+  );
+}
+
+function bnScaleShift(
+  names: readonly string[],
+  get: (name: string) => Float32Array,
+  eps: number,
+  c: number,
+) {
+  const [gamma, beta, mean, variance] = names.map(get) as [
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+  ];
+  const scale = new Float64Array(c);
+  const shift = new Float64Array(c);
+  for (let k = 0; k < c; k++) {
+    scale[k] = gamma[k]! / Math.sqrt(variance[k]! + eps);
+    shift[k] = beta[k]! - mean[k]! * scale[k]!;
+  }
+  return { scale, shift };
+}
+
+function pack(
+  w: WeightSpec,
+  names: readonly string[],
+  get: (name: string) => Float32Array,
+): Float32Array {
+  if (w.kind === "affine") {
+    const { scale, shift } = bnScaleShift(names, get, w.eps, w.channels);
+    return Float32Array.from([...scale, ...shift]);
+  }
+  if (w.kind === "fc") {
+    const [C, T, H, W] = w.input;
+    const F = C * T * H * W;
+    const src = get(names[0]!);
+    const out = new Float32Array(w.outFeatures * F + (w.bias ? w.outFeatures : 0));
+    // PyTorch flattens C, T, H, W; activations are stored T, H, W, C.
+    for (let j = 0; j < w.outFeatures; j++) {
+      for (let c = 0; c < C; c++) {
+        for (let p = 0; p < T * H * W; p++)
+          out[j * F + p * C + c] = src[j * F + c * T * H * W + p]!;
+      }
+    }
+    if (w.bias) out.set(get(names[1]!), w.outFeatures * F);
+    return out;
+  }
+  const { cout, cinPerGroup: cin } = w;
+  const taps = w.kernel[0] * w.kernel[1] * w.kernel[2];
+  const weight = get(names[0]!);
+  const convBias = w.bias ? get(names[1]!) : undefined;
+  let scale: Float64Array | undefined;
+  let shift: Float64Array | undefined;
+  if (w.bn) ({ scale, shift } = bnScaleShift(names.slice(w.bias ? 2 : 1), get, w.bn.eps, cout));
+  const out = new Float32Array(cout * cin * taps + (w.packedBias ? cout : 0));
+  for (let co = 0; co < cout; co++) {
+    const s = scale ? scale[co]! : 1;
+    for (let ci = 0; ci < cin; ci++) {
+      for (let tap = 0; tap < taps; tap++) {
+        const v = weight[(co * cin + ci) * taps + tap]! * s;
+        switch (w.layout) {
+          case "pointwise": // [Cin][Cout]
+            out[ci * cout + co] = v;
+            break;
+          case "depthwise": // [tap][C]
+            out[tap * cout + co] = v;
+            break;
+          case "direct": // [tap][Cin/G][Cout]
+            out[(tap * cin + ci) * cout + co] = v;
+            break;
+        }
+      }
+    }
+    if (w.packedBias)
+      out[cout * cin * taps + co] =
+        (convBias?.[co] ?? 0) * (scale ? scale[co]! : 1) + (shift ? shift[co]! : 0);
+  }
+  return out;
+}
+
+/** He-normal random weights under csnc names, for running a model without a checkpoint. */
+export function randomTensors(plan: Plan, seed = 1): Map<string, Tensor> {
+  let state = seed >>> 0 || 1;
+  const uniform = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return (state + 0.5) / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  const tensors = new Map<string, Tensor>();
+  const paths = layerPaths(plan);
+  for (const w of plan.weights) {
+    for (const t of expectedTensors(w, (p) => tensorPrefix(p, "csnc", paths)!)) {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      const fanIn = t.shape.length > 1 ? n / t.shape[0]! : 1;
+      const data = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        if (t.name.endsWith("running_var")) data[i] = 0.5 + uniform();
+        else if (t.name.endsWith(".weight") && t.shape.length === 1)
+          data[i] = 0.5 + 0.5 * uniform();
+        else if (t.shape.length === 1) data[i] = 0.1 * normal();
+        else data[i] = normal() * Math.sqrt(2 / fanIn);
+      }
+      tensors.set(t.name, { dtype: "F32", shape: t.shape, data });
+    }
+  }
+  return tensors;
+}

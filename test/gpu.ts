@@ -1,0 +1,86 @@
+// Test helpers for WebGPU: one device per backend per test file, and a model run both on the
+// GPU and on the float64 reference executor.
+import { compileGraph } from "../compiler/compile.js";
+import type { CheckOptions, Graph } from "../compiler/index.js";
+import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
+import { kernelLimits, requestDevice } from "../runtime/device.js";
+import { createExecutor } from "../runtime/executor.js";
+import type { Tensor } from "../runtime/safetensors.js";
+import { randomTensors } from "../runtime/weights.js";
+import { packWeights } from "../runtime/weights.js";
+import { checkSource, rendered } from "./helpers.js";
+import { runReference } from "./reference/executor.js";
+
+const devices = new Map<string, Promise<{ device: GPUDevice; description: string }>>();
+
+/** The shared device of a CPU backend (SwiftShader or llvmpipe through OpenGL ES). */
+export function gpuDevice(backend: Backend) {
+  let d = devices.get(backend);
+  if (!d) {
+    d = acquireAdapter(backend).then(async (a) => ({
+      device: await requestDevice(a.adapter),
+      description: a.description,
+    }));
+    devices.set(backend, d);
+  }
+  return d;
+}
+
+export function buildGraph(src: string, options: CheckOptions = {}): Graph {
+  const r = checkSource(src, options);
+  if (r.diagnostics.length) throw new Error(rendered(r));
+  return r.graphs[0]!;
+}
+
+export function randomArray(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2147483648 - 1;
+  }
+  return out;
+}
+
+/** Relative L2 error ||a - b|| / ||b||. */
+export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+/** Runs `graph` with the given (or random) weights on the GPU and on the reference executor. */
+export async function differential(
+  backend: Backend,
+  graph: Graph,
+  seed = 7,
+  tensors?: ReadonlyMap<string, Tensor>,
+) {
+  const { device } = await gpuDevice(backend);
+  const plan = compileGraph(graph, kernelLimits(device));
+  const weights = tensors ?? randomTensors(plan, seed);
+  const executor = await createExecutor(device, plan, packWeights(plan, weights, "csnc", "random"));
+  const input = randomArray(
+    graph.nodes[0]!.shape.reduce((a, b) => a * b, 1),
+    seed + 1,
+  );
+  try {
+    const out = await executor.run(input);
+    const ref = runReference(graph, input, new Map([...weights].map(([k, v]) => [k, v.data!])));
+    const last = graph.nodes.at(-1)!;
+    const expected = last.op.kind === "softmax" ? ref.get(last.inputs[0]!)! : ref.get(last.id)!;
+    return {
+      plan,
+      error: relL2(out.logits, expected.data),
+      got: out.logits,
+      expected: expected.data,
+    };
+  } finally {
+    executor.destroy();
+  }
+}
