@@ -3,7 +3,8 @@ import type { Graph } from "./ir.js";
 import type { KernelLimits } from "./kernels/common.js";
 import { lower } from "./passes/index.js";
 import { buildPlan, type Plan } from "./plan.js";
+import type { Tuning } from "./kernels/select.js";
 
-export function compileGraph(graph: Graph, limits: KernelLimits): Plan {
-  return buildPlan(lower(graph), limits);
+export function compileGraph(graph: Graph, limits: KernelLimits, tuning: Tuning = {}): Plan {
+  return buildPlan(lower(graph), limits, tuning);
 }

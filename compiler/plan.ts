@@ -4,7 +4,7 @@
 import type { InferenceGraph, InferenceNode } from "./inference.js";
 import type { Triple } from "./ir.js";
 import type { BindingRole, KernelLimits } from "./kernels/common.js";
-import { convVariant, selectKernel, type ConvVariant } from "./kernels/select.js";
+import { convVariant, selectKernel, type ConvVariant, type Tuning } from "./kernels/select.js";
 
 /** How one step's weights are built from the checkpoint's tensors (names are layer paths). */
 export type WeightSpec =
@@ -128,7 +128,7 @@ function weightFloats(w: WeightSpec): number {
   }
 }
 
-export function buildPlan(g: InferenceGraph, limits: KernelLimits): Plan {
+export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tuning = {}): Plan {
   const byId = new Map(g.nodes.map((n) => [n.id, n]));
   const steps = g.nodes.filter((n) => n.op.kind !== "input");
   const inputNode = g.nodes.find((n) => n.op.kind === "input")!;
@@ -194,7 +194,7 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits): Plan {
   const shaderIndex = new Map<string, number>();
   const weights: (WeightSpec & { bytes: number })[] = [];
   const dispatches: PlanDispatch[] = steps.map((n) => {
-    const kernel = selectKernel(n, g, limits);
+    const kernel = selectKernel(n, g, limits, tuning);
     if (kernel.bindings.length > limits.maxStorageBuffersPerShaderStage) {
       throw new PlanError(
         `kernel ${kernel.name} for ${n.path} needs ${kernel.bindings.length} storage buffers; the device allows ${limits.maxStorageBuffersPerShaderStage}`,

@@ -2,10 +2,13 @@
 // GPU and on the float64 reference executor.
 import { compileGraph } from "../compiler/compile.js";
 import type { CheckOptions, Graph } from "../compiler/index.js";
+import type { KernelLimits } from "../compiler/kernels/common.js";
+import type { Tuning } from "../compiler/kernels/select.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { kernelLimits, requestDevice } from "../runtime/device.js";
 import { createExecutor } from "../runtime/executor.js";
 import type { Tensor } from "../runtime/safetensors.js";
+import type { Naming } from "../runtime/naming.js";
 import { randomTensors } from "../runtime/weights.js";
 import { packWeights } from "../runtime/weights.js";
 import { checkSource, rendered } from "./helpers.js";
@@ -54,33 +57,39 @@ export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.sqrt(num / Math.max(den, 1e-30));
 }
 
-/** Runs `graph` with the given (or random) weights on the GPU and on the reference executor. */
-export async function differential(
+/** Runs `graph` on the GPU of `backend` with the given weights and input. */
+export async function runGpu(
   backend: Backend,
   graph: Graph,
-  seed = 7,
-  tensors?: ReadonlyMap<string, Tensor>,
+  input: Float32Array,
+  tensors: ReadonlyMap<string, Tensor> | "random",
+  o: { naming?: Naming; limits?: Partial<KernelLimits>; tuning?: Tuning; seed?: number } = {},
 ) {
   const { device } = await gpuDevice(backend);
-  const plan = compileGraph(graph, kernelLimits(device));
-  const weights = tensors ?? randomTensors(plan, seed);
-  const executor = await createExecutor(device, plan, packWeights(plan, weights, "csnc", "random"));
-  const input = randomArray(
-    graph.nodes[0]!.shape.reduce((a, b) => a * b, 1),
-    seed + 1,
-  );
+  const plan = compileGraph(graph, { ...kernelLimits(device), ...o.limits }, o.tuning);
+  const weights = tensors === "random" ? randomTensors(plan, o.seed ?? 7) : tensors;
+  const executor = await createExecutor(device, plan, packWeights(plan, weights, o.naming ?? "csnc", "test weights"));
   try {
-    const out = await executor.run(input);
-    const ref = runReference(graph, input, new Map([...weights].map(([k, v]) => [k, v.data!])));
-    const last = graph.nodes.at(-1)!;
-    const expected = last.op.kind === "softmax" ? ref.get(last.inputs[0]!)! : ref.get(last.id)!;
-    return {
-      plan,
-      error: relL2(out.logits, expected.data),
-      got: out.logits,
-      expected: expected.data,
-    };
+    return { plan, weights, ...(await executor.run(input)) };
   } finally {
     executor.destroy();
   }
+}
+
+export interface DifferentialOptions {
+  readonly seed?: number;
+  /** Overrides of the device's limits, e.g. a tiny grid to force folding. */
+  readonly limits?: Partial<KernelLimits>;
+  readonly tuning?: Tuning;
+}
+
+/** Runs `graph` with random weights on the GPU and on the reference executor. */
+export async function differential(backend: Backend, graph: Graph, o: DifferentialOptions = {}) {
+  const seed = o.seed ?? 7;
+  const input = randomArray(graph.nodes[0]!.shape.reduce((a, b) => a * b, 1), seed + 1);
+  const out = await runGpu(backend, graph, input, "random", o);
+  const ref = runReference(graph, input, new Map([...out.weights].map(([k, v]) => [k, v.data!])));
+  const last = graph.nodes.at(-1)!;
+  const expected = last.op.kind === "softmax" ? ref.get(last.inputs[0]!)! : ref.get(last.id)!;
+  return { plan: out.plan, error: relL2(out.logits, expected.data) };
 }

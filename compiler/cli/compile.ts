@@ -2,7 +2,6 @@
 import { Command, Option } from "commander";
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { diagnosticToJson, formatDiagnostic } from "../../grammar/index.js";
 import { compileGraph } from "../compile.js";
 import { checkFile } from "../index.js";
 import { compatLimits, type KernelLimits } from "../kernels/common.js";
@@ -10,6 +9,7 @@ import { nodeHost, projectRoot } from "../node-host.js";
 import { PlanError, type Plan } from "../plan.js";
 import { human } from "./format.js";
 import type { CliIo } from "./io.js";
+import { reportDiagnostics } from "./report.js";
 import { modelOptions, toCheckOptions, UsageError, type ModelOptions } from "./options.js";
 
 /** Core WebGPU limits as most desktop GPUs and SwiftShader grant them to csnc. */
@@ -46,10 +46,7 @@ export function compileCommand(io: CliIo): Command {
     const abs = path.resolve(file);
     const r = checkFile(abs, projectRoot(abs), nodeHost, toCheckOptions(opts));
     if (r.diagnostics.length > 0) {
-      for (const d of r.diagnostics)
-        opts.json
-          ? io.out(JSON.stringify(diagnosticToJson(d, r.sources)))
-          : io.err(formatDiagnostic(d, r.sources));
+      reportDiagnostics(io, r, opts.json);
       io.exitCode(1);
       return;
     }

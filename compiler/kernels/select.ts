@@ -4,7 +4,7 @@ import type { Triple } from "../ir.js";
 import type { Kernel, KernelLimits } from "./common.js";
 import { convDepthwise } from "./conv-depthwise.js";
 import { convDirect } from "./conv-direct.js";
-import { convPointwise } from "./conv-pointwise.js";
+import { convPointwise, pointwiseTile } from "./conv-pointwise.js";
 import type { ConvSpec } from "./conv-spec.js";
 import { elementwise } from "./elementwise.js";
 import { fc } from "./fc.js";
@@ -49,14 +49,20 @@ export function convSpec(node: InferenceNode, input: InferenceNode): ConvSpec {
   };
 }
 
-export function selectKernel(node: InferenceNode, g: InferenceGraph, limits: KernelLimits): Kernel {
+/** Knobs for tests and benchmarks; production uses the defaults. */
+export interface Tuning {
+  /** Invocations below which the pointwise GEMM shrinks its register tile (the small-M variant). */
+  readonly minInvocations?: number;
+}
+
+export function selectKernel(node: InferenceNode, g: InferenceGraph, limits: KernelLimits, tuning: Tuning = {}): Kernel {
   const input = g.nodes.find((n) => n.id === node.inputs[0]);
   const op = node.op;
   switch (op.kind) {
     case "conv": {
       const spec = convSpec(node, input!);
       const variant = convVariant(op.conv, input!.shape[1]);
-      if (variant === "pointwise") return convPointwise(spec, limits);
+      if (variant === "pointwise") return convPointwise(spec, limits, pointwiseTile(spec, tuning.minInvocations));
       if (variant === "depthwise") return convDepthwise(spec, limits);
       return convDirect(spec, limits);
     }

@@ -3,6 +3,7 @@ import { Command, Option } from "commander";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import type { CliIo } from "../../compiler/cli/io.js";
+import { reportDiagnostics } from "../../compiler/cli/report.js";
 import {
   UsageError,
   type ModelOptions,
@@ -13,7 +14,6 @@ import { compileGraph } from "../../compiler/compile.js";
 import { checkFile } from "../../compiler/index.js";
 import { nodeHost, projectRoot } from "../../compiler/node-host.js";
 import { PlanError } from "../../compiler/plan.js";
-import { diagnosticToJson, formatDiagnostic } from "../../grammar/index.js";
 import { acquireAdapter, backends, type Backend } from "../adapter-node.js";
 import { kernelLimits, requestDevice } from "../device.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
@@ -117,10 +117,7 @@ export function runCommand(io: CliIo): Command {
     });
     const r = checkFile(abs, projectRoot(abs), nodeHost, options);
     if (r.diagnostics.length > 0) {
-      for (const d of r.diagnostics)
-        opts.json
-          ? io.out(JSON.stringify(diagnosticToJson(d, r.sources)))
-          : io.err(formatDiagnostic(d, r.sources));
+      reportDiagnostics(io, r, opts.json);
       io.exitCode(1);
       return;
     }

@@ -1,0 +1,108 @@
+// The PyTorch-made golden data in ../shared/fixtures, turned into csnc programs and inputs.
+import { readdirSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { readSafetensors, type Tensor } from "../runtime/safetensors.js";
+
+export const fixturesDir = path.resolve(import.meta.dirname, "../../shared/fixtures");
+
+export interface OpCase {
+  readonly name: string;
+  /** A one-layer model computing the op. */
+  readonly source: string;
+  readonly batch: number;
+  readonly input: Float32Array;
+  readonly output: Tensor;
+  /** Weights under csnc names (`conv.weight`, `bn.running_mean`, ...). */
+  readonly weights: Map<string, Tensor>;
+  /** Whether the expected output is the model's probabilities (softmax) rather than its logits. */
+  readonly probabilities: boolean;
+}
+
+const dims = (s: string) => (JSON.parse(s) as number[]).join("x");
+
+export function opCases(): OpCase[] {
+  const dir = path.join(fixturesDir, "ops");
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".safetensors"))
+    .sort()
+    .map((file) => {
+      const { tensors, metadata } = readSafetensors(readFileSync(path.join(dir, file)), file);
+      const input = tensors.get("input")!;
+      const output = tensors.get("output")!;
+      const [n, c, t = 1, h = 1, w = 1] = input.shape;
+      let layer: string;
+      let prefix = "";
+      switch (metadata.op) {
+        case "conv3d": {
+          const weight = tensors.get("weight")!;
+          const [cout, , kt, kh, kw] = weight.shape;
+          layer = `conv(${cout}, ${kt}x${kh}x${kw}, stride = ${dims(metadata.stride!)}, pad = ${dims(metadata.padding!)}, groups = ${metadata.groups}, bias = ${tensors.has("bias")})`;
+          prefix = "conv";
+          break;
+        }
+        case "batchnorm3d":
+          layer = `bn(eps = ${metadata.eps})`;
+          prefix = "bn";
+          break;
+        case "maxpool3d":
+          layer = `maxpool(${dims(metadata.kernel!)}, stride = ${dims(metadata.stride!)}, pad = ${dims(metadata.padding!)})`;
+          break;
+        case "global_avgpool3d":
+          layer = "avgpool";
+          break;
+        case "linear":
+          layer = `fc(${tensors.get("weight")!.shape[0]})`;
+          prefix = "fc";
+          break;
+        case "softmax":
+          layer = "softmax";
+          break;
+        default:
+          throw new Error(`unknown fixture op ${metadata.op}`);
+      }
+      const weights = new Map<string, Tensor>();
+      for (const [k, v] of tensors) if (k !== "input" && k !== "output") weights.set(`${prefix}.${k}`, v);
+      return {
+        name: file.replace(".safetensors", ""),
+        source: `model m() {\n  input ${c}x${t}x${h}x${w}\n  ${layer}\n}`,
+        batch: n!,
+        input: input.data!,
+        output,
+        weights,
+        probabilities: metadata.op === "softmax",
+      };
+    });
+}
+
+export interface ModelCase {
+  readonly name: string;
+  readonly model: string;
+  readonly set: Record<string, number>;
+  readonly meta: { input_shape_NCTHW: number[]; classes: number };
+  readonly weights: ReadonlyMap<string, Tensor>;
+  readonly input: Tensor;
+  readonly logits: Tensor;
+  readonly probabilities: Tensor;
+}
+
+export function modelCases(): ModelCase[] {
+  const list: [string, string, Record<string, number>][] = [
+    ["ir-csn-50-w8", "ir-csn-50.csn", { width: 8, classes: 10 }],
+    ["ip-csn-50-w8", "ip-csn-50.csn", { width: 8, classes: 10 }],
+    ["resnet3d-50-w4", "resnet3d-50.csn", { width: 4, classes: 7 }],
+  ];
+  return list.map(([name, model, set]) => {
+    const dir = path.join(fixturesDir, "models", name);
+    const io = readSafetensors(readFileSync(path.join(dir, "io.safetensors")), "io").tensors;
+    return {
+      name,
+      model,
+      set,
+      meta: JSON.parse(readFileSync(path.join(dir, "model.json"), "utf8")),
+      weights: readSafetensors(readFileSync(path.join(dir, "weights.safetensors")), "weights").tensors,
+      input: io.get("input")!,
+      logits: io.get("logits")!,
+      probabilities: io.get("probabilities")!,
+    };
+  });
+}
