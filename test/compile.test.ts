@@ -15,7 +15,12 @@ import { run } from "./helpers.js";
 const models = path.resolve(import.meta.dirname, "../models");
 const big = { ...compatLimits, maxStorageBufferBindingSize: 1 << 30, maxBufferSize: 1 << 30 };
 
-function graph(model: string, input?: [number, number, number, number], set: Record<string, number> = {}, batch = 1): Graph {
+function graph(
+  model: string,
+  input?: [number, number, number, number],
+  set: Record<string, number> = {},
+  batch = 1,
+): Graph {
   const file = path.join(models, model);
   const s = new Map(Object.entries(set).map(([k, v]) => [k, { type: "int" as const, value: v }]));
   const r = checkFile(file, projectRoot(file), nodeHost, { input, set: s, batch });
@@ -24,14 +29,27 @@ function graph(model: string, input?: [number, number, number, number], set: Rec
 }
 
 describe("passes", () => {
-  for (const model of ["ir-csn-50.csn", "ip-csn-26.csn", "resnet3d-50.csn", "variants/simple-g.csn", "variants/bottleneck-dg.csn"]) {
+  for (const model of [
+    "ir-csn-50.csn",
+    "ip-csn-26.csn",
+    "resnet3d-50.csn",
+    "variants/simple-g.csn",
+    "variants/bottleneck-dg.csn",
+  ]) {
     it(`${model}: every pass keeps the graph well-formed and fuses every BN, ReLU and add`, () => {
       const seen: string[] = [];
       const g = lower(graph(model, [3, 4, 32, 32]), (pass, ig) => {
         seen.push(pass);
         expect(verify(ig), pass).toEqual([]);
       });
-      expect(seen).toEqual(["from-graph", "fold-bn", "fuse-relu", "fuse-residual", "fuse-residual-relu", "fuse-add-relu"]);
+      expect(seen).toEqual([
+        "from-graph",
+        "fold-bn",
+        "fuse-relu",
+        "fuse-residual",
+        "fuse-residual-relu",
+        "fuse-add-relu",
+      ]);
       const kinds = new Set(g.nodes.map((n) => n.op.kind));
       for (const gone of ["bn", "relu", "add"]) expect(kinds.has(gone as never), gone).toBe(false);
     });
@@ -41,7 +59,12 @@ describe("passes", () => {
     const g = lower(graph("ir-csn-50.csn", [3, 4, 32, 32]));
     const convC = g.nodes.find((n) => n.path === "res3.0.conv_c")!;
     const shortcut = g.nodes.find((n) => n.path === "res3.0.shortcut.conv")!;
-    expect(convC.op).toMatchObject({ kind: "conv", residual: true, reluAfterAdd: true, bn: { path: "res3.0.bn_c" } });
+    expect(convC.op).toMatchObject({
+      kind: "conv",
+      residual: true,
+      reluAfterAdd: true,
+      bn: { path: "res3.0.bn_c" },
+    });
     expect(convC.inputs[1]).toBe(shortcut.id);
     expect(g.nodes.indexOf(convC)).toBeGreaterThan(g.nodes.indexOf(shortcut));
     expect(convC.layers).toEqual(["res3.0.conv_c", "res3.0.bn_c", "res3.0.add", "res3.0.relu"]);
@@ -56,7 +79,8 @@ describe("plans", () => {
     // No two tensors that are live at once share a buffer.
     for (const a of plan.tensors)
       for (const b of plan.tensors) {
-        if (a.id < b.id && a.buffer === b.buffer) expect(a.lastUse < b.def || b.lastUse < a.def, `${a.path} / ${b.path}`).toBe(true);
+        if (a.id < b.id && a.buffer === b.buffer)
+          expect(a.lastUse < b.def || b.lastUse < a.def, `${a.path} / ${b.path}`).toBe(true);
       }
     expect(plan.memory.weightBytes).toBe(4 * (29552144 + 151424 / 2));
   });
@@ -64,14 +88,18 @@ describe("plans", () => {
   it("names the layer and the fix when a tensor exceeds the device's buffers", () => {
     const twoClips = graph("ir-csn-152.csn", [3, 32, 224, 224], {}, 2);
     expect(() => compileGraph(twoClips, compatLimits)).toThrow(PlanError);
-    expect(() => compileGraph(twoClips, compatLimits)).toThrow(/layer stem\.conv produces 2x64x32x112x112 \(196\.0 MiB\).*--input or --batch/);
+    expect(() => compileGraph(twoClips, compatLimits)).toThrow(
+      /layer stem\.conv produces 2x64x32x112x112 \(196\.0 MiB\).*--input or --batch/,
+    );
   });
 
   it("keeps every kernel within compatibility-mode limits", () => {
     const plan = compileGraph(graph("ip-csn-50.csn", [3, 8, 64, 64]), compatLimits);
     for (const d of plan.dispatches) {
       expect(d.bindings.length).toBeLessThanOrEqual(compatLimits.maxStorageBuffersPerShaderStage);
-      expect(Math.max(...d.workgroups)).toBeLessThanOrEqual(compatLimits.maxComputeWorkgroupsPerDimension);
+      expect(Math.max(...d.workgroups)).toBeLessThanOrEqual(
+        compatLimits.maxComputeWorkgroupsPerDimension,
+      );
     }
     for (const wgsl of plan.shaders) {
       expect(wgsl).toMatch(/^\/\/ [\w.-]+: /);
@@ -91,14 +119,29 @@ describe("csnc compile", () => {
     expect(r.out).toMatch(/lower bound/);
     const plan = JSON.parse(readFileSync(path.join(dir, "plan.json"), "utf8"));
     expect(plan.dispatches).toHaveLength(159);
-    expect(plan.dispatches[0]).toMatchObject({ path: "stem.conv", layers: ["stem.conv", "stem.bn", "stem.relu"], workgroups: expect.any(Array) });
+    expect(plan.dispatches[0]).toMatchObject({
+      path: "stem.conv",
+      layers: ["stem.conv", "stem.bn", "stem.relu"],
+      workgroups: expect.any(Array),
+    });
     expect(readdirSync(path.join(dir, "kernels")).length).toBe(plan.shaderFiles.length);
-    const json = JSON.parse((await run("compile", path.join(models, "ir-csn-50.csn"), "-o", dir, "--json")).out);
+    const json = JSON.parse(
+      (await run("compile", path.join(models, "ir-csn-50.csn"), "-o", dir, "--json")).out,
+    );
     expect(json.dispatches).toBeLessThan(60);
   });
 
   it("exits 1 when the plan cannot fit the device, 2 without -o", async () => {
-    const r = await run("compile", path.join(models, "ir-csn-152.csn"), "-o", tmpdir(), "--limits", "compat", "--batch", "2");
+    const r = await run(
+      "compile",
+      path.join(models, "ir-csn-152.csn"),
+      "-o",
+      tmpdir(),
+      "--limits",
+      "compat",
+      "--batch",
+      "2",
+    );
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/stem\.conv/);
     expect((await run("compile", path.join(models, "ir-csn-152.csn"))).code).toBe(2);

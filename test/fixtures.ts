@@ -61,7 +61,8 @@ export function opCases(): OpCase[] {
           throw new Error(`unknown fixture op ${metadata.op}`);
       }
       const weights = new Map<string, Tensor>();
-      for (const [k, v] of tensors) if (k !== "input" && k !== "output") weights.set(`${prefix}.${k}`, v);
+      for (const [k, v] of tensors)
+        if (k !== "input" && k !== "output") weights.set(`${prefix}.${k}`, v);
       return {
         name: file.replace(".safetensors", ""),
         source: `model m() {\n  input ${c}x${t}x${h}x${w}\n  ${layer}\n}`,
@@ -99,7 +100,8 @@ export function modelCases(): ModelCase[] {
       model,
       set,
       meta: JSON.parse(readFileSync(path.join(dir, "model.json"), "utf8")),
-      weights: readSafetensors(readFileSync(path.join(dir, "weights.safetensors")), "weights").tensors,
+      weights: readSafetensors(readFileSync(path.join(dir, "weights.safetensors")), "weights")
+        .tensors,
       input: io.get("input")!,
       logits: io.get("logits")!,
       probabilities: io.get("probabilities")!,

@@ -68,7 +68,11 @@ export async function runGpu(
   const { device } = await gpuDevice(backend);
   const plan = compileGraph(graph, { ...kernelLimits(device), ...o.limits }, o.tuning);
   const weights = tensors === "random" ? randomTensors(plan, o.seed ?? 7) : tensors;
-  const executor = await createExecutor(device, plan, packWeights(plan, weights, o.naming ?? "csnc", "test weights"));
+  const executor = await createExecutor(
+    device,
+    plan,
+    packWeights(plan, weights, o.naming ?? "csnc", "test weights"),
+  );
   try {
     return { plan, weights, ...(await executor.run(input)) };
   } finally {
@@ -86,7 +90,10 @@ export interface DifferentialOptions {
 /** Runs `graph` with random weights on the GPU and on the reference executor. */
 export async function differential(backend: Backend, graph: Graph, o: DifferentialOptions = {}) {
   const seed = o.seed ?? 7;
-  const input = randomArray(graph.nodes[0]!.shape.reduce((a, b) => a * b, 1), seed + 1);
+  const input = randomArray(
+    graph.nodes[0]!.shape.reduce((a, b) => a * b, 1),
+    seed + 1,
+  );
   const out = await runGpu(backend, graph, input, "random", o);
   const ref = runReference(graph, input, new Map([...out.weights].map(([k, v]) => [k, v.data!])));
   const last = graph.nodes.at(-1)!;

@@ -13,7 +13,11 @@ describe("reference executor vs PyTorch ops", () => {
   for (const c of opCases()) {
     it(c.name, () => {
       const graph = buildGraph(c.source, { batch: c.batch });
-      const values = runReference(graph, c.input, new Map([...c.weights].map(([k, v]) => [k, v.data!])));
+      const values = runReference(
+        graph,
+        c.input,
+        new Map([...c.weights].map(([k, v]) => [k, v.data!])),
+      );
       const out = values.get(graph.output)!;
       expect(out.data.length).toBe(c.output.data!.length);
       expect(relL2(out.data, c.output.data!)).toBeLessThan(1e-6);
@@ -25,9 +29,15 @@ describe("reference executor vs PyTorch models", () => {
   for (const c of modelCases()) {
     it(c.name, () => {
       const file = path.resolve(import.meta.dirname, "../models", c.model);
-      const set = new Map(Object.entries(c.set).map(([k, v]) => [k, { type: "int" as const, value: v }]));
+      const set = new Map(
+        Object.entries(c.set).map(([k, v]) => [k, { type: "int" as const, value: v }]),
+      );
       const [n, ...chw] = c.input.shape;
-      const r = checkFile(file, projectRoot(file), nodeHost, { set, input: chw as [number, number, number, number], batch: n });
+      const r = checkFile(file, projectRoot(file), nodeHost, {
+        set,
+        input: chw as [number, number, number, number],
+        batch: n,
+      });
       const graph = r.graphs[0]!;
       const paths = new Set(graph.nodes.map((x) => x.path));
       const weights = new Map<string, Float32Array>();

@@ -40,36 +40,65 @@ describe("csnc run", () => {
       expect(r.out).toMatch(/^sample 0: \d+ \(0\.\d{4}\)/m);
       expect(r.out).toMatch(/^sample 1: /m);
       const got = readSafetensors(readFileSync(output), output).tensors;
-      const want = readSafetensors(readFileSync(fixture("ir-csn-50-w8", "io.safetensors")), "io").tensors;
+      const want = readSafetensors(
+        readFileSync(fixture("ir-csn-50-w8", "io.safetensors")),
+        "io",
+      ).tensors;
       expect(got.get("logits")!.shape).toEqual([2, 10]);
       expect(relL2(got.get("logits")!.data!, want.get("logits")!.data!)).toBeLessThan(1e-4);
-      expect(relL2(got.get("probabilities")!.data!, want.get("probabilities")!.data!)).toBeLessThan(1e-4);
+      expect(relL2(got.get("probabilities")!.data!, want.get("probabilities")!.data!)).toBeLessThan(
+        1e-4,
+      );
     });
   }
 
   it("runs with random weights and a random clip, as JSON", async () => {
-    const r = await run("run", path.join(models, "ip-csn-26.csn"), "--set", "width=4", "--shape", "1x3x4x16x16", "--backend", "swiftshader", "--json");
+    const r = await run(
+      "run",
+      path.join(models, "ip-csn-26.csn"),
+      "--set",
+      "width=4",
+      "--shape",
+      "1x3x4x16x16",
+      "--backend",
+      "swiftshader",
+      "--json",
+    );
     expect(r.code).toBe(0);
     const json = JSON.parse(r.out);
-    expect(json).toMatchObject({ model: "ip_csn_26", backend: "swiftshader", input: [1, 3, 4, 16, 16], weights: "random" });
+    expect(json).toMatchObject({
+      model: "ip_csn_26",
+      backend: "swiftshader",
+      input: [1, 3, 4, 16, 16],
+      weights: "random",
+    });
     expect(json.probabilities[0].reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 4);
     expect(json.top[0]).toHaveLength(5);
   });
 });
 
 describe("bad weights and inputs", () => {
-  const weights = readSafetensors(readFileSync(fixture("ir-csn-50-w8", "weights.safetensors")), "w").tensors;
-  const save = (name: string, edit: (m: Map<string, { shape: readonly number[]; data: Float32Array }>) => void) => {
+  const weights = readSafetensors(
+    readFileSync(fixture("ir-csn-50-w8", "weights.safetensors")),
+    "w",
+  ).tensors;
+  const save = (
+    name: string,
+    edit: (m: Map<string, { shape: readonly number[]; data: Float32Array }>) => void,
+  ) => {
     const m = new Map([...weights].map(([k, v]) => [k, { shape: v.shape, data: v.data! }]));
     edit(m);
     const file = path.join(work, name);
     writeFileSync(file, writeSafetensors(m));
     return file;
   };
-  const withWeights = (file: string) => irArgs("swiftshader").map((a, i, all) => (all[i - 1] === "--weights" ? file : a));
+  const withWeights = (file: string) =>
+    irArgs("swiftshader").map((a, i, all) => (all[i - 1] === "--weights" ? file : a));
 
   it("names a missing tensor and its expected shape", async () => {
-    const r = await run(...withWeights(save("missing.safetensors", (m) => m.delete("layer2.0.conv2.0.weight"))));
+    const r = await run(
+      ...withWeights(save("missing.safetensors", (m) => m.delete("layer2.0.conv2.0.weight"))),
+    );
     expect(r.code).toBe(1);
     expect(r.err).toContain("missing tensor layer2.0.conv2.0.weight (expected shape 16x1x3x3x3)");
   });
@@ -86,7 +115,9 @@ describe("bad weights and inputs", () => {
   });
 
   it("suggests --naming vmz when the names are VMZ's", async () => {
-    const r = await run(...irArgs("swiftshader").filter((a, i, all) => a !== "--naming" && all[i - 1] !== "--naming"));
+    const r = await run(
+      ...irArgs("swiftshader").filter((a, i, all) => a !== "--naming" && all[i - 1] !== "--naming"),
+    );
     expect(r.code).toBe(1);
     expect(r.err).toContain("hint: these look like VMZ names: add --naming vmz");
   });
@@ -97,7 +128,9 @@ describe("bad weights and inputs", () => {
     writeFileSync(truncated, bytes.subarray(0, bytes.length / 2));
     let r = await run(...withWeights(truncated));
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/truncated\.safetensors: not a valid safetensors file: tensor '.*' lies outside the data/);
+    expect(r.err).toMatch(
+      /truncated\.safetensors: not a valid safetensors file: tensor '.*' lies outside the data/,
+    );
     const text = path.join(work, "text.safetensors");
     writeFileSync(text, "hello, world");
     r = await run(...withWeights(text));
@@ -110,8 +143,15 @@ describe("bad weights and inputs", () => {
 
   it("refuses an input of the wrong rank or name", async () => {
     const bad = path.join(work, "bad-input.safetensors");
-    writeFileSync(bad, writeSafetensors(new Map([["input", { shape: [3, 8, 32, 32], data: new Float32Array(3 * 8 * 32 * 32) }]])));
-    let r = await run(...irArgs("swiftshader").map((a, i, all) => (all[i - 1] === "--input" ? bad : a)));
+    writeFileSync(
+      bad,
+      writeSafetensors(
+        new Map([["input", { shape: [3, 8, 32, 32], data: new Float32Array(3 * 8 * 32 * 32) }]]),
+      ),
+    );
+    let r = await run(
+      ...irArgs("swiftshader").map((a, i, all) => (all[i - 1] === "--input" ? bad : a)),
+    );
     expect(r.code).toBe(1);
     expect(r.err).toContain("expected N x C x T x H x W");
     r = await run(...irArgs("swiftshader"), "--input-name", "clip");
@@ -146,6 +186,8 @@ describe("safetensors reader", () => {
     const bytes = new Uint8Array(8 + header.length + 8);
     new DataView(bytes.buffer).setBigUint64(0, BigInt(header.length), true);
     bytes.set(new TextEncoder().encode(header), 8);
-    expect(() => readSafetensors(bytes, "x")).toThrow("tensor 'a' (F32 3) needs 12 bytes but has 8");
+    expect(() => readSafetensors(bytes, "x")).toThrow(
+      "tensor 'a' (F32 3) needs 12 bytes but has 8",
+    );
   });
 });

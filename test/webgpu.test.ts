@@ -14,17 +14,59 @@ const backends: Backend[] = ["swiftshader", "opengles"];
 const variants: [string, string, string, number, string][] = [
   ["pointwise vec4, small-M tile", "conv(16, 1x1x1)", "8x4x9x9", 1, "conv-pointwise-vec4-1x1"],
   ["pointwise vec4, odd rows", "conv(12, 1x1x1) relu", "8x3x5x7", 2, "conv-pointwise-vec4"],
-  ["pointwise scalar (channels not a multiple of 4)", "conv(6, 1x1x1) bn relu", "5x3x5x6", 1, "conv-pointwise-scalar"],
-  ["pointwise strided (projection)", "conv(16, 1x1x1, stride = 2)", "8x5x9x7", 2, "conv-pointwise-strided-vec4"],
-  ["pointwise strided 1x2x2", "conv(8, 1x1x1, stride = 1x2x2)", "4x3x6x5", 1, "conv-pointwise-strided"],
-  ["depthwise vec4, stride 1", "dwconv(3x3x3) bn relu", "8x4x7x9", 2, "conv-depthwise-vec4-k3x3x3-s1x1x1-tw2"],
-  ["depthwise vec4, stride 2", "dwconv(3x3x3, stride = 2)", "16x5x9x11", 1, "conv-depthwise-vec4-k3x3x3-s2x2x2"],
+  [
+    "pointwise scalar (channels not a multiple of 4)",
+    "conv(6, 1x1x1) bn relu",
+    "5x3x5x6",
+    1,
+    "conv-pointwise-scalar",
+  ],
+  [
+    "pointwise strided (projection)",
+    "conv(16, 1x1x1, stride = 2)",
+    "8x5x9x7",
+    2,
+    "conv-pointwise-strided-vec4",
+  ],
+  [
+    "pointwise strided 1x2x2",
+    "conv(8, 1x1x1, stride = 1x2x2)",
+    "4x3x6x5",
+    1,
+    "conv-pointwise-strided",
+  ],
+  [
+    "depthwise vec4, stride 1",
+    "dwconv(3x3x3) bn relu",
+    "8x4x7x9",
+    2,
+    "conv-depthwise-vec4-k3x3x3-s1x1x1-tw2",
+  ],
+  [
+    "depthwise vec4, stride 2",
+    "dwconv(3x3x3, stride = 2)",
+    "16x5x9x11",
+    1,
+    "conv-depthwise-vec4-k3x3x3-s2x2x2",
+  ],
   ["depthwise scalar, 5x5x5", "dwconv(5x5x5)", "6x5x6x7", 1, "conv-depthwise-scalar-k5x5x5"],
   ["depthwise, narrow output (tw 1)", "dwconv(3x3x3)", "8x3x4x3", 1, "tw1"],
-  ["direct vec4 stem", "conv(8, 3x7x7, stride = 1x2x2) bn relu", "3x5x13x13", 2, "conv-direct-vec4-k3x7x7"],
+  [
+    "direct vec4 stem",
+    "conv(8, 3x7x7, stride = 1x2x2) bn relu",
+    "3x5x13x13",
+    2,
+    "conv-direct-vec4-k3x7x7",
+  ],
   ["direct vec4 dense 3x3x3", "conv(12, 3x3x3)", "8x4x7x7", 1, "conv-direct-vec4-k3x3x3"],
   ["direct grouped", "conv(16, 3x3x3, groups = 4)", "16x4x7x6", 1, "g4"],
-  ["direct scalar grouped (2 channels a group)", "conv(6, 3x3x3, groups = 3, stride = 2)", "6x5x7x7", 1, "conv-direct-scalar"],
+  [
+    "direct scalar grouped (2 channels a group)",
+    "conv(6, 3x3x3, groups = 3, stride = 2)",
+    "6x5x7x7",
+    1,
+    "conv-direct-scalar",
+  ],
   ["direct with bias, 1x3x3", "conv(12, 1x3x3, bias = true)", "8x4x7x7", 1, "conv-direct"],
   ["direct padded 1x1x1", "conv(8, 1x1x1, pad = 1)", "4x2x3x3", 1, "conv-direct"],
   ["maxpool vec4", "maxpool(1x3x3, stride = 1x2x2, pad = 0x1x1)", "8x3x9x9", 2, "maxpool-vec4"],
@@ -34,8 +76,20 @@ const variants: [string, string, string, number, string][] = [
   ["fc scalar over flattened C x T x H x W", "fc(7)", "3x2x3x5", 2, "fc-scalar"],
   ["softmax over classes", "avgpool fc(9) softmax", "8x2x2x2", 2, "softmax"],
   ["standalone bn, relu, add", "residual { relu bn } relu", "8x2x3x3", 1, "add-relu"],
-  ["residual fused with identity", "residual { conv(8, 1x1x1) bn relu dwconv bn relu conv(8, 1x1x1) bn } relu", "8x3x5x6", 2, "conv-pointwise"],
-  ["residual fused with projection", "residual { conv(4, 1x1x1) bn relu dwconv(stride = 2) bn relu conv(16, 1x1x1) bn } relu", "8x5x6x7", 1, "conv-pointwise-strided"],
+  [
+    "residual fused with identity",
+    "residual { conv(8, 1x1x1) bn relu dwconv bn relu conv(8, 1x1x1) bn } relu",
+    "8x3x5x6",
+    2,
+    "conv-pointwise",
+  ],
+  [
+    "residual fused with projection",
+    "residual { conv(4, 1x1x1) bn relu dwconv(stride = 2) bn relu conv(16, 1x1x1) bn } relu",
+    "8x5x6x7",
+    1,
+    "conv-pointwise-strided",
+  ],
 ];
 
 for (const backend of backends) {
@@ -45,7 +99,9 @@ for (const backend of backends) {
         it(c.name, async () => {
           const graph = buildGraph(c.source, { batch: c.batch });
           const out = await runGpu(backend, graph, c.input, c.weights);
-          expect(relL2(c.probabilities ? out.probabilities : out.logits, c.output.data!)).toBeLessThan(1e-4);
+          expect(
+            relL2(c.probabilities ? out.probabilities : out.logits, c.output.data!),
+          ).toBeLessThan(1e-4);
         });
       }
     });
@@ -54,9 +110,15 @@ for (const backend of backends) {
       for (const c of modelCases()) {
         it(c.name, async () => {
           const file = path.resolve(import.meta.dirname, "../models", c.model);
-          const set = new Map(Object.entries(c.set).map(([k, v]) => [k, { type: "int" as const, value: v }]));
+          const set = new Map(
+            Object.entries(c.set).map(([k, v]) => [k, { type: "int" as const, value: v }]),
+          );
           const [n, ...chw] = c.input.shape;
-          const graph = checkFile(file, projectRoot(file), nodeHost, { set, input: chw as [number, number, number, number], batch: n }).graphs[0]!;
+          const graph = checkFile(file, projectRoot(file), nodeHost, {
+            set,
+            input: chw as [number, number, number, number],
+            batch: n,
+          }).graphs[0]!;
           const out = await runGpu(backend, graph, c.input.data!, c.weights, { naming: "vmz" });
           expect(relL2(out.logits, c.logits.data!)).toBeLessThan(1e-4);
           expect(relL2(out.probabilities, c.probabilities.data!)).toBeLessThan(1e-4);
@@ -75,7 +137,9 @@ for (const backend of backends) {
       });
 
       it("every pointwise tile, from the small-M variant to the largest", async () => {
-        const graph = buildGraph(`model m() { input 8x3x5x7  conv(16, 1x1x1) bn relu }`, { batch: 2 });
+        const graph = buildGraph(`model m() { input 8x3x5x7  conv(16, 1x1x1) bn relu }`, {
+          batch: 2,
+        });
         for (const minInvocations of [1, 100, 200, 1e9]) {
           const r = await differential(backend, graph, { tuning: { minInvocations } });
           expect(r.error).toBeLessThan(1e-5);
@@ -83,8 +147,14 @@ for (const backend of backends) {
       });
 
       it("folds grids larger than the device's workgroups per dimension", async () => {
-        const graph = buildGraph(`model m() { input 8x4x9x9  conv(8, 1x1x1) dwconv relu maxpool(1x3x3, stride = 1, pad = 0x1x1) conv(12, 3x3x3) avgpool fc(5) }`, { batch: 2 });
-        const r = await differential(backend, graph, { limits: { maxComputeWorkgroupsPerDimension: 8 }, tuning: { minInvocations: 1 } });
+        const graph = buildGraph(
+          `model m() { input 8x4x9x9  conv(8, 1x1x1) dwconv relu maxpool(1x3x3, stride = 1, pad = 0x1x1) conv(12, 3x3x3) avgpool fc(5) }`,
+          { batch: 2 },
+        );
+        const r = await differential(backend, graph, {
+          limits: { maxComputeWorkgroupsPerDimension: 8 },
+          tuning: { minInvocations: 1 },
+        });
         expect(r.plan.dispatches.some((d) => d.workgroups[1] > 1)).toBe(true);
         expect(r.error).toBeLessThan(1e-5);
       });
@@ -92,12 +162,23 @@ for (const backend of backends) {
       it("unseen networks of the model library at other widths, depths and inputs", async () => {
         for (const [model, set, input, batch] of [
           ["ip-csn-26.csn", { width: 4, classes: 5 }, [3, 4, 20, 20], 2],
-          ["variants/bottleneck-dg.csn", { width: 8, classes: 3, groups: 2, res3: 1, res4: 1 }, [3, 4, 16, 16], 1],
+          [
+            "variants/bottleneck-dg.csn",
+            { width: 8, classes: 3, groups: 2, res3: 1, res4: 1 },
+            [3, 4, 16, 16],
+            1,
+          ],
           ["variants/simple-d.csn", { width: 4, classes: 6 }, [3, 3, 18, 14], 1],
         ] as const) {
           const file = path.resolve(import.meta.dirname, "../models", model);
-          const s = new Map(Object.entries(set).map(([k, v]) => [k, { type: "int" as const, value: v }]));
-          const graph = checkFile(file, projectRoot(file), nodeHost, { set: s, input: [...input] as [number, number, number, number], batch }).graphs[0]!;
+          const s = new Map(
+            Object.entries(set).map(([k, v]) => [k, { type: "int" as const, value: v }]),
+          );
+          const graph = checkFile(file, projectRoot(file), nodeHost, {
+            set: s,
+            input: [...input] as [number, number, number, number],
+            batch,
+          }).graphs[0]!;
           const r = await differential(backend, graph);
           expect(r.error, model).toBeLessThan(1e-4);
         }

@@ -55,14 +55,20 @@ export interface Tuning {
   readonly minInvocations?: number;
 }
 
-export function selectKernel(node: InferenceNode, g: InferenceGraph, limits: KernelLimits, tuning: Tuning = {}): Kernel {
+export function selectKernel(
+  node: InferenceNode,
+  g: InferenceGraph,
+  limits: KernelLimits,
+  tuning: Tuning = {},
+): Kernel {
   const input = g.nodes.find((n) => n.id === node.inputs[0]);
   const op = node.op;
   switch (op.kind) {
     case "conv": {
       const spec = convSpec(node, input!);
       const variant = convVariant(op.conv, input!.shape[1]);
-      if (variant === "pointwise") return convPointwise(spec, limits, pointwiseTile(spec, tuning.minInvocations));
+      if (variant === "pointwise")
+        return convPointwise(spec, limits, pointwiseTile(spec, tuning.minInvocations));
       if (variant === "depthwise") return convDepthwise(spec, limits);
       return convDirect(spec, limits);
     }
