@@ -4,7 +4,11 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { checkFile } from "../compiler/index.js";
 import { nodeHost, projectRoot } from "../compiler/node-host.js";
-import type { Backend } from "../runtime/adapter-node.js";
+import { compileGraph } from "../compiler/compile.js";
+import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
+import { kernelLimits, requestDevice } from "../runtime/device.js";
+import { createExecutor } from "../runtime/executor.js";
+import { packWeights, randomTensors } from "../runtime/weights.js";
 import { modelCases, opCases } from "./fixtures.js";
 import { buildGraph, differential, relL2, runGpu } from "./gpu.js";
 
@@ -186,3 +190,25 @@ for (const backend of backends) {
     });
   });
 }
+
+describe("device trouble", () => {
+  it("reports a lost device as a CsncError, not a crash", async () => {
+    const adapter = await acquireAdapter("swiftshader");
+    const device = await requestDevice(adapter.adapter);
+    const graph = buildGraph(`model m() { input 8x2x4x4  conv(8, 1x1x1) relu avgpool fc(3) }`);
+    const plan = compileGraph(graph, kernelLimits(device));
+    const executor = await createExecutor(
+      device,
+      plan,
+      packWeights(plan, randomTensors(plan), "csnc", "random"),
+    );
+    device.destroy();
+    await new Promise((r) => setTimeout(r, 10));
+    await expect(executor.run(new Float32Array(8 * 2 * 4 * 4))).rejects.toThrow(
+      /GPU device was lost/,
+    );
+    await expect(executor.run(new Float32Array(5))).rejects.toThrow(
+      /the model was compiled for 1x8x2x4x4/,
+    );
+  });
+});
