@@ -79,7 +79,8 @@ async function tryVulkan(create: Create, icd?: string): Promise<GPUAdapter | und
     if (!existsSync(icd)) return undefined;
     process.env.VK_ICD_FILENAMES = icd;
   }
-  const gpu = create(["backend=vulkan"]);
+  // Dawn rounds timestamps to 65.5 us unless told otherwise; profiles need the real values.
+  const gpu = create(["backend=vulkan", "disable-dawn-features=timestamp_quantization"]);
   instances.push(gpu);
   return (await gpu.requestAdapter({ powerPreference: "high-performance" })) ?? undefined;
 }

@@ -18,10 +18,21 @@ export interface Outputs {
   readonly probabilities: Float32Array;
 }
 
+export interface DispatchTimes {
+  /** `timestamp`: GPU timestamps around each dispatch; `wall-clock`: one submit per dispatch, timed on the CPU. */
+  readonly method: "timestamp" | "wall-clock";
+  /** Milliseconds per plan dispatch. */
+  readonly ms: readonly number[];
+}
+
 export interface Executor {
   readonly plan: Plan;
+  /** Milliseconds spent creating buffers and uploading weights, and compiling pipelines. */
+  readonly setup: { readonly buffersMs: number; readonly pipelinesMs: number };
   /** Runs one inference on an N x C x T x H x W float32 input. */
   run(input: Float32Array): Promise<Outputs>;
+  /** A separate profiling run: each dispatch timed on its own (after an ordinary run has set the input). */
+  timeDispatches(): Promise<DispatchTimes>;
   destroy(): void;
 }
 
@@ -62,6 +73,7 @@ export async function createExecutor(
   const lostMessage = () => (state.lost ? state.lost.message || state.lost.reason : undefined);
   const align = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
 
+  const t0 = performance.now();
   const { buffers, weightBuffers, readback } = await guarded(device, "allocating buffers", () => {
     const buffers = plan.buffers.map((b) =>
       device.createBuffer({
@@ -86,6 +98,8 @@ export async function createExecutor(
     return { buffers, weightBuffers, readback };
   });
 
+  await device.queue.onSubmittedWorkDone();
+  const t1 = performance.now();
   const pipelines = await Promise.all(
     plan.shaders.map(async (code, i) => {
       const module = device.createShaderModule({ code, label: `shader ${i}` });
@@ -108,6 +122,7 @@ export async function createExecutor(
     }),
   );
 
+  const t2 = performance.now();
   const tensor = new Map(plan.tensors.map((t) => [t.id, t]));
   const bindGroups = await guarded(device, "binding the kernels", () =>
     plan.dispatches.map((d) =>
@@ -130,8 +145,61 @@ export async function createExecutor(
   const probsTensor = tensor.get(plan.probabilities.tensor)!;
   const expected = plan.input.shape.reduce((a, b) => a * b, 1);
 
+  const dispatch = (pass: GPUComputePassEncoder, i: number) => {
+    const d = plan.dispatches[i]!;
+    pass.setPipeline(pipelines[d.shader]!);
+    pass.setBindGroup(0, bindGroups[i]!);
+    pass.dispatchWorkgroups(...(d.workgroups as [number, number, number]));
+  };
+
   return {
     plan,
+    setup: { buffersMs: t1 - t0, pipelinesMs: t2 - t1 },
+    async timeDispatches() {
+      const count = plan.dispatches.length;
+      if (device.features.has("timestamp-query")) {
+        const querySet = device.createQuerySet({ type: "timestamp", count: 2 * count });
+        const resolve = device.createBuffer({ size: 16 * count, usage: 0x200 | COPY_SRC }); // QUERY_RESOLVE
+        const read = device.createBuffer({ size: 16 * count, usage: MAP_READ | COPY_DST });
+        const encoder = device.createCommandEncoder();
+        for (let i = 0; i < count; i++) {
+          const pass = encoder.beginComputePass({
+            timestampWrites: {
+              querySet,
+              beginningOfPassWriteIndex: 2 * i,
+              endOfPassWriteIndex: 2 * i + 1,
+            },
+          });
+          dispatch(pass, i);
+          pass.end();
+        }
+        encoder.resolveQuerySet(querySet, 0, 2 * count, resolve, 0);
+        encoder.copyBufferToBuffer(resolve, 0, read, 0, 16 * count);
+        device.queue.submit([encoder.finish()]);
+        await read.mapAsync(MAP_MODE_READ);
+        const ticks = new BigInt64Array(read.getMappedRange().slice(0));
+        read.unmap();
+        for (const x of [querySet, resolve, read]) x.destroy();
+        return {
+          method: "timestamp",
+          ms: [...Array(count).keys()].map(
+            (i) => Math.max(0, Number(ticks[2 * i + 1]! - ticks[2 * i]!)) / 1e6,
+          ),
+        };
+      }
+      const ms: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const start = performance.now();
+        const encoder = device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        dispatch(pass, i);
+        pass.end();
+        device.queue.submit([encoder.finish()]);
+        await device.queue.onSubmittedWorkDone();
+        ms.push(performance.now() - start);
+      }
+      return { method: "wall-clock", ms };
+    },
     async run(input) {
       if (input.length !== expected) {
         throw new CsncError(
@@ -150,11 +218,7 @@ export async function createExecutor(
         );
         const encoder = device.createCommandEncoder();
         const pass = encoder.beginComputePass();
-        plan.dispatches.forEach((d, i) => {
-          pass.setPipeline(pipelines[d.shader]!);
-          pass.setBindGroup(0, bindGroups[i]!);
-          pass.dispatchWorkgroups(...(d.workgroups as [number, number, number]));
-        });
+        for (let i = 0; i < plan.dispatches.length; i++) dispatch(pass, i);
         pass.end();
         encoder.copyBufferToBuffer(
           buffers[logitsTensor.buffer]!,

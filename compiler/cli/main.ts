@@ -7,6 +7,7 @@ import { UsageError } from "./options.js";
 import { statsCommand } from "./stats.js";
 import { compileCommand } from "./compile.js";
 import { runCommand } from "../../runtime/cli/run.js";
+import { profileCommand } from "../../runtime/cli/profile.js";
 import { CsncError } from "../../runtime/errors.js";
 
 export function buildProgram(io: CliIo): Command {
@@ -20,6 +21,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(statsCommand(io));
   program.addCommand(compileCommand(io));
   program.addCommand(runCommand(io));
+  program.addCommand(profileCommand(io));
   const route = (cmd: Command) => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),

@@ -1,69 +1,37 @@
 // `csnc run FILE --weights W --input X`: one inference on WebGPU, top-5 classes per sample.
 import { Command, Option } from "commander";
-import { readFileSync, writeFileSync } from "node:fs";
-import * as path from "node:path";
+import { writeFileSync } from "node:fs";
 import type { CliIo } from "../../compiler/cli/io.js";
-import { reportDiagnostics } from "../../compiler/cli/report.js";
-import {
-  UsageError,
-  type ModelOptions,
-  modelOptions,
-  toCheckOptions,
-} from "../../compiler/cli/options.js";
-import { compileGraph } from "../../compiler/compile.js";
-import { checkFile } from "../../compiler/index.js";
-import { nodeHost, projectRoot } from "../../compiler/node-host.js";
-import { PlanError } from "../../compiler/plan.js";
-import { acquireAdapter, backends, type Backend } from "../adapter-node.js";
-import { kernelLimits, requestDevice } from "../device.js";
+import { modelOptions, UsageError } from "../../compiler/cli/options.js";
+import { backends } from "../adapter-node.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
-import { createExecutor } from "../executor.js";
-import { namings, type Naming } from "../naming.js";
-import { readSafetensors, writeSafetensors, type Tensor } from "../safetensors.js";
-import { packWeights, randomTensors } from "../weights.js";
+import { namings } from "../naming.js";
+import { readSafetensors, writeSafetensors } from "../safetensors.js";
+import {
+  openSession,
+  parseShape,
+  randomInput,
+  readFile,
+  shapeDims,
+  type SessionOptions,
+} from "./session.js";
 
-interface RunOptions extends Omit<ModelOptions, "input"> {
-  weights?: string;
-  naming: Naming;
+interface RunOptions extends SessionOptions {
   input?: string;
   inputName: string;
   shape?: string;
   output?: string;
-  backend: Backend;
-  seed: string;
 }
 
-function readFile(file: string, what: string): Uint8Array {
-  try {
-    return readFileSync(file);
-  } catch (e) {
-    throw new CsncError(
-      RuntimeCodes.badFile,
-      `cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`,
-    );
-  }
-}
-
-export function runCommand(io: CliIo): Command {
-  const cmd = new Command("run")
-    .description("run a model on WebGPU and print the top-5 classes of each sample")
-    .argument("<file>", "a .csn model")
+/** Options every command that runs a model takes. */
+export function sessionOptions(cmd: Command): Command {
+  cmd
     .option("--weights <file>", "weights (.safetensors); random He-normal weights when absent")
     .addOption(
       new Option("--naming <scheme>", "tensor names in the weights file")
         .choices(namings)
         .default("csnc"),
     )
-    .option(
-      "--input <file>",
-      "input clip(s): a .safetensors tensor N x 3 x T x H x W; its shape specialises the model",
-    )
-    .option("--input-name <name>", "the tensor to read from --input", "input")
-    .option(
-      "--shape <NxCxTxHxW>",
-      "without --input: run a random clip of this shape (default: the model's input)",
-    )
-    .option("--output <file>", "write logits and probabilities to this .safetensors file")
     .addOption(
       new Option(
         "--backend <name>",
@@ -76,9 +44,27 @@ export function runCommand(io: CliIo): Command {
     .option("--json", "print the result as JSON");
   for (const o of modelOptions.filter((o) => o.long !== "--input" && o.long !== "--batch"))
     cmd.addOption(o);
+  return cmd;
+}
+
+export function runCommand(io: CliIo): Command {
+  const cmd = new Command("run")
+    .description("run a model on WebGPU and print the top-5 classes of each sample")
+    .argument("<file>", "a .csn model")
+    .option(
+      "--input <file>",
+      "input clip(s): a .safetensors tensor N x 3 x T x H x W; its shape specialises the model",
+    )
+    .option("--input-name <name>", "the tensor to read from --input", "input")
+    .option(
+      "--shape <NxCxTxHxW>",
+      "without --input: run a random clip of this shape (default: the model's input)",
+    )
+    .option("--output <file>", "write logits and probabilities to this .safetensors file");
+  sessionOptions(cmd);
   return cmd.action(async (file: string, opts: RunOptions) => {
-    let input: Float32Array;
-    let shape: number[];
+    let input: Float32Array | undefined;
+    let shape: number[] = [];
     if (opts.input) {
       const t = readSafetensors(readFile(opts.input, "input"), opts.input).tensors.get(
         opts.inputName,
@@ -95,102 +81,49 @@ export function runCommand(io: CliIo): Command {
         );
       input = t.data;
       shape = [...t.shape];
-    } else {
-      shape = [];
-      input = new Float32Array(0);
     }
     if (opts.shape) {
       if (opts.input)
         throw new UsageError(
           "--shape and --input exclude each other: the input file's shape is used",
         );
-      const parts = opts.shape.split("x").map(Number);
-      if (parts.length !== 5 || parts.some((p) => !Number.isSafeInteger(p) || p < 1))
-        throw new UsageError(`--shape expects N x C x T x H x W, got '${opts.shape}'`);
-      shape = parts;
+      shape = parseShape(opts.shape, "--shape");
     }
-    const abs = path.resolve(file);
-    const options = toCheckOptions({
-      ...opts,
-      input: shape.length ? shape.slice(1).join("x") : undefined,
-      batch: shape.length ? String(shape[0]) : undefined,
-    });
-    const r = checkFile(abs, projectRoot(abs), nodeHost, options);
-    if (r.diagnostics.length > 0) {
-      reportDiagnostics(io, r, opts.json);
-      io.exitCode(1);
-      return;
-    }
-    if (r.graphs.length !== 1)
-      throw new UsageError(
-        r.graphs.length
-          ? `${file} defines ${r.graphs.length} models: pick one with --model`
-          : `${file} defines no model`,
-      );
-    const graph = r.graphs[0]!;
-    const inputShape = graph.nodes[0]!.shape;
-    if (!opts.input) input = randomInput(inputShape, Number(opts.seed));
-
-    const acquired = await acquireAdapter(opts.backend);
-    const device = await requestDevice(acquired.adapter);
+    const session = await openSession(io, file, opts, shapeDims(shape));
+    if (!session) return;
+    const { plan, executor, adapter, device } = session;
     try {
-      let plan;
-      try {
-        plan = compileGraph(graph, kernelLimits(device));
-      } catch (e) {
-        if (e instanceof PlanError) throw new CsncError(RuntimeCodes.tooLarge, e.message);
-        throw e;
-      }
-      let tensors: ReadonlyMap<string, Tensor>;
-      let naming = opts.naming;
-      if (opts.weights)
-        tensors = readSafetensors(readFile(opts.weights, "weights"), opts.weights).tensors;
-      else {
-        tensors = randomTensors(plan, Number(opts.seed));
-        naming = "csnc";
-      }
-      const packed = packWeights(plan, tensors, naming, opts.weights ?? "random weights");
-      const executor = await createExecutor(device, plan, packed);
+      const inputShape = plan.input.shape;
       const start = performance.now();
-      const out = await executor.run(input);
+      const out = await executor.run(input ?? randomInput(inputShape, Number(opts.seed)));
       const ms = performance.now() - start;
-      executor.destroy();
       const [n, classes] = plan.logits.shape as [number, number];
       if (opts.output) {
-        writeFileSync(
-          opts.output,
-          writeSafetensors(
-            new Map([
-              ["logits", { shape: [n, classes], data: out.logits }],
-              ["probabilities", { shape: [n, classes], data: out.probabilities }],
-            ]),
-          ),
-        );
+        const tensors = new Map([
+          ["logits", { shape: [n, classes], data: out.logits }],
+          ["probabilities", { shape: [n, classes], data: out.probabilities }],
+        ]);
+        writeFileSync(opts.output, writeSafetensors(tensors));
       }
       const top = [...Array(n).keys()].map((i) =>
         topK(out.probabilities.subarray(i * classes, (i + 1) * classes), 5),
       );
       if (opts.json) {
-        io.out(
-          JSON.stringify(
-            {
-              model: plan.model,
-              adapter: acquired.description,
-              backend: acquired.backend,
-              input: inputShape,
-              weights: opts.weights ?? "random",
-              dispatches: plan.dispatches.length,
-              milliseconds: ms,
-              logits: chunk(out.logits, classes),
-              probabilities: chunk(out.probabilities, classes),
-              top,
-            },
-            null,
-            2,
-          ),
-        );
+        const result = {
+          model: plan.model,
+          adapter: adapter.description,
+          backend: adapter.backend,
+          input: inputShape,
+          weights: opts.weights ?? "random",
+          dispatches: plan.dispatches.length,
+          milliseconds: ms,
+          logits: chunk(out.logits, classes),
+          probabilities: chunk(out.probabilities, classes),
+          top,
+        };
+        io.out(JSON.stringify(result, null, 2));
       } else {
-        io.out(`${plan.model} on ${acquired.backend} (${acquired.description})`);
+        io.out(`${plan.model} on ${adapter.backend} (${adapter.description})`);
         io.out(
           `input ${inputShape.join("x")}, ${plan.dispatches.length} dispatches, ${opts.weights ? `weights ${opts.weights}` : "random weights"}, ${ms.toFixed(1)} ms (first run, includes upload)`,
         );
@@ -203,19 +136,10 @@ export function runCommand(io: CliIo): Command {
       }
       io.exitCode(0);
     } finally {
+      executor.destroy();
       device.destroy();
     }
   });
-}
-
-function randomInput(shape: readonly number[], seed: number): Float32Array {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < out.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2147483648 - 1;
-  }
-  return out;
 }
 
 function topK(p: Float32Array, k: number) {

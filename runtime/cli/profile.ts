@@ -1,0 +1,191 @@
+// `csnc profile FILE`: whole-inference latency over repeated runs (the production path: one
+// encoder, one submit), then a separate run timing each dispatch: GPU timestamps where the
+// adapter has them, else a clearly labelled per-dispatch wall clock.
+import { Command } from "commander";
+import type { CliIo } from "../../compiler/cli/io.js";
+import { human, table } from "../../compiler/cli/format.js";
+import { UsageError } from "../../compiler/cli/options.js";
+import type { Plan } from "../../compiler/plan.js";
+import type { DispatchTimes } from "../executor.js";
+import { sessionOptions } from "./run.js";
+import { openSession, randomInput, type SessionOptions } from "./session.js";
+
+interface ProfileOptions extends SessionOptions {
+  input?: string;
+  batch?: string;
+  iterations: string;
+  warmup: string;
+}
+
+export interface KernelProfile {
+  readonly path: string;
+  readonly layers: readonly string[];
+  readonly kernel: string;
+  readonly ms: number;
+  readonly share: number;
+  readonly gflops: number;
+  readonly bytes: number;
+  readonly gbps: number;
+}
+
+function count(text: string, option: string, min: number): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new UsageError(`${option} must be an integer of at least ${min}, got '${text}'`);
+  return n;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function kernelProfiles(plan: Plan, times: DispatchTimes): KernelProfile[] {
+  const total = times.ms.reduce((a, b) => a + b, 0);
+  return plan.dispatches.map((d, i) => {
+    const ms = times.ms[i]!;
+    const seconds = ms / 1000;
+    return {
+      path: d.path,
+      layers: d.layers,
+      kernel: d.kernel,
+      ms,
+      share: total > 0 ? ms / total : 0,
+      gflops: seconds > 0 ? d.flops / seconds / 1e9 : 0,
+      bytes: d.bytes,
+      gbps: seconds > 0 ? d.bytes / seconds / 1e9 : 0,
+    };
+  });
+}
+
+export function profileCommand(io: CliIo): Command {
+  const cmd = new Command("profile")
+    .description(
+      "time a model on WebGPU: latency over repeated inferences and a per-kernel breakdown",
+    )
+    .argument("<file>", "a .csn model")
+    .option("--input <CxTxHxW>", "override the model's input size")
+    .option("--batch <N>", "batch size (default 1)")
+    .option("--iterations <n>", "timed inferences", "10")
+    .option("--warmup <n>", "untimed inferences first", "2");
+  sessionOptions(cmd);
+  return cmd.action(async (file: string, opts: ProfileOptions) => {
+    const iterations = count(opts.iterations, "--iterations", 1);
+    const warmup = count(opts.warmup, "--warmup", 0);
+    const session = await openSession(io, file, opts, { input: opts.input, batch: opts.batch });
+    if (!session) return;
+    const { plan, executor, adapter, device } = session;
+    const progress = (text: string) => {
+      if (process.stderr.isTTY && !opts.json) process.stderr.write(`\r\x1b[K${text}`);
+    };
+    try {
+      const input = randomInput(plan.input.shape, Number(opts.seed));
+      for (let i = 0; i < warmup; i++) {
+        progress(`warm-up ${i + 1}/${warmup}`);
+        await executor.run(input);
+      }
+      const latencies: number[] = [];
+      for (let i = 0; i < iterations; i++) {
+        progress(`inference ${i + 1}/${iterations}`);
+        const start = performance.now();
+        await executor.run(input);
+        latencies.push(performance.now() - start);
+      }
+      progress(`timing ${plan.dispatches.length} dispatches one by one`);
+      const times = await executor.timeDispatches();
+      progress("");
+      const kernels = kernelProfiles(plan, times);
+      const sum = times.ms.reduce((a, b) => a + b, 0);
+      const flops = plan.dispatches.reduce((a, d) => a + d.flops, 0);
+      const report = {
+        model: plan.model,
+        adapter: adapter.description,
+        backend: adapter.backend,
+        input: plan.input.shape,
+        dispatches: plan.dispatches.length,
+        latency: {
+          medianMs: median(latencies),
+          minMs: Math.min(...latencies),
+          maxMs: Math.max(...latencies),
+          iterations,
+          warmup,
+          gflops: flops / (median(latencies) / 1000) / 1e9,
+        },
+        kernelTiming: times.method,
+        kernelSumMs: sum,
+        memory: plan.memory,
+        setup: {
+          compileMs: session.compileMs,
+          buffersMs: executor.setup.buffersMs,
+          pipelinesMs: executor.setup.pipelinesMs,
+        },
+        kernels,
+      };
+      io.out(opts.json ? JSON.stringify(report, null, 2) : render(report));
+      io.exitCode(0);
+    } finally {
+      executor.destroy();
+      device.destroy();
+    }
+  });
+}
+
+function render(r: {
+  model: string;
+  adapter: string;
+  backend: string;
+  input: readonly number[];
+  dispatches: number;
+  latency: {
+    medianMs: number;
+    minMs: number;
+    maxMs: number;
+    iterations: number;
+    warmup: number;
+    gflops: number;
+  };
+  kernelTiming: string;
+  kernelSumMs: number;
+  memory: Plan["memory"];
+  setup: { compileMs: number; buffersMs: number; pipelinesMs: number };
+  kernels: KernelProfile[];
+}): string {
+  const l = r.latency;
+  const timing =
+    r.kernelTiming === "timestamp"
+      ? "GPU timestamps, one compute pass per dispatch"
+      : "WALL-CLOCK FALLBACK (no timestamp-query): one submit per dispatch, includes submit and sync overhead";
+  const rows = [...r.kernels]
+    .sort((a, b) => b.ms - a.ms)
+    .map((k) => [
+      k.path,
+      k.kernel,
+      k.ms.toFixed(3),
+      `${(100 * k.share).toFixed(1)}%`,
+      k.gflops.toFixed(2),
+      human(k.bytes) + "B",
+      k.gbps.toFixed(2),
+    ]);
+  return [
+    `${r.model} on ${r.backend} (${r.adapter})`,
+    `input ${r.input.join("x")}, ${r.dispatches} dispatches`,
+    `latency: median ${l.medianMs.toFixed(2)} ms (min ${l.minMs.toFixed(2)}, max ${l.maxMs.toFixed(2)}) over ${l.iterations} runs after ${l.warmup} warm-up; ${l.gflops.toFixed(2)} GFLOP/s`,
+    `memory: activations ${human(r.memory.activationBytes)}B (lower bound ${human(r.memory.lowerBoundBytes)}B), weights ${human(r.memory.weightBytes)}B`,
+    `setup: compile ${r.setup.compileMs.toFixed(0)} ms, buffers and weights ${r.setup.buffersMs.toFixed(0)} ms, pipelines ${r.setup.pipelinesMs.toFixed(0)} ms`,
+    "",
+    `per kernel (${timing}); sum ${r.kernelSumMs.toFixed(2)} ms = ${((100 * r.kernelSumMs) / l.medianMs).toFixed(0)}% of the median latency:`,
+    table(
+      [
+        { title: "layer" },
+        { title: "kernel" },
+        { title: "ms", align: "right" },
+        { title: "share", align: "right" },
+        { title: "GFLOP/s", align: "right" },
+        { title: "bytes", align: "right" },
+        { title: "GB/s", align: "right" },
+      ],
+      rows,
+    ),
+  ].join("\n");
+}
