@@ -6,6 +6,7 @@ import { processIo, type CliIo } from "./io.js";
 import { UsageError } from "./options.js";
 import { statsCommand } from "./stats.js";
 import { compileCommand } from "./compile.js";
+import { exportCommand } from "./export.js";
 import { runCommand } from "../../runtime/cli/run.js";
 import { profileCommand } from "../../runtime/cli/profile.js";
 import { CsncError } from "../../runtime/errors.js";
@@ -22,6 +23,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(compileCommand(io));
   program.addCommand(runCommand(io));
   program.addCommand(profileCommand(io));
+  program.addCommand(exportCommand(io));
   const route = (cmd: Command) => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),

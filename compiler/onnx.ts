@@ -1,0 +1,237 @@
+// The checked graph as an ONNX model (opset 13), through the maintained `onnx-proto` encoding
+// of the official onnx.proto. Layers map one to one: Conv (with group for depthwise and grouped
+// convs), BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten + Gemm for
+// FC, Add, Softmax; dropout disappears. Outputs: `logits`, and `probabilities` (a Softmax).
+import onnxProto from "onnx-proto";
+import type { Graph, Node } from "./ir.js";
+
+const { onnx } = onnxProto;
+
+/** A weight of a layer: (layer path, `weight` | `bias` | `running_mean` | `running_var`). */
+export type WeightLookup = (path: string, suffix: string) => Float32Array;
+
+export const onnxOpset = 13;
+
+function tensorProto(name: string, dims: readonly number[], data: Float32Array) {
+  const bytes = new Uint8Array(data.length * 4);
+  const view = new DataView(bytes.buffer);
+  data.forEach((v, i) => view.setFloat32(4 * i, v, true));
+  return { name, dims: [...dims], dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytes };
+}
+
+function ints(name: string, values: readonly number[]) {
+  return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: [...values] };
+}
+function int(name: string, value: number) {
+  return { name, type: onnx.AttributeProto.AttributeType.INT, i: value };
+}
+function float(name: string, value: number) {
+  return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: value };
+}
+
+function valueInfo(name: string, shape: readonly number[]) {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: onnx.TensorProto.DataType.FLOAT,
+        shape: { dim: shape.map((d) => ({ dimValue: d })) },
+      },
+    },
+  };
+}
+
+export function exportOnnx(
+  graph: Graph,
+  weight: WeightLookup,
+  producerVersion = "0.1.0",
+): Uint8Array {
+  const nodes: object[] = [];
+  const initializers: object[] = [];
+  const tensorOf = new Map<number, string>();
+  const rank2 = new Set<number>(); // tensors already flattened by an fc
+  const name = (n: Node) => n.path;
+  const init = (n: Node, suffix: string, dims: readonly number[]) => {
+    const id = `${n.path}.${suffix}`;
+    initializers.push(tensorProto(id, dims, weight(n.path, suffix)));
+    return id;
+  };
+
+  for (const n of graph.nodes) {
+    const x = tensorOf.get(n.inputs[0] ?? -1)!;
+    const inShape = graph.nodes[n.inputs[0] ?? 0]!.shape;
+    const op = n.op;
+    const out = name(n);
+    switch (op.kind) {
+      case "input":
+        tensorOf.set(n.id, "input");
+        continue;
+      case "dropout":
+        tensorOf.set(n.id, x);
+        if (rank2.has(n.inputs[0]!)) rank2.add(n.id);
+        continue;
+      case "conv": {
+        const inputs = [
+          x,
+          init(n, "weight", [op.outChannels, inShape[1] / op.groups, ...op.kernel]),
+        ];
+        if (op.bias) inputs.push(init(n, "bias", [op.outChannels]));
+        nodes.push({
+          name: out,
+          opType: "Conv",
+          input: inputs,
+          output: [out],
+          attribute: [
+            ints("kernel_shape", op.kernel),
+            ints("strides", op.stride),
+            ints("pads", [...op.pad, ...op.pad]),
+            int("group", op.groups),
+          ],
+        });
+        break;
+      }
+      case "bn": {
+        const c = [inShape[1]];
+        const inputs = [
+          x,
+          init(n, "weight", c),
+          init(n, "bias", c),
+          init(n, "running_mean", c),
+          init(n, "running_var", c),
+        ];
+        nodes.push({
+          name: out,
+          opType: "BatchNormalization",
+          input: inputs,
+          output: [out],
+          attribute: [float("epsilon", op.eps)],
+        });
+        break;
+      }
+      case "relu":
+        nodes.push({ name: out, opType: "Relu", input: [x], output: [out] });
+        break;
+      case "maxpool":
+        nodes.push({
+          name: out,
+          opType: "MaxPool",
+          input: [x],
+          output: [out],
+          attribute: [
+            ints("kernel_shape", op.kernel),
+            ints("strides", op.stride),
+            ints("pads", [...op.pad, ...op.pad]),
+          ],
+        });
+        break;
+      case "avgpool":
+        nodes.push({
+          name: out,
+          opType: "AveragePool",
+          input: [x],
+          output: [out],
+          attribute: [
+            ints("kernel_shape", op.kernel),
+            ints("strides", op.stride),
+            ints("pads", [...op.pad, ...op.pad]),
+            int("count_include_pad", 1),
+          ],
+        });
+        break;
+      case "global_avgpool":
+        nodes.push({ name: out, opType: "GlobalAveragePool", input: [x], output: [out] });
+        break;
+      case "fc": {
+        const features = inShape[1] * inShape[2] * inShape[3] * inShape[4];
+        let flat = x;
+        if (!rank2.has(n.inputs[0]!)) {
+          flat = `${out}.flatten`;
+          nodes.push({
+            name: flat,
+            opType: "Flatten",
+            input: [x],
+            output: [flat],
+            attribute: [int("axis", 1)],
+          });
+        }
+        const inputs = [flat, init(n, "weight", [op.outFeatures, features])];
+        if (op.bias) inputs.push(init(n, "bias", [op.outFeatures]));
+        nodes.push({
+          name: out,
+          opType: "Gemm",
+          input: inputs,
+          output: [out],
+          attribute: [int("transB", 1)],
+        });
+        rank2.add(n.id);
+        break;
+      }
+      case "softmax":
+        nodes.push({
+          name: out,
+          opType: "Softmax",
+          input: [x],
+          output: [out],
+          attribute: [int("axis", 1)],
+        });
+        if (rank2.has(n.inputs[0]!)) rank2.add(n.id);
+        break;
+      case "add":
+        nodes.push({
+          name: out,
+          opType: "Add",
+          input: [x, tensorOf.get(n.inputs[1]!)!],
+          output: [out],
+        });
+        break;
+    }
+    if (op.kind === "relu" && rank2.has(n.inputs[0]!)) rank2.add(n.id);
+    tensorOf.set(n.id, out);
+  }
+
+  // Name the outputs: the logits, and their softmax as probabilities.
+  const last = graph.nodes[graph.output]!;
+  const endsInSoftmax = last.op.kind === "softmax";
+  const logitsNode = endsInSoftmax ? graph.nodes[last.inputs[0]!]! : last;
+  const shapeOf = (n: Node) => (rank2.has(n.id) ? [n.shape[0], n.shape[1]] : [...n.shape]);
+  nodes.push({
+    name: "logits",
+    opType: "Identity",
+    input: [tensorOf.get(logitsNode.id)!],
+    output: ["logits"],
+  });
+  nodes.push(
+    endsInSoftmax
+      ? {
+          name: "probabilities",
+          opType: "Identity",
+          input: [tensorOf.get(last.id)!],
+          output: ["probabilities"],
+        }
+      : {
+          name: "probabilities",
+          opType: "Softmax",
+          input: ["logits"],
+          output: ["probabilities"],
+          attribute: [int("axis", 1)],
+        },
+  );
+
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: "csnc",
+    producerVersion,
+    opsetImport: [{ domain: "", version: onnxOpset }],
+    graph: {
+      name: graph.model,
+      node: nodes,
+      initializer: initializers,
+      input: [valueInfo("input", graph.nodes[0]!.shape)],
+      output: [
+        valueInfo("logits", shapeOf(logitsNode)),
+        valueInfo("probabilities", shapeOf(logitsNode)),
+      ],
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
