@@ -191,3 +191,54 @@ describe("safetensors reader", () => {
     );
   });
 });
+
+describe("csnc profile", () => {
+  for (const [backend, method] of [
+    ["swiftshader", "timestamp"],
+    ["opengles", "wall-clock"],
+  ] as const) {
+    it(`profiles ir-CSN-50 on ${backend} (${method} kernel timing)`, async () => {
+      const args = [
+        "profile",
+        path.join(models, "ir-csn-50.csn"),
+        "--set",
+        "width=8",
+        "--input",
+        "3x4x32x32",
+        "--iterations",
+        "2",
+        "--warmup",
+        "1",
+        "--backend",
+        backend,
+      ];
+      const json = JSON.parse((await run(...args, "--json")).out);
+      expect(json).toMatchObject({
+        model: "ir_csn_50",
+        backend,
+        kernelTiming: method,
+        dispatches: 57,
+      });
+      expect(json.kernels).toHaveLength(57);
+      expect(json.latency.medianMs).toBeGreaterThan(0);
+      expect(json.latency.iterations).toBe(2);
+      expect(json.kernels[0]).toMatchObject({
+        path: "stem.conv",
+        layers: ["stem.conv", "stem.bn", "stem.relu"],
+        kernel: expect.stringMatching(/^conv-direct/),
+      });
+      for (const k of json.kernels) expect(k.ms).toBeGreaterThanOrEqual(0);
+      expect(json.kernels.reduce((a: number, k: { share: number }) => a + k.share, 0)).toBeCloseTo(
+        1,
+        5,
+      );
+      expect(json.memory.activationBytes).toBeGreaterThan(0);
+      expect(json.setup.pipelinesMs).toBeGreaterThan(0);
+      const text = await run(...args);
+      expect(text.code).toBe(0);
+      expect(text.out).toMatch(/^latency: median [\d.]+ ms/m);
+      expect(text.out).toMatch(/^layer\s+kernel\s+ms\s+share\s+GFLOP\/s\s+bytes\s+GB\/s$/m);
+      if (method === "wall-clock") expect(text.out).toContain("WALL-CLOCK FALLBACK");
+    });
+  }
+});
