@@ -150,6 +150,15 @@ for (const backend of backends) {
         }
       });
 
+      it("the naive benchmark baseline computes the same convs", async () => {
+        const graph = buildGraph(
+          `model m() { input 8x4x7x7  conv(8, 3x3x3, stride = 2) bn relu residual { conv(4, 1x1x1) dwconv conv(8, 1x1x1, groups = 2) } relu avgpool fc(3) }`,
+        );
+        const r = await differential(backend, graph, { tuning: { naive: true } });
+        expect(r.plan.dispatches.filter((d) => d.kernel.startsWith("conv-naive"))).toHaveLength(4);
+        expect(r.error).toBeLessThan(1e-5);
+      });
+
       it("folds grids larger than the device's workgroups per dimension", async () => {
         const graph = buildGraph(
           `model m() { input 8x4x9x9  conv(8, 1x1x1) dwconv relu maxpool(1x3x3, stride = 1, pad = 0x1x1) conv(12, 3x3x3) avgpool fc(5) }`,

@@ -4,6 +4,7 @@ import type { Triple } from "../ir.js";
 import type { Kernel, KernelLimits } from "./common.js";
 import { convDepthwise } from "./conv-depthwise.js";
 import { convDirect } from "./conv-direct.js";
+import { convNaive } from "./conv-naive.js";
 import { convPointwise, pointwiseTile } from "./conv-pointwise.js";
 import type { ConvSpec } from "./conv-spec.js";
 import { elementwise } from "./elementwise.js";
@@ -53,6 +54,8 @@ export function convSpec(node: InferenceNode, input: InferenceNode): ConvSpec {
 export interface Tuning {
   /** Invocations below which the pointwise GEMM shrinks its register tile (the small-M variant). */
   readonly minInvocations?: number;
+  /** Benchmarks only: every conv as the naive one-invocation-per-output baseline. */
+  readonly naive?: boolean;
 }
 
 export function selectKernel(
@@ -66,6 +69,7 @@ export function selectKernel(
   switch (op.kind) {
     case "conv": {
       const spec = convSpec(node, input!);
+      if (tuning.naive) return convNaive(spec, limits);
       const variant = convVariant(op.conv, input!.shape[1]);
       if (variant === "pointwise")
         return convPointwise(spec, limits, pointwiseTile(spec, tuning.minInvocations));

@@ -1,0 +1,253 @@
+// `npm run bench`: the same network and input on csnc (every WebGPU adapter available), ONNX
+// Runtime CPU on csnc's own ONNX export, and a naive one-invocation-per-output conv baseline on
+// the same adapter. Prints a table of medians and ratios and appends it to BENCHMARKS.md.
+//   npm run bench -- [--model models/ir-csn-50.csn] [--shape 1x3x8x112x112] [--iterations 3]
+//                    [--backends opengles,swiftshader,gpu] [--naive opengles|swiftshader|none] [--no-append]
+import { appendFileSync, existsSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import * as ort from "onnxruntime-node";
+import { compileGraph } from "../compiler/compile.js";
+import { checkFile, type Graph } from "../compiler/index.js";
+import { nodeHost, projectRoot } from "../compiler/node-host.js";
+import { exportOnnx } from "../compiler/onnx.js";
+import type { Plan } from "../compiler/plan.js";
+import { human, table } from "../compiler/cli/format.js";
+import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
+import { kernelLimits, requestDevice } from "../runtime/device.js";
+import { createExecutor, type DispatchTimes } from "../runtime/executor.js";
+import { packWeights, randomTensors } from "../runtime/weights.js";
+import { median } from "../runtime/cli/profile.js";
+import { randomInput } from "../runtime/cli/session.js";
+import type { Tensor } from "../runtime/safetensors.js";
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: "string", default: "models/ir-csn-50.csn" },
+    shape: { type: "string", default: "1x3x8x112x112" },
+    iterations: { type: "string", default: "3" },
+    backends: { type: "string", default: "gpu,swiftshader,opengles" },
+    naive: { type: "string", default: "opengles" },
+    "no-append": { type: "boolean", default: false },
+  },
+});
+const iterations = Number(args.iterations);
+const shape = args.shape!.split("x").map(Number);
+const log = (s: string) => process.stderr.write(s + "\n");
+
+function loadGraph(): Graph {
+  const file = path.resolve(args.model!);
+  const r = checkFile(file, projectRoot(file), nodeHost, {
+    input: shape.slice(1) as [number, number, number, number],
+    batch: shape[0],
+  });
+  if (r.diagnostics.length) throw new Error(r.diagnostics.map((d) => d.message).join("\n"));
+  return r.graphs[0]!;
+}
+
+interface Row {
+  engine: string;
+  adapter: string;
+  medianMs: number;
+  note: string;
+}
+
+async function timeCsnc(
+  graph: Graph,
+  backend: Backend,
+  tensors: Map<string, Tensor> | undefined,
+  naive: boolean,
+) {
+  const acquired = await acquireAdapter(backend);
+  const device = await requestDevice(acquired.adapter);
+  try {
+    const plan = compileGraph(graph, kernelLimits(device), { naive });
+    const weights = tensors ?? randomTensors(plan, 1);
+    const executor = await createExecutor(
+      device,
+      plan,
+      packWeights(plan, weights, "csnc", "random"),
+    );
+    const input = randomInput(plan.input.shape, 1);
+    const runs = naive ? 1 : iterations;
+    await executor.run(input); // warm-up: first-use costs (pipeline caches, page faults)
+    const ms: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t = performance.now();
+      await executor.run(input);
+      ms.push(performance.now() - t);
+      log(`  ${naive ? "naive" : "csnc"} on ${acquired.backend}: ${ms.at(-1)!.toFixed(0)} ms`);
+    }
+    const kernels = await executor.timeDispatches();
+    executor.destroy();
+    return { acquired, plan, weights, medianMs: median(ms), kernels };
+  } finally {
+    device.destroy();
+  }
+}
+
+async function timeOrt(graph: Graph, tensors: Map<string, Tensor>, threads: number) {
+  const paths = new Set(graph.nodes.map((n) => n.path));
+  void paths;
+  const bytes = exportOnnx(graph, (layer, suffix) => tensors.get(`${layer}.${suffix}`)!.data!);
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+  });
+  const input = new ort.Tensor("float32", randomInput(graph.nodes[0]!.shape, 1), [
+    ...graph.nodes[0]!.shape,
+  ]);
+  for (let i = 0; i < 2; i++) await session.run({ input });
+  const ms: number[] = [];
+  for (let i = 0; i < Math.max(5, iterations); i++) {
+    const t = performance.now();
+    await session.run({ input });
+    ms.push(performance.now() - t);
+  }
+  return median(ms);
+}
+
+function topKernels(plan: Plan, times: DispatchTimes, naive?: DispatchTimes): string {
+  const total = times.ms.reduce((a, b) => a + b, 0);
+  const rows = plan.dispatches
+    .map((d, i) => ({ d, ms: times.ms[i]!, naive: naive?.ms[i] }))
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, 8)
+    .map(({ d, ms, naive }) => [
+      d.path,
+      d.kernel,
+      ms.toFixed(2),
+      `${((100 * ms) / total).toFixed(1)}%`,
+      (d.flops / (ms / 1000) / 1e9).toFixed(2),
+      (d.bytes / (ms / 1000) / 1e9).toFixed(2),
+      naive === undefined ? "" : `${(naive / ms).toFixed(1)}x`,
+    ]);
+  return table(
+    [
+      { title: "layer" },
+      { title: "kernel" },
+      { title: "ms", align: "right" },
+      { title: "share", align: "right" },
+      { title: "GFLOP/s", align: "right" },
+      { title: "GB/s", align: "right" },
+      { title: "vs naive", align: "right" },
+    ],
+    rows,
+  );
+}
+
+async function main() {
+  const graph = loadGraph();
+  const threads = os.availableParallelism();
+  const cpu = `${os.cpus()[0]?.model ?? "unknown CPU"}, ${threads} threads`;
+  const macs = compileGraph(graph, {
+    maxComputeWorkgroupsPerDimension: 65535,
+    maxComputeInvocationsPerWorkgroup: 256,
+    maxStorageBuffersPerShaderStage: 8,
+    maxStorageBufferBindingSize: 2 ** 40,
+    maxBufferSize: 2 ** 40,
+  }).dispatches.reduce((a, d) => a + d.flops / 2, 0);
+  log(
+    `${graph.model} at ${shape.join("x")} (${human(macs)} multiply-adds incl. pooling) on ${cpu}`,
+  );
+  const rows: Row[] = [];
+  const details: string[] = [];
+  let tensors: Map<string, Tensor> | undefined;
+  let csncCpuMs: number | undefined;
+  const results = new Map<string, Awaited<ReturnType<typeof timeCsnc>>>();
+  for (const backend of args.backends!.split(",") as Backend[]) {
+    try {
+      const r = await timeCsnc(graph, backend, tensors, false);
+      tensors ??= r.weights as Map<string, Tensor>;
+      results.set(r.acquired.backend, r);
+      rows.push({
+        engine: "csnc",
+        adapter: `${r.acquired.backend} (${r.acquired.description})`,
+        medianMs: r.medianMs,
+        note: `${r.plan.dispatches.length} dispatches, ${iterations} runs`,
+      });
+      if (r.acquired.backend !== "vulkan")
+        csncCpuMs = csncCpuMs === undefined ? r.medianMs : Math.min(csncCpuMs, r.medianMs);
+    } catch (e) {
+      log(`  ${backend}: skipped (${(e as Error).message.split("\n")[0]})`);
+    }
+  }
+  let naiveTimes: { backend: string; times: DispatchTimes; medianMs: number } | undefined;
+  if (args.naive !== "none" && results.has(args.naive!)) {
+    const r = await timeCsnc(graph, args.naive as Backend, tensors, true);
+    naiveTimes = { backend: args.naive!, times: r.kernels, medianMs: r.medianMs };
+    rows.push({
+      engine: "naive conv baseline",
+      adapter: `${r.acquired.backend} (${r.acquired.description})`,
+      medianMs: r.medianMs,
+      note: "1 run; one invocation per output",
+    });
+  }
+  if (tensors) {
+    const ms = await timeOrt(graph, tensors, threads);
+    rows.push({
+      engine: "ONNX Runtime CPU",
+      adapter: `onnxruntime-node ${ort.env.versions.node ?? ""}, ${threads} threads`,
+      medianMs: ms,
+      note: "csnc's ONNX export",
+    });
+  }
+  const reference = csncCpuMs;
+  const rendered = table(
+    [
+      { title: "engine" },
+      { title: "adapter" },
+      { title: "median ms", align: "right" },
+      { title: "csnc / this", align: "right" },
+      { title: "note" },
+    ],
+    rows.map((r) => [
+      r.engine,
+      r.adapter,
+      r.medianMs.toFixed(1),
+      reference === undefined || r.engine === "csnc" ? "" : (reference / r.medianMs).toFixed(2),
+      r.note,
+    ]),
+  );
+  for (const [backend, r] of results) {
+    details.push(
+      `Top kernels, csnc on ${backend} (${r.kernels.method === "timestamp" ? "GPU timestamps" : "wall-clock per dispatch"}):\n\n${topKernels(r.plan, r.kernels, naiveTimes?.backend === backend ? naiveTimes.times : undefined)}`,
+    );
+  }
+  if (naiveTimes) {
+    const r = results.get(naiveTimes.backend)!;
+    const convs = r.plan.dispatches
+      .map((d, i) => ({ d, i }))
+      .filter(({ d }) => d.kernel.startsWith("conv-"));
+    const speedups = convs.map(({ i }) => naiveTimes!.times.ms[i]! / r.kernels.ms[i]!);
+    details.push(
+      `csnc conv kernels vs the naive baseline on ${naiveTimes.backend}: min ${Math.min(...speedups).toFixed(1)}x, median ${median(speedups).toFixed(1)}x over ${convs.length} convs`,
+    );
+  }
+  const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
+  const report = [
+    `${graph.model} at ${shape.join("x")}, ${new Date().toISOString().slice(0, 10)}, ${cpu}`,
+    "",
+    rendered,
+    "",
+    ...details.flatMap((d) => [d, ""]),
+  ].join("\n");
+  console.log(report);
+  if (!args["no-append"]) {
+    const file = path.resolve("BENCHMARKS.md");
+    if (!existsSync(file))
+      writeFileSync(
+        file,
+        "# Benchmarks\n\nEvery number here comes from `npm run bench`; each entry names its machine, adapters and command.\n",
+      );
+    appendFileSync(
+      file,
+      `\n## ${graph.model} ${shape.join("x")} (${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC)\n\nMachine: ${cpu}, ${(os.totalmem() / 2 ** 30) | 0} GiB; command: \`${command}\`\n\n\`\`\`\n${report}\n\`\`\`\n`,
+    );
+    log(`appended to ${file}`);
+  }
+  process.exit(0);
+}
+
+await main();

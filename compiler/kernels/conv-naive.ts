@@ -1,0 +1,60 @@
+// The naive baseline, for benchmarks only: one invocation per output element looping over the
+// whole receptive field, the design of ONNX Runtime Web's and TensorFlow.js's WebGPU Conv3D.
+// It reads the same weight layouts as csnc's kernels ([tap][Cin/G][Cout], which the pointwise
+// and depthwise layouts are special cases of) and applies the same fused epilogue.
+import { applyEpilogue, binding, entry, grid, type Kernel, type KernelLimits } from "./common.js";
+import { convBytes, convMacs, type ConvSpec } from "./conv-spec.js";
+
+export function convNaive(s: ConvSpec, limits: KernelLimits): Kernel {
+  const [T, H, W] = s.input;
+  const [To, Ho, Wo] = s.output;
+  const [KT, KH, KW] = s.kernel;
+  const cinG = s.cin / s.groups;
+  const coutG = s.cout / s.groups;
+  const total = s.n * To * Ho * Wo * s.cout;
+  const g = grid(total, limits);
+  const bindings: Kernel["bindings"] = s.epilogue.residual
+    ? ["input", "weights", "residual", "output"]
+    : ["input", "weights", "output"];
+  const name = `conv-naive-k${s.kernel.join("x")}`;
+  const wgsl = `// ${name}: one invocation per output element (baseline for benchmarks).
+${binding(0, "inp", "f32")}
+${binding(1, "wts", "f32")}
+${s.epilogue.residual ? binding(2, "res", "f32") : ""}
+${binding(bindings.length - 1, "out", "f32", true)}
+${entry(g.nx, total)}
+  let co = idx % ${s.cout}u; var r = idx / ${s.cout}u;
+  let wo = r % ${Wo}u; r = r / ${Wo}u;
+  let ho = r % ${Ho}u; r = r / ${Ho}u;
+  let to = r % ${To}u; let n = r / ${To}u;
+  let ciBase = (co / ${coutG}u) * ${cinG}u;
+  var v = 0.0;
+  for (var kt = 0; kt < ${KT}; kt++) {
+    for (var kh = 0; kh < ${KH}; kh++) {
+      for (var kw = 0; kw < ${KW}; kw++) {
+        let it = i32(to * ${s.stride[0]}u) - ${s.pad[0]} + kt;
+        let ih = i32(ho * ${s.stride[1]}u) - ${s.pad[1]} + kh;
+        let iw = i32(wo * ${s.stride[2]}u) - ${s.pad[2]} + kw;
+        if (it < 0 || it >= ${T} || ih < 0 || ih >= ${H} || iw < 0 || iw >= ${W}) { continue; }
+        let tap = u32((kt * ${KH} + kh) * ${KW} + kw);
+        for (var ci = 0u; ci < ${cinG}u; ci++) {
+          v += inp[(((n * ${T}u + u32(it)) * ${H}u + u32(ih)) * ${W}u + u32(iw)) * ${s.cin}u + ciBase + ci] * wts[(tap * ${cinG}u + ci) * ${s.cout}u + co];
+        }
+      }
+    }
+  }
+  let o = idx;
+  ${applyEpilogue(s.epilogue, "v", `wts[${KT * KH * KW * cinG * s.cout}u + co]`, "res[o]", "0.0")}
+  out[o] = v;
+}
+`;
+  return {
+    name,
+    wgsl,
+    workgroupSize: 64,
+    dispatch: g.dispatch,
+    bindings,
+    flops: 2 * convMacs(s),
+    bytes: convBytes(s),
+  };
+}
