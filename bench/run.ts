@@ -15,7 +15,7 @@ import { exportOnnx } from "../compiler/onnx.js";
 import type { Plan } from "../compiler/plan.js";
 import { human, table } from "../compiler/cli/format.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
-import { kernelLimits, requestDevice } from "../runtime/device.js";
+import { kernelLimits, requestDevice, tuningFor } from "../runtime/device.js";
 import { createExecutor, type DispatchTimes } from "../runtime/executor.js";
 import { packWeights, randomTensors } from "../runtime/weights.js";
 import { median } from "../runtime/cli/profile.js";
@@ -62,7 +62,10 @@ async function timeCsnc(
   const acquired = await acquireAdapter(backend);
   const device = await requestDevice(acquired.adapter);
   try {
-    const plan = compileGraph(graph, kernelLimits(device), { naive });
+    const plan = compileGraph(graph, kernelLimits(device), {
+      ...tuningFor(acquired.adapter),
+      naive,
+    });
     const weights = tensors ?? randomTensors(plan, 1);
     const executor = await createExecutor(
       device,

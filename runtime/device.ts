@@ -1,6 +1,7 @@
 // A GPUDevice for running plans: the adapter's largest buffer limits, timestamp queries when
 // offered, and device loss and uncaptured errors turned into CsncErrors.
 import type { KernelLimits } from "../compiler/kernels/common.js";
+import type { Tuning } from "../compiler/kernels/select.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
 
 export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
@@ -56,4 +57,18 @@ export async function guarded<T>(device: GPUDevice, what: string, f: () => T): P
   if (validation)
     throw new CsncError(RuntimeCodes.gpuError, `WebGPU rejected ${what}: ${validation.message}`);
   return result;
+}
+
+/** Kernel tuning for an adapter: CPU adapters want few, large invocations; GPUs many. */
+// Tile sizes per adapter, from measurements (BENCHMARKS.md): llvmpipe runs the largest tiles
+// fastest (pointwise 32x8: 6.9 GFLOP/s against 1.4 for 4x2; stem 8 outputs x 8 vec4 channel
+// groups: 3.3 against 1.2); SwiftShader takes minutes to compile those and gains little.
+export function tuningFor(adapter: GPUAdapter): Tuning {
+  const name = `${adapter.info.architecture} ${adapter.info.device} ${adapter.info.description}`;
+  if (/swiftshader/i.test(name))
+    return { minInvocations: 256, maxTileArea: 16, directTile: { tw: 4, cot: 4 }, depthwiseTw: 4 };
+  if (adapter.info.isFallbackAdapter || /llvmpipe|lavapipe|softpipe/i.test(name)) {
+    return { minInvocations: 256, maxTileArea: 256, directTile: { tw: 8, cot: 8 }, depthwiseTw: 7 };
+  }
+  return { minInvocations: 16384, maxTileArea: 8, directTile: { tw: 4, cot: 2 }, depthwiseTw: 2 };
 }

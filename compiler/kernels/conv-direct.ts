@@ -1,26 +1,38 @@
 // General (dense or grouped) convolution: the 3x7x7 stem, ResNet3D's 3x3x3, grouped variants.
-// A tiled direct scheme: each invocation computes TW neighbouring outputs along W for 4 output
-// channels (vec4), so each weight vec4 serves TW outputs and each input value 4 channels.
-// Weights: [kT*kH*kW][Cin/G][Cout] (vec4 along Cout), then bias [Cout].
+// A tiled direct scheme: each invocation computes TW neighbouring outputs along W for COT groups
+// of 4 output channels (vec4), so each input value loaded feeds COT vec4 multiply-adds and each
+// weight vec4 serves TW outputs. Weights: [kT*kH*kW][Cin/G][Cout] (vec4 along Cout), then bias.
 import { applyEpilogue, binding, entry, grid, type Kernel, type KernelLimits } from "./common.js";
 import { convBytes, convMacs, type ConvSpec } from "./conv-spec.js";
+
+/** Output-channel groups per invocation: as many as fit in one conv group, up to `max`. */
+export function directChannelTile(s: ConvSpec, max = 4): number {
+  const coutG = s.cout / s.groups;
+  if (coutG % 4 !== 0) return 1;
+  let cot = Math.min(max, coutG / 4);
+  while ((coutG / 4) % cot !== 0) cot--;
+  return cot;
+}
 
 export function convDirect(
   s: ConvSpec,
   limits: KernelLimits,
   tw = Math.min(4, s.output[2]),
+  cot = directChannelTile(s),
 ): Kernel {
   const coutG = s.cout / s.groups;
   const cinG = s.cin / s.groups;
   const vec = coutG % 4 === 0;
   const CO = vec ? s.cout / 4 : s.cout;
+  const COT = vec ? cot : 1;
+  const CT = CO / COT;
   const [T, H, W] = s.input;
   const [To, Ho, Wo] = s.output;
   const [KT, KH, KW] = s.kernel;
   const [sT, sH, sW] = s.stride;
   const [pT, pH, pW] = s.pad;
   const WT = Math.ceil(Wo / tw);
-  const total = s.n * To * Ho * WT * CO;
+  const total = s.n * To * Ho * WT * CT;
   const g = grid(total, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const zero = vec ? "vec4<f32>(0.0)" : "0.0";
@@ -28,22 +40,23 @@ export function convDirect(
     ? ["input", "weights", "residual", "output"]
     : ["input", "weights", "output"];
   const js = [...Array(tw).keys()];
-  const name = `conv-direct-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}-g${s.groups}-tw${tw}`;
+  const cs = [...Array(COT).keys()];
+  const name = `conv-direct-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}-g${s.groups}-tw${tw}-co${COT}`;
   const wgsl = `// ${name}: conv ${s.cin}->${s.cout}, groups ${s.groups}, input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}.
 // Layouts (channels-last): inp [N][T][H][W][Cin] (scalars), wts [tap][Cin/G][Cout]${vec ? " (vec4 along Cout)" : ""} then bias,
-// res/out [N][To][Ho][Wo][Cout]. Invocation idx -> output channel group idx % ${CO}, then ${tw} outputs along W, Ho, To, N.
+// res/out [N][To][Ho][Wo][Cout]. Invocation idx -> ${COT} output channel group(s) (idx % ${CT}), then ${tw} outputs along W, Ho, To, N.
 ${binding(0, "inp", "f32")}
 ${binding(1, "wts", t)}
 ${s.epilogue.residual ? binding(2, "res", t) : ""}
 ${binding(bindings.length - 1, "out", t, true)}
 ${entry(g.nx, total)}
-  let co = idx % ${CO}u; var r = idx / ${CO}u;
+  let co0 = (idx % ${CT}u) * ${COT}u; var r = idx / ${CT}u;
   let wo0 = (r % ${WT}u) * ${tw}u; r = r / ${WT}u;
   let ho = r % ${Ho}u; r = r / ${Ho}u;
   let to = r % ${To}u; let n = r / ${To}u;
-  let ciBase = (co * ${vec ? 4 : 1}u / ${coutG}u) * ${cinG}u;
+  let ciBase = (co0 * ${vec ? 4 : 1}u / ${coutG}u) * ${cinG}u;
   let t0 = i32(to * ${sT}u) - ${pT}; let h0 = i32(ho * ${sH}u) - ${pH};
-  ${js.map((j) => `var acc${j} = ${zero};`).join(" ")}
+  ${js.flatMap((j) => cs.map((c) => `var acc${j}_${c} = ${zero};`)).join(" ")}
   for (var kt = 0; kt < ${KT}; kt++) {
     let it = t0 + kt;
     if (it < 0 || it >= ${T}) { continue; }
@@ -60,10 +73,10 @@ ${entry(g.nx, total)}
         let base${j} = (rowBase + u32(clamp(iw${j}, 0, ${W - 1}))) * ${s.cin}u + ciBase;`,
           )
           .join("\n        ")}
-        var wi = (u32((kt * ${KH} + kh) * ${KW} + kw) * ${cinG}u) * ${CO}u + co;
+        var wi = (u32((kt * ${KH} + kh) * ${KW} + kw) * ${cinG}u) * ${CO}u + co0;
         for (var ci = 0u; ci < ${cinG}u; ci++) {
-          let wv = wts[wi];
-          ${js.map((j) => `acc${j} += select(0.0, inp[base${j} + ci], ok${j}) * wv;`).join("\n          ")}
+          ${cs.map((c) => `let wv${c} = wts[wi + ${c}u];`).join(" ")}
+          ${js.map((j) => `{ let x = select(0.0, inp[base${j} + ci], ok${j}); ${cs.map((c) => `acc${j}_${c} += x * wv${c};`).join(" ")} }`).join("\n          ")}
           wi += ${CO}u;
         }
       }
@@ -72,9 +85,8 @@ ${entry(g.nx, total)}
   ${js
     .map(
       (j) => `if (wo0 + ${j}u < ${Wo}u) {
-    let o = (((n * ${To}u + to) * ${Ho}u + ho) * ${Wo}u + wo0 + ${j}u) * ${CO}u + co;
-    var v = acc${j}; ${applyEpilogue(s.epilogue, "v", `wts[${KT * KH * KW * cinG * CO}u + co]`, "res[o]", zero)}
-    out[o] = v;
+    let ob = (((n * ${To}u + to) * ${Ho}u + ho) * ${Wo}u + wo0 + ${j}u) * ${CO}u + co0;
+    ${cs.map((c) => `{ let o = ob + ${c}u; var v = acc${j}_${c}; ${applyEpilogue(s.epilogue, "v", `wts[${KT * KH * KW * cinG * CO}u + co0 + ${c}u]`, "res[o]", zero)} out[o] = v; }`).join("\n    ")}
   }`,
     )
     .join("\n  ")}

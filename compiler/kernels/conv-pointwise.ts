@@ -15,23 +15,39 @@ export function canVectorise(s: ConvSpec): boolean {
   return s.cin % 4 === 0 && s.cout % 4 === 0;
 }
 
-/** Picks the largest tile that still leaves enough invocations to keep the device busy. */
-export function pointwiseTile(s: ConvSpec, minInvocations = 4096): PointwiseTile {
+// Register tiles, largest first. On CPU adapters (llvmpipe, SwiftShader) each invocation is
+// one SIMD lane, and big tiles amortise its loads and index arithmetic: measured on llvmpipe,
+// a 32x8 tile ran at 6.9 GFLOP/s where 4x2 ran at 1.4 (see BENCHMARKS.md).
+const vec4Tiles: PointwiseTile[] = [
+  { rows: 32, cols: 8 },
+  { rows: 32, cols: 4 },
+  { rows: 16, cols: 4 },
+  { rows: 8, cols: 4 },
+  { rows: 8, cols: 2 },
+  { rows: 4, cols: 2 },
+  { rows: 4, cols: 1 },
+  { rows: 2, cols: 1 },
+  { rows: 1, cols: 1 },
+];
+const scalarTiles: PointwiseTile[] = [
+  { rows: 4, cols: 1 },
+  { rows: 1, cols: 1 },
+];
+
+/**
+ * The largest tile that still leaves `minInvocations` invocations to spread over the device:
+ * few on CPU adapters, many on GPUs. Small spatial extents (res5) get small tiles: the small-M variant.
+ */
+export function pointwiseTile(s: ConvSpec, minInvocations = 4096, maxTileArea = 32): PointwiseTile {
   const m = s.n * prod(s.output);
   const vec = canVectorise(s);
   const groups = vec ? s.cout / 4 : s.cout;
-  const options: PointwiseTile[] = vec
-    ? [
-        { rows: 4, cols: 2 },
-        { rows: 4, cols: 1 },
-        { rows: 2, cols: 1 },
-        { rows: 1, cols: 1 },
-      ]
-    : [
-        { rows: 4, cols: 1 },
-        { rows: 1, cols: 1 },
-      ];
-  const fits = options.filter((t) => groups % t.cols === 0);
+  const fits = (vec ? vec4Tiles : scalarTiles).filter(
+    (t) =>
+      groups % t.cols === 0 &&
+      t.rows <= Math.max(1, m) &&
+      t.rows * t.cols <= Math.max(1, maxTileArea),
+  );
   return (
     fits.find((t) => Math.ceil(m / t.rows) * (groups / t.cols) >= minInvocations) ??
     fits[fits.length - 1]!

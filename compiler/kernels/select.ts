@@ -3,7 +3,7 @@ import type { InferenceGraph, InferenceNode } from "../inference.js";
 import type { Triple } from "../ir.js";
 import type { Kernel, KernelLimits } from "./common.js";
 import { convDepthwise } from "./conv-depthwise.js";
-import { convDirect } from "./conv-direct.js";
+import { convDirect, directChannelTile } from "./conv-direct.js";
 import { convNaive } from "./conv-naive.js";
 import { convPointwise, pointwiseTile } from "./conv-pointwise.js";
 import type { ConvSpec } from "./conv-spec.js";
@@ -54,6 +54,12 @@ export function convSpec(node: InferenceNode, input: InferenceNode): ConvSpec {
 export interface Tuning {
   /** Invocations below which the pointwise GEMM shrinks its register tile (the small-M variant). */
   readonly minInvocations?: number;
+  /** The largest pointwise register tile (rows x vec4 columns): big tiles compile slowly on SwiftShader. */
+  readonly maxTileArea?: number;
+  /** Direct convs: outputs along W and vec4 output-channel groups per invocation. */
+  readonly directTile?: { readonly tw: number; readonly cot: number };
+  /** Depthwise convs: outputs along W per invocation. */
+  readonly depthwiseTw?: number;
   /** Benchmarks only: every conv as the naive one-invocation-per-output baseline. */
   readonly naive?: boolean;
 }
@@ -72,9 +78,20 @@ export function selectKernel(
       if (tuning.naive) return convNaive(spec, limits);
       const variant = convVariant(op.conv, input!.shape[1]);
       if (variant === "pointwise")
-        return convPointwise(spec, limits, pointwiseTile(spec, tuning.minInvocations));
-      if (variant === "depthwise") return convDepthwise(spec, limits);
-      return convDirect(spec, limits);
+        return convPointwise(
+          spec,
+          limits,
+          pointwiseTile(spec, tuning.minInvocations, tuning.maxTileArea),
+        );
+      if (variant === "depthwise")
+        return convDepthwise(spec, limits, Math.min(tuning.depthwiseTw ?? 2, spec.output[2]));
+      const tile = tuning.directTile ?? { tw: 4, cot: 4 };
+      return convDirect(
+        spec,
+        limits,
+        Math.min(tile.tw, spec.output[2]),
+        directChannelTile(spec, tile.cot),
+      );
     }
     case "maxpool":
     case "avgpool":

@@ -10,7 +10,7 @@ import { checkFile, type Graph } from "../../compiler/index.js";
 import { nodeHost, projectRoot } from "../../compiler/node-host.js";
 import { PlanError, type Plan } from "../../compiler/plan.js";
 import { acquireAdapter, type AcquiredAdapter, type Backend } from "../adapter-node.js";
-import { kernelLimits, requestDevice } from "../device.js";
+import { kernelLimits, requestDevice, tuningFor } from "../device.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
 import { createExecutor, type Executor } from "../executor.js";
 import type { Naming } from "../naming.js";
@@ -87,7 +87,7 @@ export async function openSession(
     const compileStart = performance.now();
     let plan: Plan;
     try {
-      plan = compileGraph(graph, kernelLimits(device));
+      plan = compileGraph(graph, kernelLimits(device), tuningFor(adapter.adapter));
     } catch (e) {
       if (e instanceof PlanError) throw new CsncError(RuntimeCodes.tooLarge, e.message);
       throw e;
