@@ -83,8 +83,11 @@ export function selectKernel(
           limits,
           pointwiseTile(spec, tuning.minInvocations, tuning.maxTileArea),
         );
-      if (variant === "depthwise")
-        return convDepthwise(spec, limits, Math.min(tuning.depthwiseTw ?? 2, spec.output[2]));
+      if (variant === "depthwise") {
+        // Narrow outputs (res5 at small inputs) get one output per invocation.
+        const tw = spec.output[2] < 4 ? 1 : Math.min(tuning.depthwiseTw ?? 2, spec.output[2]);
+        return convDepthwise(spec, limits, tw);
+      }
       const tile = tuning.directTile ?? { tw: 4, cot: 4 };
       return convDirect(
         spec,
