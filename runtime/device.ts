@@ -62,13 +62,18 @@ export async function guarded<T>(device: GPUDevice, what: string, f: () => T): P
 /** Kernel tuning for an adapter: CPU adapters want few, large invocations; GPUs many. */
 // Tile sizes per adapter, from measurements (BENCHMARKS.md): llvmpipe runs the largest tiles
 // fastest (pointwise 32x8: 6.9 GFLOP/s against 1.4 for 4x2; stem 8 outputs x 8 vec4 channel
-// groups: 3.3 against 1.2); SwiftShader takes minutes to compile those and gains little.
+// groups: 3.3 against 1.2, 56 outputs x 8 groups: 8.3); SwiftShader takes minutes to compile those and gains little.
 export function tuningFor(adapter: GPUAdapter): Tuning {
   const name = `${adapter.info.architecture} ${adapter.info.device} ${adapter.info.description}`;
   if (/swiftshader/i.test(name))
     return { minInvocations: 256, maxTileArea: 16, directTile: { tw: 4, cot: 4 }, depthwiseTw: 4 };
   if (adapter.info.isFallbackAdapter || /llvmpipe|lavapipe|softpipe/i.test(name)) {
-    return { minInvocations: 256, maxTileArea: 256, directTile: { tw: 8, cot: 8 }, depthwiseTw: 7 };
+    return {
+      minInvocations: 128,
+      maxTileArea: 256,
+      directTile: { tw: 56, cot: 8 },
+      depthwiseTw: 7,
+    };
   }
   return { minInvocations: 16384, maxTileArea: 8, directTile: { tw: 4, cot: 2 }, depthwiseTw: 2 };
 }

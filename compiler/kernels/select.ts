@@ -89,12 +89,17 @@ export function selectKernel(
         return convDepthwise(spec, limits, tw);
       }
       const tile = tuning.directTile ?? { tw: 4, cot: 4 };
-      return convDirect(
-        spec,
-        limits,
-        Math.min(tile.tw, spec.output[2]),
-        directChannelTile(spec, tile.cot),
-      );
+      const cot = directChannelTile(spec, tile.cot);
+      // Shrink the row of outputs until the device has enough invocations to spread.
+      let tw = Math.min(tile.tw, spec.output[2]);
+      const invocations = (w: number) =>
+        spec.n *
+        spec.output[0] *
+        spec.output[1] *
+        Math.ceil(spec.output[2] / w) *
+        Math.ceil(spec.cout / 4 / cot);
+      while (tw > 1 && invocations(tw) < (tuning.minInvocations ?? 4096)) tw = Math.ceil(tw / 2);
+      return convDirect(spec, limits, tw, cot);
     }
     case "maxpool":
     case "avgpool":
