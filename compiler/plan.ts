@@ -4,7 +4,13 @@
 import type { InferenceGraph, InferenceNode } from "./inference.js";
 import type { Triple } from "./ir.js";
 import type { BindingRole, KernelLimits } from "./kernels/common.js";
-import { convVariant, selectKernel, type ConvVariant, type Tuning } from "./kernels/select.js";
+import {
+  channelsFirstInput,
+  convVariant,
+  selectKernel,
+  type ConvVariant,
+  type Tuning,
+} from "./kernels/select.js";
 
 /** How one step's weights are built from the checkpoint's tensors (names are layer paths). */
 export type WeightSpec =
@@ -62,7 +68,12 @@ export interface PlanDispatch {
 
 export interface Plan {
   readonly model: string;
-  readonly input: { readonly tensor: number; readonly shape: readonly number[] };
+  /** `ncthw`: the clip is uploaded as given (its readers index it channels-first); else transposed. */
+  readonly input: {
+    readonly tensor: number;
+    readonly shape: readonly number[];
+    readonly layout: "ncthw" | "nthwc";
+  };
   readonly logits: { readonly tensor: number; readonly shape: readonly number[] };
   readonly probabilities: { readonly tensor: number; readonly shape: readonly number[] };
   readonly tensors: readonly PlanTensor[];
@@ -190,11 +201,12 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
     lowerBound = Math.max(lowerBound, live);
   }
 
+  const inputFirst = channelsFirstInput(g, tuning);
   const shaders: string[] = [];
   const shaderIndex = new Map<string, number>();
   const weights: (WeightSpec & { bytes: number })[] = [];
   const dispatches: PlanDispatch[] = steps.map((n) => {
-    const kernel = selectKernel(n, g, limits, tuning);
+    const kernel = selectKernel(n, g, limits, tuning, inputFirst);
     if (kernel.bindings.length > limits.maxStorageBuffersPerShaderStage) {
       throw new PlanError(
         `kernel ${kernel.name} for ${n.path} needs ${kernel.bindings.length} storage buffers; the device allows ${limits.maxStorageBuffersPerShaderStage}`,
@@ -246,7 +258,7 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
   const classes = elements(logitsShape) / logitsShape[0];
   return {
     model: g.model,
-    input: { tensor: inputNode.id, shape: inputNode.shape },
+    input: { tensor: inputNode.id, shape: inputNode.shape, layout: inputFirst ? "ncthw" : "nthwc" },
     logits: { tensor: g.logits, shape: [logitsShape[0], classes] },
     probabilities: { tensor: g.probabilities, shape: [logitsShape[0], classes] },
     tensors,

@@ -214,7 +214,9 @@ export async function createExecutor(
         device.queue.writeBuffer(
           buffers[inputTensor.buffer]!,
           0,
-          toChannelsLast(input, plan.input.shape),
+          plan.input.layout === "ncthw"
+            ? (input as Float32Array<ArrayBuffer>)
+            : toChannelsLast(input, plan.input.shape),
         );
         const encoder = device.createCommandEncoder();
         const pass = encoder.beginComputePass();

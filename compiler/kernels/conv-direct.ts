@@ -41,9 +41,9 @@ export function convDirect(
     : ["input", "weights", "output"];
   const js = [...Array(tw).keys()];
   const cs = [...Array(COT).keys()];
-  const name = `conv-direct-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}-g${s.groups}-tw${tw}-co${COT}`;
+  const name = `conv-direct${s.channelsFirstInput ? "-ncthw" : ""}-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}-g${s.groups}-tw${tw}-co${COT}`;
   const wgsl = `// ${name}: conv ${s.cin}->${s.cout}, groups ${s.groups}, input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}.
-// Layouts (channels-last): inp [N][T][H][W][Cin] (scalars), wts [tap][Cin/G][Cout]${vec ? " (vec4 along Cout)" : ""} then bias,
+// Layouts: inp ${s.channelsFirstInput ? "[N][Cin][T][H][W] (the model input as given)" : "[N][T][H][W][Cin] (channels-last)"} (scalars), wts [tap][Cin/G][Cout]${vec ? " (vec4 along Cout)" : ""} then bias,
 // res/out [N][To][Ho][Wo][Cout]. Invocation idx -> ${COT} output channel group(s) (idx % ${CT}), then ${tw} outputs along W, Ho, To, N.
 ${binding(0, "inp", "f32")}
 ${binding(1, "wts", t)}
@@ -63,20 +63,20 @@ ${entry(g.nx, total)}
     for (var kh = 0; kh < ${KH}; kh++) {
       let ih = h0 + kh;
       if (ih < 0 || ih >= ${H}) { continue; }
-      let rowBase = ((n * ${T}u + u32(it)) * ${H}u + u32(ih)) * ${W}u;
+      let rowBase = ${s.channelsFirstInput ? `(((n * ${s.cin}u + ciBase) * ${T}u + u32(it)) * ${H}u + u32(ih)) * ${W}u` : `((n * ${T}u + u32(it)) * ${H}u + u32(ih)) * ${W}u`};
       for (var kw = 0; kw < ${KW}; kw++) {
         ${js
           .map(
             (
               j,
             ) => `let iw${j} = i32((wo0 + ${j}u) * ${sW}u) - ${pW} + kw; let ok${j} = iw${j} >= 0 && iw${j} < ${W};
-        let base${j} = (rowBase + u32(clamp(iw${j}, 0, ${W - 1}))) * ${s.cin}u + ciBase;`,
+        let base${j} = ${s.channelsFirstInput ? `rowBase + u32(clamp(iw${j}, 0, ${W - 1}))` : `(rowBase + u32(clamp(iw${j}, 0, ${W - 1}))) * ${s.cin}u + ciBase`};`,
           )
           .join("\n        ")}
         var wi = (u32((kt * ${KH} + kh) * ${KW} + kw) * ${cinG}u) * ${CO}u + co0;
         for (var ci = 0u; ci < ${cinG}u; ci++) {
           ${cs.map((c) => `let wv${c} = wts[wi + ${c}u];`).join(" ")}
-          ${js.map((j) => `{ let x = select(0.0, inp[base${j} + ci], ok${j}); ${cs.map((c) => `acc${j}_${c} += x * wv${c};`).join(" ")} }`).join("\n          ")}
+          ${js.map((j) => `{ let x = select(0.0, inp[base${j} + ci${s.channelsFirstInput ? ` * ${T * H * W}u` : ""}], ok${j}); ${cs.map((c) => `acc${j}_${c} += x * wv${c};`).join(" ")} }`).join("\n          ")}
           wi += ${CO}u;
         }
       }

@@ -14,6 +14,8 @@ export interface ConvSpec {
   readonly pad: Triple;
   readonly groups: number;
   readonly epilogue: Epilogue;
+  /** The input is the model's own N x C x T x H x W clip, read as given (no host transpose). */
+  readonly channelsFirstInput?: boolean;
 }
 
 export const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);

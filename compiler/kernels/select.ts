@@ -64,17 +64,38 @@ export interface Tuning {
   readonly naive?: boolean;
 }
 
+/** Whether the model's input can stay channels-first: every reader is a direct conv. */
+export function channelsFirstInput(g: InferenceGraph, tuning: Tuning = {}): boolean {
+  const input = g.nodes.find((n) => n.op.kind === "input")!;
+  const readers = g.nodes.filter((n) => n.inputs.includes(input.id));
+  return (
+    !tuning.naive &&
+    readers.length > 0 &&
+    readers.every(
+      (n) =>
+        n.op.kind === "conv" &&
+        n.inputs[0] === input.id &&
+        n.inputs[1] !== input.id &&
+        convVariant(n.op.conv, input.shape[1]) === "direct",
+    )
+  );
+}
+
 export function selectKernel(
   node: InferenceNode,
   g: InferenceGraph,
   limits: KernelLimits,
   tuning: Tuning = {},
+  inputChannelsFirst = false,
 ): Kernel {
   const input = g.nodes.find((n) => n.id === node.inputs[0]);
   const op = node.op;
   switch (op.kind) {
     case "conv": {
-      const spec = convSpec(node, input!);
+      const spec = {
+        ...convSpec(node, input!),
+        channelsFirstInput: inputChannelsFirst && input!.op.kind === "input",
+      };
       if (tuning.naive) return convNaive(spec, limits);
       const variant = convVariant(op.conv, input!.shape[1]);
       if (variant === "pointwise")
