@@ -63,8 +63,20 @@ const variants: [string, string, string, number, string][] = [
     "conv-direct-ncthw-vec4-k3x7x7",
   ],
   ["direct vec4 dense 3x3x3", "conv(12, 3x3x3)", "8x4x7x7", 1, "conv-direct-ncthw-vec4-k3x3x3"],
-  ["direct vec4 on a channels-last input", "relu conv(12, 3x3x3, stride = 2)", "8x4x7x7", 2, "conv-direct-vec4-k3x3x3"],
-  ["direct scalar on a channels-last input", "relu conv(6, 3x3x3, groups = 3)", "6x3x5x5", 1, "conv-direct-scalar"],
+  [
+    "direct vec4 on a channels-last input",
+    "relu conv(12, 3x3x3, stride = 2)",
+    "8x4x7x7",
+    2,
+    "conv-direct-vec4-k3x3x3",
+  ],
+  [
+    "direct scalar on a channels-last input",
+    "relu conv(6, 3x3x3, groups = 3)",
+    "6x3x5x5",
+    1,
+    "conv-direct-scalar",
+  ],
   ["direct grouped", "conv(16, 3x3x3, groups = 4)", "16x4x7x6", 1, "g4"],
   [
     "direct scalar grouped (2 channels a group)",
