@@ -1,15 +1,13 @@
 // `csnc compile FILE -o DIR`: writes one WGSL file per kernel, the plan as JSON, and a summary.
+import { loadModel } from "./load.js";
 import { Command, Option } from "commander";
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { compileGraph } from "../compile.js";
-import { checkFile } from "../index.js";
 import { compatLimits, type KernelLimits } from "../kernels/common.js";
-import { nodeHost, projectRoot } from "../node-host.js";
 import { PlanError, type Plan } from "../plan.js";
 import { human } from "./format.js";
 import type { CliIo } from "./io.js";
-import { reportDiagnostics } from "./report.js";
 import { modelOptions, toCheckOptions, UsageError, type ModelOptions } from "./options.js";
 
 /** Core WebGPU limits as most desktop GPUs and SwiftShader grant them to csnc. */
@@ -43,22 +41,11 @@ export function compileCommand(io: CliIo): Command {
   for (const o of modelOptions) cmd.addOption(o);
   return cmd.action((file: string, opts: CompileOptions) => {
     if (!opts.output) throw new UsageError("compile needs -o DIR");
-    const abs = path.resolve(file);
-    const r = checkFile(abs, projectRoot(abs), nodeHost, toCheckOptions(opts));
-    if (r.diagnostics.length > 0) {
-      reportDiagnostics(io, r, opts.json);
-      io.exitCode(1);
-      return;
-    }
-    if (r.graphs.length !== 1)
-      throw new UsageError(
-        r.graphs.length
-          ? `${file} defines ${r.graphs.length} models: pick one with --model`
-          : `${file} defines no model`,
-      );
+    const graph = loadModel(io, file, toCheckOptions(opts), opts.json);
+    if (!graph) return;
     let plan: Plan;
     try {
-      plan = compileGraph(r.graphs[0]!, opts.limits === "compat" ? compatLimits : coreLimits);
+      plan = compileGraph(graph, opts.limits === "compat" ? compatLimits : coreLimits);
     } catch (e) {
       if (!(e instanceof PlanError)) throw e;
       io.err(`${file}: error: ${e.message}`);

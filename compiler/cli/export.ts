@@ -1,19 +1,16 @@
 // `csnc export FILE --onnx OUT.onnx`: the model and its weights as ONNX, for ONNX Runtime.
+import { loadModel } from "./load.js";
 import { Command, Option } from "commander";
 import { readFileSync, writeFileSync } from "node:fs";
-import * as path from "node:path";
 import { CsncError, RuntimeCodes } from "../../runtime/errors.js";
 import { tensorPrefix, namings, type Naming } from "../../runtime/naming.js";
 import { readSafetensors, type Tensor } from "../../runtime/safetensors.js";
 import { packWeights, randomTensors } from "../../runtime/weights.js";
 import { compileGraph } from "../compile.js";
-import { checkFile } from "../index.js";
-import { nodeHost, projectRoot } from "../node-host.js";
 import { exportOnnx, onnxOpset } from "../onnx.js";
 import { human } from "./format.js";
 import type { CliIo } from "./io.js";
 import { modelOptions, toCheckOptions, UsageError, type ModelOptions } from "./options.js";
-import { reportDiagnostics } from "./report.js";
 
 interface ExportOptions extends ModelOptions {
   onnx?: string;
@@ -46,20 +43,8 @@ export function exportCommand(io: CliIo): Command {
   for (const o of modelOptions) cmd.addOption(o);
   return cmd.action((file: string, opts: ExportOptions) => {
     if (!opts.onnx) throw new UsageError("export needs --onnx OUT.onnx");
-    const abs = path.resolve(file);
-    const r = checkFile(abs, projectRoot(abs), nodeHost, toCheckOptions(opts));
-    if (r.diagnostics.length > 0) {
-      reportDiagnostics(io, r, opts.json);
-      io.exitCode(1);
-      return;
-    }
-    if (r.graphs.length !== 1)
-      throw new UsageError(
-        r.graphs.length
-          ? `${file} defines ${r.graphs.length} models: pick one with --model`
-          : `${file} defines no model`,
-      );
-    const graph = r.graphs[0]!;
+    const graph = loadModel(io, file, toCheckOptions(opts), opts.json);
+    if (!graph) return;
     // The plan lists every tensor the model needs; packing checks names and shapes.
     const plan = compileGraph(graph, unlimited);
     let tensors: ReadonlyMap<string, Tensor>;

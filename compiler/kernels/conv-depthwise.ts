@@ -2,8 +2,8 @@
 // computes one output position for 4 channels (vec4 along channels-last C) and TW neighbouring
 // outputs along W, so each weight vec4 is loaded once per TW outputs. Taps are read directly;
 // row bases are computed once per (kt, kh) and stepped along kw. Weights: [kT*kH*kW][C], then bias [C].
-import { applyEpilogue, binding, entry, grid, type Kernel, type KernelLimits } from "./common.js";
-import { convBytes, convMacs, type ConvSpec } from "./conv-spec.js";
+import { applyEpilogue, entry, grid, type Kernel, type KernelLimits } from "./common.js";
+import { convDeclarations, convKernel, type ConvSpec } from "./conv-spec.js";
 
 export function convDepthwise(
   s: ConvSpec,
@@ -22,18 +22,12 @@ export function convDepthwise(
   const g = grid(total, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const zero = vec ? "vec4<f32>(0.0)" : "0.0";
-  const bindings: Kernel["bindings"] = s.epilogue.residual
-    ? ["input", "weights", "residual", "output"]
-    : ["input", "weights", "output"];
   const js = [...Array(tw).keys()];
   const name = `conv-depthwise-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}-tw${tw}`;
   const wgsl = `// ${name}: depthwise conv, C=${s.cin}, input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}.
 // Layouts (channels-last): inp [N][T][H][W][C], wts [tap][C] then bias [C], out [N][To][Ho][Wo][C]${vec ? ", vec4 along C" : ""}.
 // Invocation idx -> channel group idx % ${C}, then ${tw} outputs along W, then Ho, To, N.
-${binding(0, "inp", t)}
-${binding(1, "wts", t)}
-${s.epilogue.residual ? binding(2, "res", t) : ""}
-${binding(bindings.length - 1, "out", t, true)}
+${convDeclarations(s, t, t)}
 ${entry(g.nx, total)}
   let c = idx % ${C}u; var r = idx / ${C}u;
   let wo0 = (r % ${WT}u) * ${tw}u; r = r / ${WT}u;
@@ -73,13 +67,5 @@ ${entry(g.nx, total)}
     .join("\n  ")}
 }
 `;
-  return {
-    name,
-    wgsl,
-    workgroupSize: 64,
-    dispatch: g.dispatch,
-    bindings,
-    flops: 2 * convMacs(s),
-    bytes: convBytes(s),
-  };
+  return convKernel(s, name, wgsl, g.dispatch);
 }

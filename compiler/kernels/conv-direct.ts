@@ -2,8 +2,8 @@
 // A tiled direct scheme: each invocation computes TW neighbouring outputs along W for COT groups
 // of 4 output channels (vec4), so each input value loaded feeds COT vec4 multiply-adds and each
 // weight vec4 serves TW outputs. Weights: [kT*kH*kW][Cin/G][Cout] (vec4 along Cout), then bias.
-import { applyEpilogue, binding, entry, grid, type Kernel, type KernelLimits } from "./common.js";
-import { convBytes, convMacs, type ConvSpec } from "./conv-spec.js";
+import { applyEpilogue, entry, grid, type Kernel, type KernelLimits } from "./common.js";
+import { convDeclarations, convKernel, type ConvSpec } from "./conv-spec.js";
 
 /** Output-channel groups per invocation: as many as fit in one conv group, up to `max`. */
 export function directChannelTile(s: ConvSpec, max = 4): number {
@@ -36,19 +36,13 @@ export function convDirect(
   const g = grid(total, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const zero = vec ? "vec4<f32>(0.0)" : "0.0";
-  const bindings: Kernel["bindings"] = s.epilogue.residual
-    ? ["input", "weights", "residual", "output"]
-    : ["input", "weights", "output"];
   const js = [...Array(tw).keys()];
   const cs = [...Array(COT).keys()];
   const name = `conv-direct${s.channelsFirstInput ? "-ncthw" : ""}-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}-g${s.groups}-tw${tw}-co${COT}`;
   const wgsl = `// ${name}: conv ${s.cin}->${s.cout}, groups ${s.groups}, input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}.
 // Layouts: inp ${s.channelsFirstInput ? "[N][Cin][T][H][W] (the model input as given)" : "[N][T][H][W][Cin] (channels-last)"} (scalars), wts [tap][Cin/G][Cout]${vec ? " (vec4 along Cout)" : ""} then bias,
 // res/out [N][To][Ho][Wo][Cout]. Invocation idx -> ${COT} output channel group(s) (idx % ${CT}), then ${tw} outputs along W, Ho, To, N.
-${binding(0, "inp", "f32")}
-${binding(1, "wts", t)}
-${s.epilogue.residual ? binding(2, "res", t) : ""}
-${binding(bindings.length - 1, "out", t, true)}
+${convDeclarations(s, "f32", t)}
 ${entry(g.nx, total)}
   let co0 = (idx % ${CT}u) * ${COT}u; var r = idx / ${CT}u;
   let wo0 = (r % ${WT}u) * ${tw}u; r = r / ${WT}u;
@@ -92,13 +86,5 @@ ${entry(g.nx, total)}
     .join("\n  ")}
 }
 `;
-  return {
-    name,
-    wgsl,
-    workgroupSize: 64,
-    dispatch: g.dispatch,
-    bindings,
-    flops: 2 * convMacs(s),
-    bytes: convBytes(s),
-  };
+  return convKernel(s, name, wgsl, g.dispatch);
 }

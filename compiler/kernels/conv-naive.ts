@@ -2,8 +2,8 @@
 // whole receptive field, the design of ONNX Runtime Web's and TensorFlow.js's WebGPU Conv3D.
 // It reads the same weight layouts as csnc's kernels ([tap][Cin/G][Cout], which the pointwise
 // and depthwise layouts are special cases of) and applies the same fused epilogue.
-import { applyEpilogue, binding, entry, grid, type Kernel, type KernelLimits } from "./common.js";
-import { convBytes, convMacs, type ConvSpec } from "./conv-spec.js";
+import { applyEpilogue, entry, grid, type Kernel, type KernelLimits } from "./common.js";
+import { convDeclarations, convKernel, type ConvSpec } from "./conv-spec.js";
 
 export function convNaive(s: ConvSpec, limits: KernelLimits): Kernel {
   const [T, H, W] = s.input;
@@ -13,15 +13,9 @@ export function convNaive(s: ConvSpec, limits: KernelLimits): Kernel {
   const coutG = s.cout / s.groups;
   const total = s.n * To * Ho * Wo * s.cout;
   const g = grid(total, limits);
-  const bindings: Kernel["bindings"] = s.epilogue.residual
-    ? ["input", "weights", "residual", "output"]
-    : ["input", "weights", "output"];
   const name = `conv-naive-k${s.kernel.join("x")}`;
   const wgsl = `// ${name}: one invocation per output element (baseline for benchmarks).
-${binding(0, "inp", "f32")}
-${binding(1, "wts", "f32")}
-${s.epilogue.residual ? binding(2, "res", "f32") : ""}
-${binding(bindings.length - 1, "out", "f32", true)}
+${convDeclarations(s, "f32", "f32")}
 ${entry(g.nx, total)}
   let co = idx % ${s.cout}u; var r = idx / ${s.cout}u;
   let wo = r % ${Wo}u; r = r / ${Wo}u;
@@ -48,13 +42,5 @@ ${entry(g.nx, total)}
   out[o] = v;
 }
 `;
-  return {
-    name,
-    wgsl,
-    workgroupSize: 64,
-    dispatch: g.dispatch,
-    bindings,
-    flops: 2 * convMacs(s),
-    bytes: convBytes(s),
-  };
+  return convKernel(s, name, wgsl, g.dispatch);
 }

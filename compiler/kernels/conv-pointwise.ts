@@ -3,8 +3,8 @@
 // each input vec4 once per k-step and each weight vec4 once per row tile; no workgroup memory
 // (barriers are slow on CPU adapters). Strided variant for projection shortcuts maps output
 // rows to strided input rows. Weights are laid out [Cin][Cout], then the bias [Cout].
-import { applyEpilogue, binding, entry, grid, type Kernel, type KernelLimits } from "./common.js";
-import { convBytes, convMacs, prod, type ConvSpec } from "./conv-spec.js";
+import { applyEpilogue, entry, grid, type Kernel, type KernelLimits } from "./common.js";
+import { convDeclarations, convKernel, prod, type ConvSpec } from "./conv-spec.js";
 
 export interface PointwiseTile {
   readonly rows: number; // TM
@@ -68,9 +68,6 @@ export function convPointwise(s: ConvSpec, limits: KernelLimits, tile = pointwis
   const strided = s.stride.some((x) => x !== 1);
   const t = vec ? "vec4<f32>" : "f32";
   const zero = vec ? "vec4<f32>(0.0)" : "0.0";
-  const bindings: Kernel["bindings"] = s.epilogue.residual
-    ? ["input", "weights", "residual", "output"]
-    : ["input", "weights", "output"];
   const rows = [...Array(TM).keys()];
   const cols = [...Array(TN).keys()];
   const inRow = strided
@@ -102,10 +99,7 @@ export function convPointwise(s: ConvSpec, limits: KernelLimits, tile = pointwis
   const wgsl = `// ${name}: 1x1x1 conv as GEMM [M=${M}, K=${s.cin}] x [K, N=${s.cout}]${strided ? `, stride ${s.stride.join("x")}` : ""}.
 // Layouts (channels-last): inp [M_in][K], wts [K][N] then bias [N], out [M][N]${vec ? ", all as vec4 along channels" : ""}.
 // Invocation idx -> column group idx % ${NT} (x${TN}${vec ? " vec4" : ""}), row tile idx / ${NT} (x${TM} rows).
-${binding(0, "inp", t)}
-${binding(1, "wts", t)}
-${s.epilogue.residual ? binding(2, "res", t) : ""}
-${binding(bindings.length - 1, "out", t, true)}
+${convDeclarations(s, t, t)}
 ${inRow}
 ${entry(g.nx, total)}
   let n0 = (idx % ${NT}u) * ${TN}u;
@@ -132,13 +126,5 @@ ${entry(g.nx, total)}
     .join("\n  ")}
 }
 `;
-  return {
-    name,
-    wgsl,
-    workgroupSize: 64,
-    dispatch: g.dispatch,
-    bindings,
-    flops: 2 * convMacs(s),
-    bytes: convBytes(s),
-  };
+  return convKernel(s, name, wgsl, g.dispatch);
 }

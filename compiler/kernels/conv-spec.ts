@@ -1,7 +1,7 @@
 // The shape of one convolution as kernels see it: channels-last input N x T x H x W x Cin,
 // output N x To x Ho x Wo x Cout, plus the fused epilogue.
 import type { Triple } from "../ir.js";
-import type { Epilogue } from "./common.js";
+import { binding, type Epilogue, type Kernel } from "./common.js";
 
 export interface ConvSpec {
   readonly n: number;
@@ -31,4 +31,40 @@ export function convBytes(s: ConvSpec): number {
   const output = s.n * prod(s.output) * s.cout;
   const weights = s.cout * (s.cin / s.groups) * prod(s.kernel) + (s.epilogue.bias ? s.cout : 0);
   return 4 * (input + output + weights + (s.epilogue.residual ? output : 0));
+}
+
+/** Binding slots of every conv kernel: input, weights (+ bias), the residual if fused, output. */
+export function convBindings(s: ConvSpec): Kernel["bindings"] {
+  return s.epilogue.residual
+    ? ["input", "weights", "residual", "output"]
+    : ["input", "weights", "output"];
+}
+
+/** The WGSL declarations for `convBindings`: `inp`, `wts`, `res`, `out`. */
+export function convDeclarations(s: ConvSpec, inputType: string, type: string): string {
+  const slots = convBindings(s);
+  return [
+    binding(0, "inp", inputType),
+    binding(1, "wts", type),
+    ...(s.epilogue.residual ? [binding(2, "res", type)] : []),
+    binding(slots.length - 1, "out", type, true),
+  ].join("\n");
+}
+
+/** A conv kernel's description, with the counts profiles use. */
+export function convKernel(
+  s: ConvSpec,
+  name: string,
+  wgsl: string,
+  dispatch: Kernel["dispatch"],
+): Kernel {
+  return {
+    name,
+    wgsl,
+    workgroupSize: 64,
+    dispatch,
+    bindings: convBindings(s),
+    flops: 2 * convMacs(s),
+    bytes: convBytes(s),
+  };
 }

@@ -1,13 +1,11 @@
 // What `run` and `profile` share: build the model for a shape, pick the adapter, compile for
 // the device, load (or invent) the weights, and create the executor.
+import { loadModel } from "../../compiler/cli/load.js";
 import { readFileSync } from "node:fs";
-import * as path from "node:path";
 import type { CliIo } from "../../compiler/cli/io.js";
 import { toCheckOptions, UsageError, type ModelOptions } from "../../compiler/cli/options.js";
-import { reportDiagnostics } from "../../compiler/cli/report.js";
 import { compileGraph } from "../../compiler/compile.js";
-import { checkFile, type Graph } from "../../compiler/index.js";
-import { nodeHost, projectRoot } from "../../compiler/node-host.js";
+import { type Graph } from "../../compiler/index.js";
 import { PlanError, type Plan } from "../../compiler/plan.js";
 import { acquireAdapter, type AcquiredAdapter, type Backend } from "../adapter-node.js";
 import { kernelLimits, requestDevice, tuningFor } from "../device.js";
@@ -64,21 +62,8 @@ export async function openSession(
   dims: Dims,
 ): Promise<Session | undefined> {
   const start = performance.now();
-  const abs = path.resolve(file);
-  const options = toCheckOptions({ ...opts, ...dims });
-  const r = checkFile(abs, projectRoot(abs), nodeHost, options);
-  if (r.diagnostics.length > 0) {
-    reportDiagnostics(io, r, opts.json);
-    io.exitCode(1);
-    return undefined;
-  }
-  if (r.graphs.length !== 1)
-    throw new UsageError(
-      r.graphs.length
-        ? `${file} defines ${r.graphs.length} models: pick one with --model`
-        : `${file} defines no model`,
-    );
-  const graph = r.graphs[0]!;
+  const graph = loadModel(io, file, toCheckOptions({ ...opts, ...dims }), opts.json);
+  if (!graph) return undefined;
   const checkedMs = performance.now() - start;
 
   const adapter = await acquireAdapter(opts.backend);
