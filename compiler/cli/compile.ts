@@ -1,5 +1,6 @@
 // `csnc compile FILE -o DIR`: writes one WGSL file per kernel, the plan as JSON, and a summary.
 import { loadModel } from "./load.js";
+import { emitModule } from "../emit-module.js";
 import { Command, Option } from "commander";
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
@@ -20,6 +21,7 @@ const coreLimits: KernelLimits = {
 };
 
 interface CompileOptions extends ModelOptions {
+  emit: "plan" | "module";
   output?: string;
   limits: "compat" | "core";
 }
@@ -37,6 +39,14 @@ export function compileCommand(io: CliIo): Command {
         .choices(["compat", "core"])
         .default("core"),
     )
+    .addOption(
+      new Option(
+        "--emit <what>",
+        "plan: kernels and plan.json; module: a self-contained ES module (index.js, index.d.ts)",
+      )
+        .choices(["plan", "module"])
+        .default("plan"),
+    )
     .option("--json", "print the summary as JSON");
   for (const o of modelOptions) cmd.addOption(o);
   return cmd.action((file: string, opts: CompileOptions) => {
@@ -50,6 +60,17 @@ export function compileCommand(io: CliIo): Command {
       if (!(e instanceof PlanError)) throw e;
       io.err(`${file}: error: ${e.message}`);
       io.exitCode(1);
+      return;
+    }
+    if (opts.emit === "module") {
+      mkdirSync(opts.output, { recursive: true });
+      const files = emitModule(graph, plan, opts.output);
+      io.out(
+        opts.json
+          ? JSON.stringify({ ...summarise(plan), output: opts.output, files }, null, 2)
+          : `wrote ${files.map((f) => path.join(opts.output!, f)).join(" and ")}: ${plan.model}, input ${plan.input.shape.join("x")}, ${plan.dispatches.length} dispatches`,
+      );
+      io.exitCode(0);
       return;
     }
     writePlan(plan, opts.output);
