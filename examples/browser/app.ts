@@ -1,0 +1,248 @@
+// The demo page: pick a model, see its statistics, run it on WebGPU in this browser on a test
+// pattern or a dropped video, and see the top-5 classes and a per-kernel profile.
+// Bundled by `npm run build` into dist/demo/app.js; served by examples/browser/serve.mjs.
+import { compileGraph } from "../../compiler/compile.js";
+import { checkFile, type Graph } from "../../compiler/index.js";
+import type { SourceHost } from "../../compiler/source.js";
+import { statsReport } from "../../compiler/stats/report.js";
+import { formatDiagnostic } from "../../grammar/index.js";
+import { kernelLimits, tuningFor } from "../../runtime/device.js";
+import { createExecutor } from "../../runtime/executor.js";
+import type { Naming } from "../../runtime/naming.js";
+import { readSafetensors } from "../../runtime/safetensors.js";
+import { packWeights, randomTensors } from "../../runtime/weights.js";
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const status = (text: string, error = false) => {
+  $("status").textContent = text;
+  $("status").className = error ? "error" : "";
+};
+
+// The .csn files of models/, fetched once, behind a source host.
+let files: Record<string, string> = {};
+const normalise = (p: string) => {
+  const out: string[] = [];
+  for (const part of p.split("/")) {
+    if (part === "..") out.pop();
+    else if (part && part !== ".") out.push(part);
+  }
+  return "/" + out.join("/");
+};
+const host: SourceHost = {
+  read: (file) => files[normalise(file).slice(1)],
+  resolve: (from, spec) => normalise(from.slice(0, from.lastIndexOf("/")) + "/" + spec),
+  inside: (root, file) =>
+    normalise(root) === "/" || normalise(file).startsWith(normalise(root) + "/"),
+  display: (file) => normalise(file).slice(1),
+};
+
+const human = (n: number) => {
+  for (const [s, u] of [
+    [1e9, "G"],
+    [1e6, "M"],
+    [1e3, "K"],
+  ] as const)
+    if (n >= s) return `${(n / s).toFixed(2)} ${u}`;
+  return String(n);
+};
+
+function build(): Graph | undefined {
+  const dims = ($("input") as HTMLInputElement).value.split("x").map(Number);
+  const int = (v: string) => ({ type: "int" as const, value: Number(v) });
+  const set = new Map([
+    ["width", int(($("width") as HTMLInputElement).value)],
+    ["classes", int(($("classes") as HTMLInputElement).value)],
+  ]);
+  const r = checkFile("/" + ($("model") as HTMLSelectElement).value, "/", host, {
+    set,
+    input: dims as [number, number, number, number],
+  });
+  if (r.diagnostics.length) {
+    status(r.diagnostics.map((d) => formatDiagnostic(d, r.sources)).join("\n"), true);
+    return undefined;
+  }
+  return r.graphs[0];
+}
+
+function bars(
+  svg: SVGSVGElement,
+  rows: { label: string; values: number[] }[],
+  colors: string[],
+  legend: string[],
+) {
+  const width = 520;
+  const barHeight = 10;
+  const rowHeight = barHeight * colors.length + 8;
+  const max = colors.map((_, i) => Math.max(1e-12, ...rows.map((r) => r.values[i]!)));
+  let s = legend
+    .map(
+      (l, i) =>
+        `<rect x="${150 + i * 170}" y="2" width="10" height="10" fill="${colors[i]}"/><text x="${165 + i * 170}" y="11">${l}</text>`,
+    )
+    .join("");
+  rows.forEach((r, k) => {
+    const y = 22 + k * rowHeight;
+    s += `<text x="0" y="${y + barHeight}">${r.label}</text>`;
+    r.values.forEach((v, i) => {
+      s += `<rect class="bar" x="150" y="${y + i * barHeight}" width="${Math.max(1, (v / max[i]!) * (width - 160))}" height="${barHeight - 1}" fill="${colors[i]}"><title>${r.label}: ${v}</title></rect>`;
+    });
+  });
+  svg.setAttribute("width", String(width));
+  svg.setAttribute("height", String(26 + rows.length * rowHeight));
+  svg.innerHTML = s;
+}
+
+function showStats() {
+  const graph = build();
+  if (!graph) return;
+  const report = statsReport(graph, new Map());
+  const rows = report.stages.map(
+    (g) =>
+      `<tr><td>${g.name}</td><td>${human(g.params)}</td><td>${human(g.macs)}</td><td>${human(g.interactions)}</td></tr>`,
+  );
+  const t = report.totals;
+  $("stats").innerHTML =
+    `<tr><th>stage</th><th>params</th><th>MACs</th><th>interactions</th></tr>${rows.join("")}<tr><th>total</th><th>${human(t.params)}</th><th>${human(t.macs)}</th><th>${human(t.interactions)}</th></tr>`;
+  bars(
+    $("stage-chart") as unknown as SVGSVGElement,
+    report.stages.map((g) => ({ label: g.name, values: [g.macs, g.interactions] })),
+    ["#4a7bd0", "#e0893a"],
+    ["MACs", "channel interactions"],
+  );
+  status(`${graph.model}: ${report.layers.length} layers, input ${report.inputShape.join("x")}`);
+}
+
+// A moving colour gradient, normalised like VMZ's inputs.
+function testPattern(shape: readonly number[]): Float32Array {
+  const [n, c, T, H, W] = shape as [number, number, number, number, number];
+  const out = new Float32Array(n * c * T * H * W);
+  for (let b = 0; b < n; b++)
+    for (let ch = 0; ch < c; ch++)
+      for (let t = 0; t < T; t++)
+        for (let y = 0; y < H; y++)
+          for (let x = 0; x < W; x++) {
+            const v = 127.5 + 127.5 * Math.sin((x + 3 * t) / 6 + ch * 2 + y / 9);
+            out[(((b * c + ch) * T + t) * H + y) * W + x] =
+              (v - [110.201, 100.64, 95.997][ch % 3]!) / [58.149, 56.47, 55.332][ch % 3]!;
+          }
+  return out;
+}
+
+// T frames spread over the video, shorter side resized, centre-cropped, VMZ-normalised.
+async function decodeVideo(file: File, shape: readonly number[]): Promise<Float32Array> {
+  const [, c, T, H, W] = shape as [number, number, number, number, number];
+  const video = document.createElement("video");
+  video.muted = true;
+  video.src = URL.createObjectURL(file);
+  await new Promise((resolve, reject) => {
+    video.onloadeddata = resolve;
+    video.onerror = () => reject(new Error(`the browser cannot decode ${file.name}`));
+  });
+  const canvas = document.createElement("canvas");
+  canvas.width = W;
+  canvas.height = H;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true })!;
+  const scale = Math.max(W / video.videoWidth, H / video.videoHeight);
+  const sw = W / scale;
+  const sh = H / scale;
+  const out = new Float32Array(c * T * H * W);
+  for (let t = 0; t < T; t++) {
+    video.currentTime = (video.duration * (t + 0.5)) / T;
+    await new Promise((resolve) => (video.onseeked = resolve));
+    ctx.drawImage(
+      video,
+      (video.videoWidth - sw) / 2,
+      (video.videoHeight - sh) / 2,
+      sw,
+      sh,
+      0,
+      0,
+      W,
+      H,
+    );
+    const pixels = ctx.getImageData(0, 0, W, H).data;
+    for (let ch = 0; ch < c; ch++)
+      for (let i = 0; i < H * W; i++)
+        out[(ch * T + t) * H * W + i] =
+          (pixels[4 * i + ch]! - [110.201, 100.64, 95.997][ch]!) / [58.149, 56.47, 55.332][ch]!;
+  }
+  URL.revokeObjectURL(video.src);
+  return out;
+}
+
+async function run() {
+  const graph = build();
+  if (!graph) return;
+  if (!navigator.gpu) return status("this browser has no WebGPU (navigator.gpu)", true);
+  status("compiling…");
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) return status("no WebGPU adapter", true);
+  const device = await adapter.requestDevice({
+    requiredFeatures: adapter.features.has("timestamp-query") ? ["timestamp-query"] : [],
+    requiredLimits: {
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+    },
+  });
+  try {
+    const plan = compileGraph(graph, kernelLimits(device), tuningFor(adapter));
+    const weightsFile = ($("weights") as HTMLInputElement).files?.[0];
+    const tensors = weightsFile
+      ? readSafetensors(new Uint8Array(await weightsFile.arrayBuffer()), weightsFile.name).tensors
+      : randomTensors(plan, 1);
+    const naming = weightsFile ? (($("naming") as HTMLSelectElement).value as Naming) : "csnc";
+    const executor = await createExecutor(
+      device,
+      plan,
+      packWeights(plan, tensors, naming, weightsFile?.name ?? "random weights"),
+    );
+    const videoFile = ($("video") as HTMLInputElement).files?.[0];
+    const clip = videoFile
+      ? await decodeVideo(videoFile, plan.input.shape)
+      : testPattern(plan.input.shape);
+    status("running…");
+    const start = performance.now();
+    const out = await executor.run(clip);
+    const ms = performance.now() - start;
+    const classes = plan.logits.shape[1]!;
+    const p = out.probabilities.subarray(0, classes);
+    const top = [...p.keys()].sort((a, b) => p[b]! - p[a]!).slice(0, 5);
+    $("top").innerHTML = top
+      .map((k) => `<li>class ${k} <b>${(100 * p[k]!).toFixed(2)}%</b></li>`)
+      .join("");
+    const times = await executor.timeDispatches();
+    const kernels = plan.dispatches
+      .map((d, i) => ({ label: d.path, values: [times.ms[i]!] }))
+      .sort((a, b) => b.values[0]! - a.values[0]!)
+      .slice(0, 12);
+    bars(
+      $("profile-chart") as unknown as SVGSVGElement,
+      kernels,
+      ["#5aa469"],
+      [`ms per kernel (${times.method === "timestamp" ? "GPU timestamps" : "wall clock"})`],
+    );
+    const info = adapter.info;
+    status(
+      `${plan.model} on ${[info.vendor, info.architecture, info.description].filter(Boolean).join(" / ")}: ${plan.dispatches.length} dispatches, ${ms.toFixed(1)} ms, ${weightsFile ? weightsFile.name : "random weights"}, ${videoFile ? videoFile.name : "test pattern"}`,
+    );
+    executor.destroy();
+  } catch (e) {
+    status(String((e as Error).message ?? e), true);
+  } finally {
+    device.destroy();
+  }
+}
+
+async function main() {
+  files = await (await fetch("/api/models")).json();
+  const select = $("model") as HTMLSelectElement;
+  for (const name of Object.keys(files).filter((f) => !f.includes("/lib/")))
+    select.add(new Option(name.replace(/^models\//, ""), name));
+  select.value = "models/ir-csn-50.csn";
+  for (const id of ["model", "width", "classes", "input"])
+    $(id).addEventListener("change", showStats);
+  $("run").addEventListener("click", () => void run());
+  showStats();
+}
+
+void main();

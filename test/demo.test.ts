@@ -1,0 +1,60 @@
+// The demo page end to end in headless Chromium: statistics and chart, a run on the test
+// pattern, the top-5 classes and the per-kernel profile chart; a screenshot for review.
+import { mkdirSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser } from "playwright-core";
+// @ts-expect-error: a plain JavaScript module without types
+import { createDemoServer } from "../examples/browser/serve.mjs";
+import { launchChromium } from "./browser.js";
+
+const shots = path.resolve(import.meta.dirname, ".generated");
+let browser: Browser;
+let server: import("node:http").Server;
+let url: string;
+
+beforeAll(async () => {
+  server = createDemoServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  browser = await launchChromium();
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+describe("demo page", () => {
+  it("shows statistics, runs a model and profiles it", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(url);
+    await page.waitForSelector("#stats tr:nth-child(3)");
+    expect(await page.locator("#stats").innerText()).toMatch(/res4/);
+    expect(await page.locator("#stage-chart rect.bar").count()).toBe(12);
+    await page.fill("#width", "8");
+    await page.fill("#input", "3x4x32x32");
+    await page.dispatchEvent("#input", "change");
+    await page.click("#run");
+    await page.waitForFunction(
+      () =>
+        /dispatches/.test(document.getElementById("status")!.textContent ?? "") ||
+        document.getElementById("status")!.className === "error",
+      undefined,
+      {
+        timeout: 120_000,
+      },
+    );
+    expect(await page.locator("#status").getAttribute("class")).not.toBe("error");
+    expect(await page.locator("#status").innerText()).toMatch(/ir_csn_50 on .*57 dispatches/);
+    expect(await page.locator("#top li").count()).toBe(5);
+    expect(await page.locator("#profile-chart rect.bar").count()).toBe(12);
+    mkdirSync(shots, { recursive: true });
+    await page.screenshot({ path: path.join(shots, "demo.png"), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 180_000);
+});
