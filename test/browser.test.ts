@@ -5,33 +5,35 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser } from "playwright-core";
 import { launchChromium, serve } from "./browser.js";
-import { fixturesDir } from "./fixtures.js";
+import { fixturesDir, modelCases } from "./fixtures.js";
 import { relL2 } from "./gpu.js";
 import { run } from "./helpers.js";
 
-const generated = path.resolve(import.meta.dirname, ".generated", "browser-ir");
+const generated = path.resolve(import.meta.dirname, ".generated", "browser");
 let browser: Browser;
 let site: Awaited<ReturnType<typeof serve>>;
 
 beforeAll(async () => {
-  mkdirSync(generated, { recursive: true });
-  const r = await run(
-    "compile",
-    path.resolve(import.meta.dirname, "../models/ir-csn-50.csn"),
-    "--set",
-    "width=8",
-    "--set",
-    "classes=10",
-    "--input",
-    "3x8x32x32",
-    "--batch",
-    "2",
-    "--emit",
-    "module",
-    "-o",
-    generated,
-  );
-  expect(r.code).toBe(0);
+  for (const c of modelCases()) {
+    const [n, ...chw] = c.input.shape;
+    const sets = Object.entries(c.set).flatMap(([k, v]) => ["--set", `${k}=${v}`]);
+    const dir = path.join(generated, c.name);
+    mkdirSync(dir, { recursive: true });
+    const r = await run(
+      "compile",
+      path.resolve(import.meta.dirname, "../models", c.model),
+      ...sets,
+      "--input",
+      chw.join("x"),
+      "--batch",
+      String(n),
+      "--emit",
+      "module",
+      "-o",
+      dir,
+    );
+    expect(r.code).toBe(0);
+  }
   site = await serve({
     "/gen/": generated,
     "/fixtures/": fixturesDir,
@@ -46,33 +48,36 @@ afterAll(async () => {
 });
 
 describe("generated module in headless Chromium", () => {
-  it("reproduces the ir-CSN-50 fixture logits and refuses a wrong clip", async () => {
-    const page = await browser.newPage();
-    const q = new URLSearchParams({
-      module: "/gen/index.js",
-      weights: "/fixtures/models/ir-csn-50-w8/weights.safetensors",
-      io: "/fixtures/models/ir-csn-50-w8/io.safetensors",
-      naming: "vmz",
-    });
-    await page.goto(`${site.url}/pages/module.html?${q}`);
-    await page.waitForFunction(
-      () => (window as unknown as { __result?: unknown }).__result !== undefined,
-      undefined,
-      { timeout: 120_000 },
-    );
-    const result = (await page.evaluate(
-      () => (window as unknown as { __result: unknown }).__result,
-    )) as {
-      error?: string;
-      logits: number[];
-      expected: number[];
-      adapter: string;
-      wrongSize: string;
-    };
-    expect(result.error).toBeUndefined();
-    expect(result.logits).toHaveLength(20);
-    expect(relL2(result.logits, result.expected)).toBeLessThan(1e-4);
-    expect(result.wrongSize).toMatch(/the clip must be a Float32Array of 2x3x8x32x32/);
-    await page.close();
-  }, 180_000);
+  for (const c of modelCases()) {
+    it(`${c.name}: reproduces the fixture logits, twice in one page, and refuses a wrong clip`, async () => {
+      const page = await browser.newPage();
+      const q = new URLSearchParams({
+        module: `/gen/${c.name}/index.js`,
+        weights: `/fixtures/models/${c.name}/weights.safetensors`,
+        io: `/fixtures/models/${c.name}/io.safetensors`,
+        naming: "vmz",
+      });
+      await page.goto(`${site.url}/pages/module.html?${q}`);
+      await page.waitForFunction(
+        () => (window as unknown as { __result?: unknown }).__result !== undefined,
+        undefined,
+        { timeout: 120_000 },
+      );
+      const result = (await page.evaluate(
+        () => (window as unknown as { __result: unknown }).__result,
+      )) as {
+        error?: string;
+        logits: number[];
+        twin: number[];
+        expected: number[];
+        wrongSize: string;
+      };
+      expect(result.error).toBeUndefined();
+      expect(result.logits).toHaveLength(c.logits.data!.length);
+      expect(relL2(result.logits, result.expected)).toBeLessThan(1e-4);
+      expect(relL2(result.twin, result.expected)).toBeLessThan(1e-4);
+      expect(result.wrongSize).toMatch(/the clip must be a Float32Array of/);
+      await page.close();
+    }, 180_000);
+  }
 });
