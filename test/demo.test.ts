@@ -1,5 +1,6 @@
 // The demo page end to end in headless Chromium: statistics and chart, a run on the test
 // pattern, the top-5 classes and the per-kernel profile chart; a screenshot for review.
+import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
@@ -55,6 +56,47 @@ describe("demo page", () => {
     mkdirSync(shots, { recursive: true });
     await page.screenshot({ path: path.join(shots, "demo.png"), fullPage: true });
     expect(errors).toEqual([]);
+    await page.close();
+  }, 180_000);
+
+  it("classifies a dropped video, decoded by the browser", async () => {
+    mkdirSync(shots, { recursive: true });
+    const video = path.join(shots, "testsrc.webm");
+    execFileSync("ffmpeg", [
+      "-y",
+      "-loglevel",
+      "error",
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc=size=160x120:rate=25",
+      "-t",
+      "1",
+      "-c:v",
+      "libvpx",
+      "-pix_fmt",
+      "yuv420p",
+      video,
+    ]);
+    const page = await browser.newPage();
+    await page.goto(url);
+    await page.waitForSelector("#stats tr:nth-child(3)");
+    await page.fill("#width", "8");
+    await page.fill("#input", "3x4x32x32");
+    await page.dispatchEvent("#input", "change");
+    await page.setInputFiles("#video", video);
+    await page.click("#run");
+    await page.waitForFunction(
+      () =>
+        /dispatches|error/.test(document.getElementById("status")!.textContent ?? "") ||
+        document.getElementById("status")!.className === "error",
+      undefined,
+      {
+        timeout: 120_000,
+      },
+    );
+    expect(await page.locator("#status").innerText()).toMatch(/57 dispatches, .* testsrc\.webm/);
+    expect(await page.locator("#top li").count()).toBe(5);
     await page.close();
   }, 180_000);
 });
