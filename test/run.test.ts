@@ -114,12 +114,16 @@ describe("bad weights and inputs", () => {
     expect(r.err).toContain("unexpected tensor layer9.conv.weight");
   });
 
-  it("suggests --naming vmz when the names are VMZ's", async () => {
-    const r = await run(
+  it("recognises VMZ names by itself, and hints at them when told otherwise", async () => {
+    const auto = await run(
       ...irArgs("swiftshader").filter((a, i, all) => a !== "--naming" && all[i - 1] !== "--naming"),
     );
-    expect(r.code).toBe(1);
-    expect(r.err).toContain("hint: these look like VMZ names: add --naming vmz");
+    expect(auto.code).toBe(0);
+    const forced = await run(
+      ...irArgs("swiftshader").map((a, i, all) => (all[i - 1] === "--naming" ? "csnc" : a)),
+    );
+    expect(forced.code).toBe(1);
+    expect(forced.err).toContain("hint: these look like VMZ names: add --naming vmz");
   });
 
   it("refuses truncated and non-safetensors files", async () => {
@@ -135,7 +139,7 @@ describe("bad weights and inputs", () => {
     writeFileSync(text, "hello, world");
     r = await run(...withWeights(text));
     expect(r.code).toBe(1);
-    expect(r.err).toContain("not a valid safetensors file");
+    expect(r.err).toContain("neither a PyTorch checkpoint (.pth/.pyth) nor a safetensors file");
     r = await run(...withWeights(path.join(work, "nothing-here.safetensors")));
     expect(r.code).toBe(1);
     expect(r.err).toContain("no such file");

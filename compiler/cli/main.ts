@@ -9,6 +9,7 @@ import { compileCommand } from "./compile.js";
 import { exportCommand } from "./export.js";
 import { runCommand } from "../../runtime/cli/run.js";
 import { profileCommand } from "../../runtime/cli/profile.js";
+import { importCommand } from "../../runtime/cli/import.js";
 import { CsncError } from "../../runtime/errors.js";
 
 export function buildProgram(io: CliIo): Command {
@@ -24,6 +25,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(runCommand(io));
   program.addCommand(profileCommand(io));
   program.addCommand(exportCommand(io));
+  program.addCommand(importCommand(io));
   const route = (cmd: Command) => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),

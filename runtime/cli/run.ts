@@ -28,9 +28,9 @@ export function sessionOptions(cmd: Command): Command {
   cmd
     .option("--weights <file>", "weights (.safetensors); random He-normal weights when absent")
     .addOption(
-      new Option("--naming <scheme>", "tensor names in the weights file")
-        .choices(namings)
-        .default("csnc"),
+      new Option("--naming <scheme>", "tensor names in the weights file; auto recognises them")
+        .choices(["auto", ...namings])
+        .default("auto"),
     )
     .addOption(
       new Option(

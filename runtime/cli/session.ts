@@ -5,19 +5,19 @@ import { readFileSync } from "node:fs";
 import type { CliIo } from "../../compiler/cli/io.js";
 import { toCheckOptions, UsageError, type ModelOptions } from "../../compiler/cli/options.js";
 import { compileGraph } from "../../compiler/compile.js";
-import { type Graph } from "../../compiler/index.js";
+import { type Graph, type Value } from "../../compiler/index.js";
 import { PlanError, type Plan } from "../../compiler/plan.js";
 import { acquireAdapter, type AcquiredAdapter, type Backend } from "../adapter-node.js";
 import { kernelLimits, requestDevice, tuningFor } from "../device.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
 import { createExecutor, type Executor } from "../executor.js";
 import type { Naming } from "../naming.js";
-import { readSafetensors, type Tensor } from "../safetensors.js";
+import { loadWeights, type LoadedWeights } from "../load-weights.js";
 import { packWeights, randomTensors } from "../weights.js";
 
 export interface SessionOptions extends Omit<ModelOptions, "input" | "batch"> {
   weights?: string;
-  naming: Naming;
+  naming: Naming | "auto";
   backend: Backend;
   seed: string;
   json?: boolean;
@@ -54,6 +54,34 @@ export function shapeDims(shape: readonly number[]): Dims {
   return shape.length ? { input: shape.slice(1).join("x"), batch: String(shape[0]) } : {};
 }
 
+/**
+ * The checked model; when the weights say which BN epsilon their network used (a scheme's
+ * convention or an imported file's metadata) and the model has an `eps` parameter that the
+ * user did not set, the model is built with it.
+ */
+export function modelFor(
+  io: CliIo,
+  file: string,
+  opts: ModelOptions,
+  dims: Dims,
+  weights?: LoadedWeights,
+): Graph | undefined {
+  const options = toCheckOptions({ ...opts, ...dims });
+  const graph = loadModel(io, file, options, opts.json);
+  if (!graph || !weights) return graph;
+  // Parameters an imported file recorded (width, classes, ...) and the scheme's BN epsilon,
+  // for every model parameter the user did not set.
+  const recorded: Record<string, Value> = weights.metadata.model_parameters
+    ? JSON.parse(weights.metadata.model_parameters)
+    : {};
+  if (weights.bnEps !== undefined) recorded.eps = { type: "float", value: weights.bnEps };
+  const set = new Map(options.set);
+  for (const [name, value] of Object.entries(recorded))
+    if (!set.has(name) && name in graph.params) set.set(name, value);
+  if (set.size === (options.set?.size ?? 0)) return graph;
+  return loadModel(io, file, { ...options, set }, opts.json);
+}
+
 /** Builds the model, compiles it for the chosen adapter and loads its weights. Undefined after reporting errors. */
 export async function openSession(
   io: CliIo,
@@ -62,7 +90,10 @@ export async function openSession(
   dims: Dims,
 ): Promise<Session | undefined> {
   const start = performance.now();
-  const graph = loadModel(io, file, toCheckOptions({ ...opts, ...dims }), opts.json);
+  const weights = opts.weights
+    ? loadWeights(readFile(opts.weights, "weights"), opts.weights, opts.naming)
+    : undefined;
+  const graph = modelFor(io, file, opts, dims, weights);
   if (!graph) return undefined;
   const checkedMs = performance.now() - start;
 
@@ -78,15 +109,13 @@ export async function openSession(
       throw e;
     }
     const compileMs = checkedMs + performance.now() - compileStart;
-    let tensors: ReadonlyMap<string, Tensor>;
-    let naming = opts.naming;
-    if (opts.weights)
-      tensors = readSafetensors(readFile(opts.weights, "weights"), opts.weights).tensors;
-    else {
-      tensors = randomTensors(plan, Number(opts.seed));
-      naming = "csnc";
-    }
-    const packed = packWeights(plan, tensors, naming, opts.weights ?? "random weights");
+    const tensors = weights?.tensors ?? randomTensors(plan, Number(opts.seed));
+    const packed = packWeights(
+      plan,
+      tensors,
+      weights?.naming ?? "csnc",
+      opts.weights ?? "random weights",
+    );
     const executor = await createExecutor(device, plan, packed);
     return { graph, plan, adapter, device, executor, compileMs };
   } catch (e) {

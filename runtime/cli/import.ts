@@ -1,0 +1,99 @@
+// `csnc import CHECKPOINT --model FILE.csn -o OUT.safetensors`: a published checkpoint in csnc's
+// own names and float32, with the metadata that lets `csnc run --weights OUT` reproduce the
+// source network without further flags.
+import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { Command, Option } from "commander";
+import type { CliIo } from "../../compiler/cli/io.js";
+import { modelOptions, UsageError, type ModelOptions } from "../../compiler/cli/options.js";
+import { compileGraph } from "../../compiler/compile.js";
+import { loadWeights } from "../load-weights.js";
+import { namings, tensorPrefix, type Naming } from "../naming.js";
+import { writeSafetensors } from "../safetensors.js";
+import { packWeights } from "../weights.js";
+import { modelFor, readFile } from "./session.js";
+
+interface ImportOptions extends ModelOptions {
+  model?: string;
+  naming: Naming | "auto";
+  output?: string;
+}
+
+const unlimited = {
+  maxComputeWorkgroupsPerDimension: 65535,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxStorageBuffersPerShaderStage: 8,
+  maxStorageBufferBindingSize: Number.MAX_SAFE_INTEGER,
+  maxBufferSize: Number.MAX_SAFE_INTEGER,
+};
+
+export function importCommand(io: CliIo): Command {
+  const cmd = new Command("import")
+    .description(
+      "convert a published checkpoint (.pth/.pyth zip or legacy, .safetensors) to csnc's weights",
+    )
+    .argument("<checkpoint>", "the checkpoint file")
+    .requiredOption("--model <file>", "the .csn model the weights belong to")
+    .addOption(
+      new Option("--naming <scheme>", "tensor names in the checkpoint; auto recognises them")
+        .choices(["auto", ...namings])
+        .default("auto"),
+    )
+    .option("-o, --output <file>", "the .safetensors file to write")
+    .option("--json", "print the report as JSON");
+  for (const o of modelOptions.filter((o) => o.long !== "--model")) cmd.addOption(o);
+  return cmd.action((checkpoint: string, opts: ImportOptions) => {
+    if (!opts.output) throw new UsageError("import needs -o OUT.safetensors");
+    const bytes = readFile(checkpoint, "checkpoint");
+    const weights = loadWeights(bytes, checkpoint, opts.naming);
+    const graph = modelFor(io, opts.model!, { ...opts, model: undefined }, {}, weights);
+    if (!graph) return;
+    const plan = compileGraph(graph, unlimited);
+    packWeights(plan, weights.tensors, weights.naming, checkpoint); // names every problem
+    const paths = new Set(plan.dispatches.flatMap((d) => d.layers));
+    const out = new Map<string, { shape: readonly number[]; data: Float32Array }>();
+    for (const layer of [...paths].sort()) {
+      const prefix = tensorPrefix(layer, weights.naming, paths);
+      for (const suffix of ["weight", "bias", "running_mean", "running_var"]) {
+        const t = weights.tensors.get(`${prefix}.${suffix}`);
+        if (t?.data) out.set(`${layer}.${suffix}`, { shape: t.shape, data: t.data });
+      }
+    }
+    const ignored = [...weights.tensors.values()].filter((t) => !t.data).length;
+    const metadata: Record<string, string> = {
+      csnc_naming: "csnc",
+      source: path.basename(checkpoint),
+      source_sha256: createHash("sha256").update(bytes).digest("hex"),
+      source_format: weights.format,
+      scheme: weights.naming,
+      model: path.basename(opts.model!),
+      model_parameters: JSON.stringify(graph.params),
+      ...(weights.bnEps !== undefined ? { bn_eps: String(weights.bnEps) } : {}),
+    };
+    writeFileSync(opts.output, writeSafetensors(out, metadata));
+    const report = {
+      checkpoint,
+      format: weights.format,
+      scheme: weights.naming,
+      detected: weights.detected,
+      bn_eps: weights.bnEps ?? null,
+      tensors: out.size,
+      ignored_counters: ignored,
+      output: opts.output,
+    };
+    if (opts.json) io.out(JSON.stringify(report, null, 2));
+    else {
+      io.out(
+        `${checkpoint}: ${weights.format}, ${weights.naming} names${weights.detected ? " (detected)" : ""}; ${out.size} tensors, ${ignored} integer counters ignored`,
+      );
+      io.out(
+        `BN eps ${weights.bnEps ?? "as the model declares"}${weights.bnEps !== undefined ? ` (${weights.naming === "pytorchvideo" ? "PyTorchVideo's" : "the scheme's"} convention; recorded in the output)` : ""}`,
+      );
+      io.out(
+        `wrote ${opts.output} (csnc names, float32, source SHA-256 ${metadata.source_sha256!.slice(0, 16)}...)`,
+      );
+    }
+    io.exitCode(0);
+  });
+}
