@@ -10,6 +10,7 @@ import { exportCommand } from "./export.js";
 import { runCommand } from "../../runtime/cli/run.js";
 import { profileCommand } from "../../runtime/cli/profile.js";
 import { importCommand } from "../../runtime/cli/import.js";
+import { classifyCommand } from "../../runtime/cli/classify.js";
 import { CsncError } from "../../runtime/errors.js";
 
 export function buildProgram(io: CliIo): Command {
@@ -26,6 +27,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(profileCommand(io));
   program.addCommand(exportCommand(io));
   program.addCommand(importCommand(io));
+  program.addCommand(classifyCommand(io));
   const route = (cmd: Command) => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),

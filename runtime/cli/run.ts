@@ -24,7 +24,7 @@ interface RunOptions extends SessionOptions {
 }
 
 /** Options every command that runs a model takes. */
-export function sessionOptions(cmd: Command): Command {
+export function sessionOptions(cmd: Command, exclude: readonly string[] = []): Command {
   cmd
     .option("--weights <file>", "weights (.safetensors); random He-normal weights when absent")
     .addOption(
@@ -42,7 +42,7 @@ export function sessionOptions(cmd: Command): Command {
     )
     .option("--seed <n>", "seed of random weights and inputs", "1")
     .option("--json", "print the result as JSON");
-  for (const o of modelOptions.filter((o) => o.long !== "--input" && o.long !== "--batch"))
+  for (const o of modelOptions.filter((o) => !["--input", "--batch", ...exclude].includes(o.long!)))
     cmd.addOption(o);
   return cmd;
 }

@@ -1,0 +1,171 @@
+// `csnc classify VIDEO... --model FILE.csn --weights W`: the model zoos' test-time protocol on
+// real videos: K clips x (1 or 3) crops per video, probabilities averaged over the views.
+import { readFileSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command, Option } from "commander";
+import type { CliIo } from "../../compiler/cli/io.js";
+import { UsageError } from "../../compiler/cli/options.js";
+import { CsncError } from "../errors.js";
+import { writeSafetensors } from "../safetensors.js";
+import {
+  buildViews,
+  decodeFrames,
+  normalisations,
+  probeVideo,
+  resizedSize,
+  sampleIndices,
+  type Normalisation,
+} from "../video.js";
+import { sessionOptions } from "./run.js";
+import { openSession, type SessionOptions } from "./session.js";
+
+interface ClassifyOptions extends SessionOptions {
+  model?: string;
+  labels: string;
+  frames: string;
+  rate: string;
+  size: string;
+  crop: string;
+  clips: string;
+  crops: string;
+  norm: Normalisation;
+  dumpClips?: string;
+}
+
+function labelsFrom(option: string): string[] {
+  const file =
+    option === "kinetics400"
+      ? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../labels/kinetics400.txt")
+      : option;
+  const found = [file, file.replace(`${path.sep}dist${path.sep}`, path.sep)];
+  for (const f of found) {
+    try {
+      return readFileSync(f, "utf8")
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean);
+    } catch {
+      // try the next place (the source tree when running from dist)
+    }
+  }
+  throw new UsageError(`cannot read labels ${option}`);
+}
+
+const positive = (text: string, name: string) => {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`${name} must be a positive integer, got '${text}'`);
+  return n;
+};
+
+export function classifyCommand(io: CliIo): Command {
+  const cmd = new Command("classify")
+    .description(
+      "classify videos: sample clips, resize, crop and normalise as the model zoos test, run, average",
+    )
+    .argument("<videos...>", "video files (anything ffmpeg decodes)")
+    .requiredOption("--model <file>", "the .csn model")
+    .option("--labels <set>", "kinetics400 or a file with one class name per line", "kinetics400")
+    .option("--frames <T>", "frames per clip", "32")
+    .option("--rate <r>", "sampling rate (frame interval)", "2")
+    .option("--size <s>", "shorter side after resizing", "256")
+    .option("--crop <c>", "crop size (224 or 256)", "224")
+    .option("--clips <K>", "clips per video (1 or 10)", "1")
+    .addOption(new Option("--crops <n>", "1 (centre) or 3 crops").choices(["1", "3"]).default("1"))
+    .addOption(
+      new Option("--norm <stats>", "normalisation statistics")
+        .choices(Object.keys(normalisations))
+        .default("vmz"),
+    )
+    .option(
+      "--dump-clips <file>",
+      "write the tensors fed to the model (the first video's) as .safetensors",
+    );
+  sessionOptions(cmd, ["--model"]);
+  return cmd.action(async (videos: string[], opts: ClassifyOptions) => {
+    const T = positive(opts.frames, "--frames");
+    const rate = positive(opts.rate, "--rate");
+    const size = positive(opts.size, "--size");
+    const crop = positive(opts.crop, "--crop");
+    const clips = positive(opts.clips, "--clips");
+    const crops = Number(opts.crops) as 1 | 3;
+    if (crop > size) throw new UsageError(`--crop ${crop} is larger than --size ${size}`);
+    if (!opts.weights) io.err("note: no --weights: random weights, so the classes mean nothing");
+    const labels = labelsFrom(opts.labels);
+    const views = clips * crops;
+    const session = await openSession(
+      io,
+      opts.model!,
+      { ...opts, model: undefined },
+      { input: `3x${T}x${crop}x${crop}`, batch: String(views) },
+    );
+    if (!session) return;
+    const { plan, executor, device } = session;
+    const classes = plan.logits.shape[1]!;
+    if (labels.length !== classes)
+      io.err(
+        `note: ${labels.length} labels for ${classes} classes; unnamed classes show as numbers`,
+      );
+    const results: object[] = [];
+    let failed = 0;
+    try {
+      for (const [n, video] of videos.entries()) {
+        if (process.stderr.isTTY && !opts.json)
+          process.stderr.write(`\r\x1b[K[${n + 1}/${videos.length}] ${video}`);
+        try {
+          const info = probeVideo(video);
+          const { indices, looped } = sampleIndices(info.frames, T, rate, clips);
+          const resized = resizedSize(info.width, info.height, size);
+          if (Math.min(resized.width, resized.height) < crop)
+            throw new CsncError(
+              4005,
+              `${video}: resized to ${resized.width}x${resized.height}, smaller than the crop`,
+            );
+          const frames = await decodeFrames(video, resized, new Set(indices.flat()));
+          const batch = buildViews(frames, resized, indices, crop, crops, opts.norm);
+          if (opts.dumpClips && n === 0)
+            writeFileSync(
+              opts.dumpClips,
+              writeSafetensors(
+                new Map([["input", { shape: [views, 3, T, crop, crop], data: batch }]]),
+              ),
+            );
+          const out = await executor.run(batch);
+          const mean = new Float64Array(classes);
+          for (let v = 0; v < views; v++)
+            for (let c = 0; c < classes; c++)
+              mean[c] += out.probabilities[v * classes + c]! / views;
+          const top = [...mean.keys()]
+            .sort((a, b) => mean[b]! - mean[a]!)
+            .slice(0, 5)
+            .map((c) => ({ class: c, label: labels[c] ?? String(c), probability: mean[c]! }));
+          results.push({
+            video,
+            frames: info.frames,
+            size: [info.width, info.height],
+            views,
+            looped,
+            top,
+          });
+          if (!opts.json) {
+            if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
+            io.out(`${video}${looped ? " (shorter than one clip: frames loop)" : ""}`);
+            for (const t of top)
+              io.out(`  ${(100 * t.probability).toFixed(2).padStart(6)}%  ${t.label}`);
+          }
+        } catch (e) {
+          if (!(e instanceof CsncError || e instanceof UsageError)) throw e;
+          failed++;
+          results.push({ video, error: e.message });
+          if (!opts.json) io.err(`csnc: error: ${e.message}`);
+        }
+      }
+    } finally {
+      executor.destroy();
+      device.destroy();
+    }
+    if (opts.json) io.out(JSON.stringify({ model: plan.model, views, results }, null, 2));
+    io.exitCode(failed > 0 ? 1 : 0);
+  });
+}
