@@ -9,6 +9,7 @@ import type { Browser } from "playwright-core";
 // @ts-expect-error: a plain JavaScript module without types
 import { createDemoServer } from "../examples/browser/serve.mjs";
 import { launchChromium } from "./browser.js";
+import { fixturesDir } from "./fixtures.js";
 
 const shots = path.resolve(import.meta.dirname, ".generated");
 let browser: Browser;
@@ -56,6 +57,35 @@ describe("demo page", () => {
     mkdirSync(shots, { recursive: true });
     await page.screenshot({ path: path.join(shots, "demo.png"), fullPage: true });
     expect(errors).toEqual([]);
+    await page.close();
+  }, 180_000);
+
+  it("runs a dropped PyTorch checkpoint through the same reader", async () => {
+    const page = await browser.newPage();
+    await page.goto(url);
+    await page.waitForSelector("#stats tr:nth-child(3)");
+    await page.fill("#width", "8");
+    await page.fill("#classes", "10");
+    await page.fill("#input", "3x8x32x32");
+    await page.dispatchEvent("#input", "change");
+    await page.setInputFiles(
+      "#weights",
+      path.join(fixturesDir, "checkpoints", "pytorchvideo-ir-csn-50-w8.pyth"),
+    );
+    await page.click("#run");
+    await page.waitForFunction(
+      () =>
+        /dispatches/.test(document.getElementById("status")!.textContent ?? "") ||
+        document.getElementById("status")!.className === "error",
+      undefined,
+      {
+        timeout: 120_000,
+      },
+    );
+    expect(await page.locator("#status").innerText()).toMatch(
+      /57 dispatches, .* pytorchvideo-ir-csn-50-w8\.pyth/,
+    );
+    expect(await page.locator("#top li").count()).toBe(5);
     await page.close();
   }, 180_000);
 

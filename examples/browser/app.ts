@@ -2,14 +2,14 @@
 // pattern or a dropped video, and see the top-5 classes and a per-kernel profile.
 // Bundled by `npm run build` into dist/demo/app.js; served by examples/browser/serve.mjs.
 import { compileGraph } from "../../compiler/compile.js";
-import { checkFile, type Graph } from "../../compiler/index.js";
+import { checkFile, type Graph, type Value } from "../../compiler/index.js";
 import type { SourceHost } from "../../compiler/source.js";
 import { statsReport } from "../../compiler/stats/report.js";
 import { formatDiagnostic } from "../../grammar/index.js";
 import { kernelLimits, tuningFor } from "../../runtime/device.js";
 import { createExecutor } from "../../runtime/executor.js";
 import type { Naming } from "../../runtime/naming.js";
-import { readSafetensors } from "../../runtime/safetensors.js";
+import { loadWeights } from "../../runtime/load-weights.js";
 import { packWeights, randomTensors } from "../../runtime/weights.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -46,13 +46,16 @@ const human = (n: number) => {
   return String(n);
 };
 
-function build(): Graph | undefined {
+function build(eps?: number): Graph | undefined {
   const dims = ($("input") as HTMLInputElement).value.split("x").map(Number);
   const int = (v: string) => ({ type: "int" as const, value: Number(v) });
-  const set = new Map([
+  const set = new Map<string, Value>([
     ["width", int(($("width") as HTMLInputElement).value)],
     ["classes", int(($("classes") as HTMLInputElement).value)],
   ]);
+  // A checkpoint's BN epsilon (PyTorchVideo: 1e-5), for models that take `eps`.
+  if (eps !== undefined && /\beps\s*:/.test(files[($("model") as HTMLSelectElement).value] ?? ""))
+    set.set("eps", { type: "float", value: eps });
   const r = checkFile("/" + ($("model") as HTMLSelectElement).value, "/", host, {
     set,
     input: dims as [number, number, number, number],
@@ -171,7 +174,20 @@ async function decodeVideo(file: File, shape: readonly number[]): Promise<Float3
 }
 
 async function run() {
-  const graph = build();
+  const weightsFile = ($("weights") as HTMLInputElement).files?.[0];
+  let loaded: ReturnType<typeof loadWeights> | undefined;
+  try {
+    loaded = weightsFile
+      ? loadWeights(
+          new Uint8Array(await weightsFile.arrayBuffer()),
+          weightsFile.name,
+          ($("naming") as HTMLSelectElement).value as Naming | "auto",
+        )
+      : undefined;
+  } catch (e) {
+    return status(String((e as Error).message ?? e), true);
+  }
+  const graph = build(loaded?.bnEps);
   if (!graph) return;
   if (!navigator.gpu) return status("this browser has no WebGPU (navigator.gpu)", true);
   status("compiling…");
@@ -186,11 +202,9 @@ async function run() {
   });
   try {
     const plan = compileGraph(graph, kernelLimits(device), tuningFor(adapter));
-    const weightsFile = ($("weights") as HTMLInputElement).files?.[0];
-    const tensors = weightsFile
-      ? readSafetensors(new Uint8Array(await weightsFile.arrayBuffer()), weightsFile.name).tensors
-      : randomTensors(plan, 1);
-    const naming = weightsFile ? (($("naming") as HTMLSelectElement).value as Naming) : "csnc";
+    // The same reader as the CLI: safetensors or PyTorch checkpoints, any supported naming.
+    const tensors = loaded?.tensors ?? randomTensors(plan, 1);
+    const naming = loaded?.naming ?? "csnc";
     const executor = await createExecutor(
       device,
       plan,
