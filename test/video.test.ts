@@ -192,6 +192,39 @@ describe("csnc classify", () => {
     }, 120_000);
   }
 
+  it("batches views to a memory budget with the same result", async () => {
+    const file = makeVideo("budget.mkv", "80x60", 25, 1);
+    const args = [
+      "classify",
+      file,
+      "--model",
+      model,
+      "--set",
+      "width=4",
+      "--frames",
+      "4",
+      "--size",
+      "56",
+      "--crop",
+      "48",
+      "--clips",
+      "2",
+      "--crops",
+      "3",
+      "--backend",
+      "opengles",
+      "--json",
+    ];
+    const all = JSON.parse((await run(...args)).out).results[0].top;
+    const one = JSON.parse((await run(...args, "--memory", "1")).out).results[0].top;
+    expect(one.map((t: { class: number }) => t.class)).toEqual(
+      all.map((t: { class: number }) => t.class),
+    );
+    one.forEach((t: { probability: number }, i: number) =>
+      expect(t.probability).toBeCloseTo(all[i].probability, 5),
+    );
+  }, 120_000);
+
   it("reports corrupt, truncated, empty and non-video files without stopping the others", async () => {
     const good = makeVideo("good.mkv", "64x64", 25, 1);
     const bytes = readFileSync(good);

@@ -18,7 +18,8 @@ import {
   type Normalisation,
 } from "../video.js";
 import { sessionOptions } from "./run.js";
-import { openSession, type SessionOptions } from "./session.js";
+import { modelFor, openSession, type SessionOptions } from "./session.js";
+import { compileGraph } from "../../compiler/compile.js";
 
 interface ClassifyOptions extends SessionOptions {
   model?: string;
@@ -31,6 +32,34 @@ interface ClassifyOptions extends SessionOptions {
   crops: string;
   norm: Normalisation;
   dumpClips?: string;
+  memory: string;
+}
+
+// How many views one inference may take: as many as fit the activation memory budget.
+function viewsPerBatch(
+  io: CliIo,
+  opts: ClassifyOptions,
+  T: number,
+  crop: number,
+  views: number,
+  budget: number,
+): number | undefined {
+  const graph = modelFor(
+    io,
+    opts.model!,
+    { ...opts, model: undefined },
+    { input: `3x${T}x${crop}x${crop}`, batch: "1" },
+  );
+  if (!graph) return undefined;
+  const unlimited = {
+    maxComputeWorkgroupsPerDimension: 65535,
+    maxComputeInvocationsPerWorkgroup: 256,
+    maxStorageBuffersPerShaderStage: 8,
+    maxStorageBufferBindingSize: 2 ** 50,
+    maxBufferSize: 2 ** 50,
+  };
+  const perView = compileGraph(graph, unlimited).memory.activationBytes;
+  return Math.max(1, Math.min(views, Math.floor(budget / perView)));
 }
 
 function labelsFrom(option: string): string[] {
@@ -81,7 +110,8 @@ export function classifyCommand(io: CliIo): Command {
     .option(
       "--dump-clips <file>",
       "write the tensors fed to the model (the first video's) as .safetensors",
-    );
+    )
+    .option("--memory <MiB>", "activation memory budget: views are batched to fit it", "1024");
   sessionOptions(cmd, ["--model"]);
   return cmd.action(async (videos: string[], opts: ClassifyOptions) => {
     const T = positive(opts.frames, "--frames");
@@ -94,11 +124,14 @@ export function classifyCommand(io: CliIo): Command {
     if (!opts.weights) io.err("note: no --weights: random weights, so the classes mean nothing");
     const labels = labelsFrom(opts.labels);
     const views = clips * crops;
+    const budget = positive(opts.memory, "--memory") * 2 ** 20;
+    const batchSize = viewsPerBatch(io, opts, T, crop, views, budget);
+    if (batchSize === undefined) return;
     const session = await openSession(
       io,
       opts.model!,
       { ...opts, model: undefined },
-      { input: `3x${T}x${crop}x${crop}`, batch: String(views) },
+      { input: `3x${T}x${crop}x${crop}`, batch: String(batchSize) },
     );
     if (!session) return;
     const { plan, executor, device } = session;
@@ -131,11 +164,19 @@ export function classifyCommand(io: CliIo): Command {
                 new Map([["input", { shape: [views, 3, T, crop, crop], data: batch }]]),
               ),
             );
-          const out = await executor.run(batch);
+          // Views in batches of the compiled size; the last batch is padded and its padding ignored.
           const mean = new Float64Array(classes);
-          for (let v = 0; v < views; v++)
-            for (let c = 0; c < classes; c++)
-              mean[c] += out.probabilities[v * classes + c]! / views;
+          const viewSize = batch.length / views;
+          for (let first = 0; first < views; first += batchSize) {
+            const chunk = new Float32Array(batchSize * viewSize);
+            chunk.set(
+              batch.subarray(first * viewSize, Math.min(views, first + batchSize) * viewSize),
+            );
+            const out = await executor.run(chunk);
+            for (let v = 0; v < Math.min(batchSize, views - first); v++)
+              for (let c = 0; c < classes; c++)
+                mean[c] += out.probabilities[v * classes + c]! / views;
+          }
           const top = [...mean.keys()]
             .sort((a, b) => mean[b]! - mean[a]!)
             .slice(0, 5)
