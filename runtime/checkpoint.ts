@@ -5,26 +5,19 @@
 import { unzipSync } from "fflate";
 import { CsncError, RuntimeCodes } from "./errors.js";
 import { readPickle, type PickleValue, type TensorRef } from "./pickle.js";
-import { readSafetensors, type DType, type Tensor } from "./safetensors.js";
+import {
+  dtypeBytes,
+  halfToFloat,
+  readSafetensors,
+  type DType,
+  type Tensor,
+} from "./safetensors.js";
 
 export interface Checkpoint {
   readonly format: "safetensors" | "pytorch-zip" | "pytorch-legacy";
   readonly tensors: Map<string, Tensor>;
   readonly metadata: Readonly<Record<string, string>>;
 }
-
-const elementBytes: Record<string, number> = {
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  F64: 8,
-  I64: 8,
-  I32: 4,
-  I16: 2,
-  I8: 1,
-  U8: 1,
-  BOOL: 1,
-};
 
 function toFloat32(
   dtype: string,
@@ -44,21 +37,9 @@ function toFloat32(
       case "F64":
         out[i] = view.getFloat64(8 * e, true);
         break;
-      case "F16": {
-        const h = view.getUint16(2 * e, true);
-        const exp = (h >> 10) & 0x1f;
-        const frac = h & 0x3ff;
-        const sign = h & 0x8000 ? -1 : 1;
-        out[i] =
-          exp === 0
-            ? sign * 2 ** -14 * (frac / 1024)
-            : exp === 31
-              ? frac
-                ? NaN
-                : sign * Infinity
-              : sign * 2 ** (exp - 15) * (1 + frac / 1024);
+      case "F16":
+        out[i] = halfToFloat(view.getUint16(2 * e, true));
         break;
-      }
       case "BF16":
         word.setUint32(0, view.getUint16(2 * e, true) << 16, true);
         out[i] = word.getFloat32(0, true);
@@ -93,7 +74,7 @@ function tensorsOf(
     const t = value as TensorRef;
     if (typeof name !== "string" || t?.kind !== "tensor") continue;
     const raw = storage(t.storage.key);
-    const size = elementBytes[t.storage.dtype]!;
+    const size = dtypeBytes[t.storage.dtype as DType];
     const count = t.shape.reduce((a, b) => a * b, 1);
     // Element index of the i-th value in row-major order, through the tensor's strides.
     const index = (i: number) => {
@@ -182,7 +163,7 @@ function readLegacy(bytes: Uint8Array, file: string): Map<string, Tensor> {
     if (at + 8 > bytes.length)
       throw new CsncError(RuntimeCodes.badFile, `${file}: ends before storage ${key} (truncated?)`);
     const numel = Number(view.getBigInt64(at, true));
-    const size = numel * (elementBytes[dtypes.get(key) ?? "F32"] ?? 4);
+    const size = numel * (dtypeBytes[(dtypes.get(key) ?? "F32") as DType] ?? 4);
     at += 8;
     if (at + size > bytes.length)
       throw new CsncError(

@@ -5,7 +5,7 @@ import { CsncError, RuntimeCodes } from "./errors.js";
 
 export type DType = "F32" | "F16" | "BF16" | "F64" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
 
-const dtypeBytes: Record<DType, number> = {
+export const dtypeBytes: Record<DType, number> = {
   F32: 4,
   F16: 2,
   BF16: 2,
@@ -30,7 +30,7 @@ export interface SafetensorsFile {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
-function halfToFloat(h: number): number {
+export function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;
   const frac = h & 0x3ff;

@@ -6,6 +6,7 @@ import { CsncError, RuntimeCodes } from "../../runtime/errors.js";
 import { tensorPrefix, namings, type Naming } from "../../runtime/naming.js";
 import { readSafetensors, type Tensor } from "../../runtime/safetensors.js";
 import { packWeights, randomTensors } from "../../runtime/weights.js";
+import { unlimitedLimits } from "../kernels/common.js";
 import { compileGraph } from "../compile.js";
 import { exportOnnx, onnxOpset } from "../onnx.js";
 import { human } from "./format.js";
@@ -18,14 +19,6 @@ interface ExportOptions extends ModelOptions {
   naming: Naming;
   seed: string;
 }
-
-const unlimited = {
-  maxComputeWorkgroupsPerDimension: 65535,
-  maxComputeInvocationsPerWorkgroup: 256,
-  maxStorageBuffersPerShaderStage: 8,
-  maxStorageBufferBindingSize: Number.MAX_SAFE_INTEGER,
-  maxBufferSize: Number.MAX_SAFE_INTEGER,
-};
 
 export function exportCommand(io: CliIo): Command {
   const cmd = new Command("export")
@@ -46,7 +39,7 @@ export function exportCommand(io: CliIo): Command {
     const graph = loadModel(io, file, toCheckOptions(opts), opts.json);
     if (!graph) return;
     // The plan lists every tensor the model needs; packing checks names and shapes.
-    const plan = compileGraph(graph, unlimited);
+    const plan = compileGraph(graph, unlimitedLimits);
     let tensors: ReadonlyMap<string, Tensor>;
     let naming = opts.naming;
     if (opts.weights) {

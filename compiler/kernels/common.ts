@@ -18,6 +18,15 @@ export const compatLimits: KernelLimits = {
   maxBufferSize: 268435456,
 };
 
+/** No device in view (export, import, memory estimates): only the plan's structure matters. */
+export const unlimitedLimits: KernelLimits = {
+  maxComputeWorkgroupsPerDimension: 65535,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxStorageBuffersPerShaderStage: 8,
+  maxStorageBufferBindingSize: Number.MAX_SAFE_INTEGER,
+  maxBufferSize: Number.MAX_SAFE_INTEGER,
+};
+
 /** A binding slot of a kernel, in @binding order. */
 export type BindingRole = "input" | "weights" | "residual" | "output";
 

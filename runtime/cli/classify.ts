@@ -19,6 +19,7 @@ import {
 } from "../video.js";
 import { sessionOptions } from "./run.js";
 import { modelFor, openSession, type SessionOptions } from "./session.js";
+import { unlimitedLimits } from "../../compiler/kernels/common.js";
 import { compileGraph } from "../../compiler/compile.js";
 
 interface ClassifyOptions extends SessionOptions {
@@ -51,14 +52,7 @@ function viewsPerBatch(
     { input: `3x${T}x${crop}x${crop}`, batch: "1" },
   );
   if (!graph) return undefined;
-  const unlimited = {
-    maxComputeWorkgroupsPerDimension: 65535,
-    maxComputeInvocationsPerWorkgroup: 256,
-    maxStorageBuffersPerShaderStage: 8,
-    maxStorageBufferBindingSize: 2 ** 50,
-    maxBufferSize: 2 ** 50,
-  };
-  const perView = compileGraph(graph, unlimited).memory.activationBytes;
+  const perView = compileGraph(graph, unlimitedLimits).memory.activationBytes;
   return Math.max(1, Math.min(views, Math.floor(budget / perView)));
 }
 

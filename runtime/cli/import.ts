@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { Command, Option } from "commander";
 import type { CliIo } from "../../compiler/cli/io.js";
 import { modelOptions, UsageError, type ModelOptions } from "../../compiler/cli/options.js";
+import { unlimitedLimits } from "../../compiler/kernels/common.js";
 import { compileGraph } from "../../compiler/compile.js";
 import { loadWeights } from "../load-weights.js";
 import { namings, tensorPrefix, type Naming } from "../naming.js";
@@ -19,14 +20,6 @@ interface ImportOptions extends ModelOptions {
   naming: Naming | "auto";
   output?: string;
 }
-
-const unlimited = {
-  maxComputeWorkgroupsPerDimension: 65535,
-  maxComputeInvocationsPerWorkgroup: 256,
-  maxStorageBuffersPerShaderStage: 8,
-  maxStorageBufferBindingSize: Number.MAX_SAFE_INTEGER,
-  maxBufferSize: Number.MAX_SAFE_INTEGER,
-};
 
 export function importCommand(io: CliIo): Command {
   const cmd = new Command("import")
@@ -49,7 +42,7 @@ export function importCommand(io: CliIo): Command {
     const weights = loadWeights(bytes, checkpoint, opts.naming);
     const graph = modelFor(io, opts.model!, { ...opts, model: undefined }, {}, weights);
     if (!graph) return;
-    const plan = compileGraph(graph, unlimited);
+    const plan = compileGraph(graph, unlimitedLimits);
     packWeights(plan, weights.tensors, weights.naming, checkpoint); // names every problem
     const paths = new Set(plan.dispatches.flatMap((d) => d.layers));
     const out = new Map<string, { shape: readonly number[]; data: Float32Array }>();
