@@ -11,6 +11,7 @@ import { createExecutor } from "../../runtime/executor.js";
 import type { Naming } from "../../runtime/naming.js";
 import { loadWeights } from "../../runtime/load-weights.js";
 import { packWeights, randomTensors } from "../../runtime/weights.js";
+import { buildViews, resizedSize, sampleIndices } from "../../runtime/video-sampling.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = (text: string, error = false) => {
@@ -131,9 +132,13 @@ function testPattern(shape: readonly number[]): Float32Array {
   return out;
 }
 
-// T frames spread over the video, shorter side resized, centre-cropped, VMZ-normalised.
+// The same test-time preprocessing as `csnc classify` (runtime/video-sampling.ts): T frames at
+// rate 2 from the middle of the video (frame count from its duration at an assumed 30 fps: the
+// video element does not expose the rate), shorter side resized to 256/224 of the crop, centre
+// crop, VMZ normalisation.
 async function decodeVideo(file: File, shape: readonly number[]): Promise<Float32Array> {
-  const [, c, T, H, W] = shape as [number, number, number, number, number];
+  const [, , T, H, W] = shape as [number, number, number, number, number];
+  if (H !== W) throw new Error(`video input needs a square crop; the model's input is ${H}x${W}`);
   const video = document.createElement("video");
   video.muted = true;
   video.src = URL.createObjectURL(file);
@@ -141,36 +146,27 @@ async function decodeVideo(file: File, shape: readonly number[]): Promise<Float3
     video.onloadeddata = resolve;
     video.onerror = () => reject(new Error(`the browser cannot decode ${file.name}`));
   });
+  const fps = 30;
+  const frames = Math.max(1, Math.round(video.duration * fps));
+  const { indices } = sampleIndices(frames, T, 2, 1);
+  const size = resizedSize(video.videoWidth, video.videoHeight, Math.round((H * 256) / 224));
   const canvas = document.createElement("canvas");
-  canvas.width = W;
-  canvas.height = H;
+  canvas.width = size.width;
+  canvas.height = size.height;
   const ctx = canvas.getContext("2d", { willReadFrequently: true })!;
-  const scale = Math.max(W / video.videoWidth, H / video.videoHeight);
-  const sw = W / scale;
-  const sh = H / scale;
-  const out = new Float32Array(c * T * H * W);
-  for (let t = 0; t < T; t++) {
-    video.currentTime = (video.duration * (t + 0.5)) / T;
+  const decoded = new Map<number, Uint8Array>();
+  for (const index of new Set(indices.flat())) {
+    video.currentTime = Math.min(video.duration, (index + 0.5) / fps);
     await new Promise((resolve) => (video.onseeked = resolve));
-    ctx.drawImage(
-      video,
-      (video.videoWidth - sw) / 2,
-      (video.videoHeight - sh) / 2,
-      sw,
-      sh,
-      0,
-      0,
-      W,
-      H,
-    );
-    const pixels = ctx.getImageData(0, 0, W, H).data;
-    for (let ch = 0; ch < c; ch++)
-      for (let i = 0; i < H * W; i++)
-        out[(ch * T + t) * H * W + i] =
-          (pixels[4 * i + ch]! - [110.201, 100.64, 95.997][ch]!) / [58.149, 56.47, 55.332][ch]!;
+    ctx.drawImage(video, 0, 0, size.width, size.height);
+    const rgba = ctx.getImageData(0, 0, size.width, size.height).data;
+    const rgb = new Uint8Array(size.width * size.height * 3);
+    for (let i = 0; i < size.width * size.height; i++)
+      rgb.set(rgba.subarray(4 * i, 4 * i + 3), 3 * i);
+    decoded.set(index, rgb);
   }
   URL.revokeObjectURL(video.src);
-  return out;
+  return buildViews(decoded, size, indices, H, 1, "vmz");
 }
 
 async function run() {
