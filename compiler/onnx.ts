@@ -29,6 +29,19 @@ function float(name: string, value: number) {
   return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: value };
 }
 
+/** kernel_shape, strides and symmetric pads of a windowed op. */
+function windowAttributes(op: {
+  kernel: readonly number[];
+  stride: readonly number[];
+  pad: readonly number[];
+}) {
+  return [
+    ints("kernel_shape", op.kernel),
+    ints("strides", op.stride),
+    ints("pads", [...op.pad, ...op.pad]),
+  ];
+}
+
 function valueInfo(name: string, shape: readonly number[]) {
   return {
     name,
@@ -81,12 +94,7 @@ export function exportOnnx(
           opType: "Conv",
           input: inputs,
           output: [out],
-          attribute: [
-            ints("kernel_shape", op.kernel),
-            ints("strides", op.stride),
-            ints("pads", [...op.pad, ...op.pad]),
-            int("group", op.groups),
-          ],
+          attribute: [...windowAttributes(op), int("group", op.groups)],
         });
         break;
       }
@@ -117,11 +125,7 @@ export function exportOnnx(
           opType: "MaxPool",
           input: [x],
           output: [out],
-          attribute: [
-            ints("kernel_shape", op.kernel),
-            ints("strides", op.stride),
-            ints("pads", [...op.pad, ...op.pad]),
-          ],
+          attribute: [...windowAttributes(op)],
         });
         break;
       case "avgpool":
@@ -130,12 +134,7 @@ export function exportOnnx(
           opType: "AveragePool",
           input: [x],
           output: [out],
-          attribute: [
-            ints("kernel_shape", op.kernel),
-            ints("strides", op.stride),
-            ints("pads", [...op.pad, ...op.pad]),
-            int("count_include_pad", 1),
-          ],
+          attribute: [...windowAttributes(op), int("count_include_pad", 1)],
         });
         break;
       case "global_avgpool":

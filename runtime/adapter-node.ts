@@ -4,7 +4,10 @@
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { describeAdapter, isCpuAdapter } from "./device.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
+
+export { describeAdapter };
 
 export type Backend = "auto" | "gpu" | "vulkan" | "swiftshader" | "opengles" | "llvmpipe";
 export const backends: readonly Backend[] = [
@@ -38,20 +41,6 @@ function hasGpuVulkanDriver(): boolean {
     (dir) =>
       existsSync(dir) &&
       readdirSync(dir).some((f) => f.endsWith(".json") && !/lvp|lavapipe/i.test(f)),
-  );
-}
-
-export function describeAdapter(a: GPUAdapter): string {
-  const i = a.info;
-  return [i.vendor, i.architecture, i.device, i.description].filter((x) => x).join(" / ");
-}
-
-function isCpuAdapter(a: GPUAdapter): boolean {
-  return (
-    a.info.isFallbackAdapter ||
-    /swiftshader|llvmpipe|lavapipe|softpipe/i.test(
-      `${a.info.architecture} ${a.info.device} ${a.info.description}`,
-    )
   );
 }
 

@@ -4,6 +4,19 @@ import type { KernelLimits } from "../compiler/kernels/common.js";
 import type { Tuning } from "../compiler/kernels/select.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
 
+/** vendor / architecture / device / description, for humans. */
+export function describeAdapter(a: GPUAdapter): string {
+  const i = a.info;
+  return [i.vendor, i.architecture, i.device, i.description].filter((x) => x).join(" / ");
+}
+
+/** Whether the adapter runs on the CPU (SwiftShader, llvmpipe, lavapipe, softpipe). */
+export function isCpuAdapter(a: GPUAdapter): boolean {
+  return (
+    a.info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|softpipe/i.test(describeAdapter(a))
+  );
+}
+
 export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   const l = adapter.limits;
   const requiredFeatures: GPUFeatureName[] = adapter.features.has("timestamp-query")
@@ -60,14 +73,13 @@ export async function guarded<T>(device: GPUDevice, what: string, f: () => T): P
 }
 
 /** Kernel tuning for an adapter: CPU adapters want few, large invocations; GPUs many. */
-// Tile sizes per adapter, from measurements (BENCHMARKS.md): llvmpipe runs the largest tiles
-// fastest (pointwise 32x8: 6.9 GFLOP/s against 1.4 for 4x2; stem 8 outputs x 8 vec4 channel
-// groups: 3.3 against 1.2, 56 outputs x 8 groups: 8.3); SwiftShader takes minutes to compile those and gains little.
+// Tile sizes per adapter, from `npm run bench:kernels` (BENCHMARKS.md): llvmpipe runs the
+// largest tiles fastest (pointwise 32x8: 7.2 GFLOP/s against 1.5 for 4x2; stem 56 outputs x 8
+// vec4 channel groups: 6.1 against 1.2); SwiftShader takes minutes to compile those and gains little.
 export function tuningFor(adapter: GPUAdapter): Tuning {
-  const name = `${adapter.info.architecture} ${adapter.info.device} ${adapter.info.description}`;
-  if (/swiftshader/i.test(name))
+  if (/swiftshader/i.test(describeAdapter(adapter)))
     return { minInvocations: 256, maxTileArea: 16, directTile: { tw: 4, cot: 4 }, depthwiseTw: 4 };
-  if (adapter.info.isFallbackAdapter || /llvmpipe|lavapipe|softpipe/i.test(name)) {
+  if (isCpuAdapter(adapter)) {
     return {
       minInvocations: 128,
       maxTileArea: 256,

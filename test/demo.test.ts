@@ -5,7 +5,7 @@ import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 // @ts-expect-error: a plain JavaScript module without types
 import { createDemoServer } from "../examples/browser/serve.mjs";
 import { launchChromium } from "./browser.js";
@@ -28,28 +28,37 @@ afterAll(async () => {
   server?.close();
 });
 
+/** Sets the model's width and input (and classes), the way a user types them. */
+async function configure(page: Page, input: string, classes?: string) {
+  await page.goto(url);
+  await page.waitForSelector("#stats tr:nth-child(3)");
+  await page.fill("#width", "8");
+  if (classes) await page.fill("#classes", classes);
+  await page.fill("#input", input);
+  await page.dispatchEvent("#input", "change");
+}
+
+/** Clicks Run and waits until the status line reports the run or an error. */
+async function run(page: Page) {
+  await page.click("#run");
+  await page.waitForFunction(
+    () =>
+      /dispatches/.test(document.getElementById("status")!.textContent ?? "") ||
+      document.getElementById("status")!.className === "error",
+    undefined,
+    { timeout: 120_000 },
+  );
+}
+
 describe("demo page", () => {
   it("shows statistics, runs a model and profiles it", async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(url);
-    await page.waitForSelector("#stats tr:nth-child(3)");
+    await configure(page, "3x4x32x32");
     expect(await page.locator("#stats").innerText()).toMatch(/res4/);
     expect(await page.locator("#stage-chart rect.bar").count()).toBe(12);
-    await page.fill("#width", "8");
-    await page.fill("#input", "3x4x32x32");
-    await page.dispatchEvent("#input", "change");
-    await page.click("#run");
-    await page.waitForFunction(
-      () =>
-        /dispatches/.test(document.getElementById("status")!.textContent ?? "") ||
-        document.getElementById("status")!.className === "error",
-      undefined,
-      {
-        timeout: 120_000,
-      },
-    );
+    await run(page);
     expect(await page.locator("#status").getAttribute("class")).not.toBe("error");
     expect(await page.locator("#status").innerText()).toMatch(/ir_csn_50 on .*57 dispatches/);
     expect(await page.locator("#top li").count()).toBe(5);
@@ -62,26 +71,12 @@ describe("demo page", () => {
 
   it("runs a dropped PyTorch checkpoint through the same reader", async () => {
     const page = await browser.newPage();
-    await page.goto(url);
-    await page.waitForSelector("#stats tr:nth-child(3)");
-    await page.fill("#width", "8");
-    await page.fill("#classes", "10");
-    await page.fill("#input", "3x8x32x32");
-    await page.dispatchEvent("#input", "change");
+    await configure(page, "3x8x32x32", "10");
     await page.setInputFiles(
       "#weights",
       path.join(fixturesDir, "checkpoints", "pytorchvideo-ir-csn-50-w8.pyth"),
     );
-    await page.click("#run");
-    await page.waitForFunction(
-      () =>
-        /dispatches/.test(document.getElementById("status")!.textContent ?? "") ||
-        document.getElementById("status")!.className === "error",
-      undefined,
-      {
-        timeout: 120_000,
-      },
-    );
+    await run(page);
     expect(await page.locator("#status").innerText()).toMatch(
       /57 dispatches, .* pytorchvideo-ir-csn-50-w8\.pyth/,
     );
@@ -109,22 +104,9 @@ describe("demo page", () => {
       video,
     ]);
     const page = await browser.newPage();
-    await page.goto(url);
-    await page.waitForSelector("#stats tr:nth-child(3)");
-    await page.fill("#width", "8");
-    await page.fill("#input", "3x4x32x32");
-    await page.dispatchEvent("#input", "change");
+    await configure(page, "3x4x32x32");
     await page.setInputFiles("#video", video);
-    await page.click("#run");
-    await page.waitForFunction(
-      () =>
-        /dispatches|error/.test(document.getElementById("status")!.textContent ?? "") ||
-        document.getElementById("status")!.className === "error",
-      undefined,
-      {
-        timeout: 120_000,
-      },
-    );
+    await run(page);
     expect(await page.locator("#status").innerText()).toMatch(/57 dispatches, .* testsrc\.webm/);
     expect(await page.locator("#top li").count()).toBe(5);
     await page.close();

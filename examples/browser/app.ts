@@ -6,7 +6,7 @@ import { checkFile, type Graph, type Value } from "../../compiler/index.js";
 import type { SourceHost } from "../../compiler/source.js";
 import { statsReport } from "../../compiler/stats/report.js";
 import { formatDiagnostic } from "../../grammar/index.js";
-import { kernelLimits, tuningFor } from "../../runtime/device.js";
+import { describeAdapter, kernelLimits, requestDevice, tuningFor } from "../../runtime/device.js";
 import { createExecutor } from "../../runtime/executor.js";
 import type { Naming } from "../../runtime/naming.js";
 import { loadWeights } from "../../runtime/load-weights.js";
@@ -189,13 +189,7 @@ async function run() {
   status("compiling…");
   const adapter = await navigator.gpu.requestAdapter();
   if (!adapter) return status("no WebGPU adapter", true);
-  const device = await adapter.requestDevice({
-    requiredFeatures: adapter.features.has("timestamp-query") ? ["timestamp-query"] : [],
-    requiredLimits: {
-      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-      maxBufferSize: adapter.limits.maxBufferSize,
-    },
-  });
+  const device = await requestDevice(adapter);
   try {
     const plan = compileGraph(graph, kernelLimits(device), tuningFor(adapter));
     // The same reader as the CLI: safetensors or PyTorch checkpoints, any supported naming.
@@ -231,9 +225,8 @@ async function run() {
       ["#5aa469"],
       [`ms per kernel (${times.method === "timestamp" ? "GPU timestamps" : "wall clock"})`],
     );
-    const info = adapter.info;
     status(
-      `${plan.model} on ${[info.vendor, info.architecture, info.description].filter(Boolean).join(" / ")}: ${plan.dispatches.length} dispatches, ${ms.toFixed(1)} ms, ${weightsFile ? weightsFile.name : "random weights"}, ${videoFile ? videoFile.name : "test pattern"}`,
+      `${plan.model} on ${describeAdapter(adapter)}: ${plan.dispatches.length} dispatches, ${ms.toFixed(1)} ms, ${weightsFile ? weightsFile.name : "random weights"}, ${videoFile ? videoFile.name : "test pattern"}`,
     );
     executor.destroy();
   } catch (e) {

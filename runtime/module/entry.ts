@@ -3,6 +3,7 @@
 // fetched only from a URL the caller gives). Bundled by `npm run build` into dist/module-runtime.js.
 import type { Plan } from "../../compiler/plan.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
+import { describeAdapter, requestDevice } from "../device.js";
 import { createExecutor, type Executor } from "../executor.js";
 import type { Naming } from "../naming.js";
 import { readSafetensors } from "../safetensors.js";
@@ -100,18 +101,7 @@ async function nodeDevice(): Promise<{ device: GPUDevice; adapter: string }> {
     const gpu = webgpu.create(flags);
     g.__csncGpus.push(gpu);
     const adapter = await gpu.requestAdapter(options);
-    if (adapter) {
-      const i = adapter.info;
-      return {
-        device: await adapter.requestDevice({
-          requiredLimits: {
-            maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-            maxBufferSize: adapter.limits.maxBufferSize,
-          },
-        }),
-        adapter: [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(" / "),
-      };
-    }
+    if (adapter) return { device: await requestDevice(adapter), adapter: describeAdapter(adapter) };
   }
   throw new CsncError(
     RuntimeCodes.noAdapter,
@@ -125,16 +115,7 @@ async function browserDevice(): Promise<{ device: GPUDevice; adapter: string }> 
     throw new CsncError(RuntimeCodes.noAdapter, "this browser has no WebGPU (navigator.gpu)");
   const adapter = await gpu.requestAdapter();
   if (!adapter) throw new CsncError(RuntimeCodes.noAdapter, "navigator.gpu offered no adapter");
-  const i = adapter.info;
-  return {
-    device: await adapter.requestDevice({
-      requiredLimits: {
-        maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-        maxBufferSize: adapter.limits.maxBufferSize,
-      },
-    }),
-    adapter: [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(" / "),
-  };
+  return { device: await requestDevice(adapter), adapter: describeAdapter(adapter) };
 }
 
 function top5(p: Float32Array, n: number, classes: number) {

@@ -1,0 +1,143 @@
+// `npm run bench:kernels -- [--backend opengles]`: times single conv kernels at several register
+// tiles, the measurements behind `tuningFor` (runtime/device.ts). Prints ms and GFLOP/s.
+import { parseArgs } from "node:util";
+import { compatLimits, type Kernel } from "../compiler/kernels/common.js";
+import { convDirect } from "../compiler/kernels/conv-direct.js";
+import { convDepthwise } from "../compiler/kernels/conv-depthwise.js";
+import { convPointwise } from "../compiler/kernels/conv-pointwise.js";
+import type { ConvSpec } from "../compiler/kernels/conv-spec.js";
+import { table } from "../compiler/cli/format.js";
+import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
+import { describeAdapter, requestDevice } from "../runtime/device.js";
+import { median } from "../runtime/cli/profile.js";
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: "string", default: "opengles" },
+    runs: { type: "string", default: "3" },
+  },
+});
+const epilogue = { bias: true, relu: true, residual: false, reluAfterAdd: false };
+const spec = (
+  s: Omit<ConvSpec, "n" | "epilogue" | "pad"> & { pad?: ConvSpec["pad"] },
+): ConvSpec => ({ n: 1, epilogue, pad: [0, 0, 0], ...s });
+const pointwise = spec({
+  cin: 256,
+  input: [8, 28, 28],
+  cout: 256,
+  output: [8, 28, 28],
+  kernel: [1, 1, 1],
+  stride: [1, 1, 1],
+  groups: 1,
+});
+const stem = spec({
+  cin: 3,
+  input: [8, 112, 112],
+  cout: 64,
+  output: [8, 56, 56],
+  kernel: [3, 7, 7],
+  stride: [1, 2, 2],
+  pad: [1, 3, 3],
+  groups: 1,
+});
+const depthwise = spec({
+  cin: 64,
+  input: [8, 28, 28],
+  cout: 64,
+  output: [8, 28, 28],
+  kernel: [3, 3, 3],
+  stride: [1, 1, 1],
+  pad: [1, 1, 1],
+  groups: 64,
+});
+const cases: [string, ConvSpec, Kernel][] = [
+  ...[
+    [4, 2],
+    [8, 2],
+    [8, 4],
+    [16, 4],
+    [32, 4],
+    [32, 8],
+  ].map(
+    ([rows, cols]) =>
+      [
+        "1x1x1 256->256, 8x28x28",
+        pointwise,
+        convPointwise(pointwise, compatLimits, { rows: rows!, cols: cols! }),
+      ] as [string, ConvSpec, Kernel],
+  ),
+  ...[
+    [4, 1],
+    [8, 8],
+    [56, 8],
+  ].map(
+    ([tw, cot]) =>
+      ["stem 3x7x7 3->64, 8x112x112", stem, convDirect(stem, compatLimits, tw, cot)] as [
+        string,
+        ConvSpec,
+        Kernel,
+      ],
+  ),
+  ...[2, 7].map(
+    (tw) =>
+      ["depthwise 3x3x3 64, 8x28x28", depthwise, convDepthwise(depthwise, compatLimits, tw)] as [
+        string,
+        ConvSpec,
+        Kernel,
+      ],
+  ),
+];
+
+const acquired = await acquireAdapter(args.backend as Backend);
+const device = await requestDevice(acquired.adapter);
+const rows: string[][] = [];
+for (const [what, s, k] of cases) {
+  const pipeline = await device.createComputePipelineAsync({
+    layout: "auto",
+    compute: { module: device.createShaderModule({ code: k.wgsl }), entryPoint: "main" },
+  });
+  const floats = [
+    s.n * s.cin * s.input.reduce((a, b) => a * b),
+    s.cout * (s.cin / s.groups) * s.kernel.reduce((a, b) => a * b) + s.cout,
+    s.n * s.cout * s.output.reduce((a, b) => a * b),
+  ];
+  const buffers = floats.map((n) => device.createBuffer({ size: 4 * n, usage: 0x80 }));
+  const group = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  const once = async () => {
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(...(k.dispatch as [number, number, number]));
+    pass.end();
+    const t = performance.now();
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    return performance.now() - t;
+  };
+  await once();
+  const times: number[] = [];
+  for (let i = 0; i < Number(args.runs); i++) times.push(await once());
+  const ms = median(times);
+  rows.push([what, k.name, ms.toFixed(1), (k.flops / ms / 1e6).toFixed(2)]);
+  for (const b of buffers) b.destroy();
+}
+console.log(
+  `${acquired.backend} (${describeAdapter(acquired.adapter)}), median of ${args.runs} runs, wall clock per dispatch`,
+);
+console.log(
+  table(
+    [
+      { title: "conv" },
+      { title: "kernel" },
+      { title: "ms", align: "right" },
+      { title: "GFLOP/s", align: "right" },
+    ],
+    rows,
+  ),
+);
+device.destroy();
+process.exit(0);
