@@ -1,11 +1,13 @@
 // `npm run bench:kernels -- [--backend opengles]`: times single conv kernels at several register
-// tiles, the measurements behind `tuningFor` (runtime/device.ts). Prints ms and GFLOP/s.
+// tiles, reading storage buffers or textures, the measurements behind `tuningFor`
+// (runtime/device.ts) and compiler/kernels/texture.ts. Prints ms and GFLOP/s.
 import { parseArgs } from "node:util";
 import { compatLimits, type Kernel } from "../compiler/kernels/common.js";
 import { convDirect } from "../compiler/kernels/conv-direct.js";
 import { convDepthwise } from "../compiler/kernels/conv-depthwise.js";
 import { convPointwise } from "../compiler/kernels/conv-pointwise.js";
-import type { ConvSpec } from "../compiler/kernels/conv-spec.js";
+import { convMacs, type ConvSpec } from "../compiler/kernels/conv-spec.js";
+import { activationTexture, clipTexture, weightTexture } from "../compiler/kernels/texture.js";
 import { table } from "../compiler/cli/format.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { describeAdapter, requestDevice } from "../runtime/device.js";
@@ -50,6 +52,15 @@ const depthwise = spec({
   pad: [1, 1, 1],
   groups: 64,
 });
+const limits = { ...compatLimits, maxTextureDimension2D: 16384 };
+const textures = (s: ConvSpec): Kernel["textures"] => {
+  const input = s.channelsFirstInput
+    ? clipTexture([s.n, s.cin, ...s.input], limits)
+    : activationTexture([s.n, s.cin, ...s.input], limits);
+  const floats = convMacs({ ...s, n: 1, output: [1, 1, 1] }) + s.cout;
+  return { input: input!, weights: weightTexture(s.cout, floats, limits)! };
+};
+const clipStem = { ...stem, channelsFirstInput: true };
 const cases: [string, ConvSpec, Kernel][] = [
   ...[
     [4, 2],
@@ -86,12 +97,48 @@ const cases: [string, ConvSpec, Kernel][] = [
         Kernel,
       ],
   ),
+  // The texture variants (llvmpipe's tuning).
+  ...[
+    [8, 8],
+    [16, 4],
+    [16, 8],
+    [32, 8],
+  ].map(
+    ([rows, cols]) =>
+      [
+        "1x1x1 256->256, 8x28x28",
+        pointwise,
+        convPointwise(pointwise, limits, { rows: rows!, cols: cols! }, textures(pointwise)),
+      ] as [string, ConvSpec, Kernel],
+  ),
+  ...[
+    [8, 8],
+    [28, 8],
+    [56, 8],
+    [56, 16],
+  ].map(
+    ([tw, cot]) =>
+      [
+        "stem 3x7x7 3->64, 8x112x112",
+        clipStem,
+        convDirect(clipStem, limits, tw, cot, textures(clipStem)),
+      ] as [string, ConvSpec, Kernel],
+  ),
+  ...[2, 4, 7, 14].map(
+    (tw) =>
+      [
+        "depthwise 3x3x3 64, 8x28x28",
+        depthwise,
+        convDepthwise(depthwise, limits, tw, textures(depthwise)),
+      ] as [string, ConvSpec, Kernel],
+  ),
 ];
 
 const acquired = await acquireAdapter(args.backend as Backend);
 const device = await requestDevice(acquired.adapter);
 const rows: string[][] = [];
 for (const [what, s, k] of cases) {
+  if (k.textures && device.limits.maxTextureDimension2D < limits.maxTextureDimension2D) continue;
   const pipeline = await device.createComputePipelineAsync({
     layout: "auto",
     compute: { module: device.createShaderModule({ code: k.wgsl }), entryPoint: "main" },
@@ -102,9 +149,20 @@ for (const [what, s, k] of cases) {
     s.n * s.cout * s.output.reduce((a, b) => a * b),
   ];
   const buffers = floats.map((n) => device.createBuffer({ size: 4 * n, usage: 0x80 }));
+  const shapes = [k.textures?.input, k.textures?.weights];
+  const resources = buffers.map((buffer, i) => {
+    const shape = shapes[i];
+    if (!shape) return { buffer };
+    const texture = device.createTexture({
+      size: [shape.width, shape.height],
+      format: "rgba32float",
+      usage: 0x04, // TEXTURE_BINDING
+    });
+    return texture.createView();
+  });
   const group = device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
-    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    entries: resources.map((resource, binding) => ({ binding, resource })),
   });
   const once = async () => {
     const encoder = device.createCommandEncoder();

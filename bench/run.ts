@@ -150,6 +150,7 @@ async function main() {
     maxStorageBuffersPerShaderStage: 8,
     maxStorageBufferBindingSize: 2 ** 40,
     maxBufferSize: 2 ** 40,
+    maxTextureDimension2D: 8192,
   }).dispatches.reduce((a, d) => a + d.flops / 2, 0);
   log(
     `${graph.model} at ${shape.join("x")} (${human(macs)} multiply-adds incl. pooling) on ${cpu}`,

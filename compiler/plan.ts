@@ -3,9 +3,10 @@
 // the runtime executes it and `csnc compile` writes it out.
 import type { InferenceGraph, InferenceNode } from "./inference.js";
 import type { Triple } from "./ir.js";
-import type { BindingRole, KernelLimits } from "./kernels/common.js";
+import type { BindingRole, KernelLimits, TextureShape } from "./kernels/common.js";
 import {
   channelsFirstInput,
+  clipAsTexture,
   convVariant,
   selectKernel,
   type ConvVariant,
@@ -53,7 +54,18 @@ export interface PlanTensor {
   readonly lastUse: number;
 }
 
-export type PlanBinding = { readonly tensor: number } | { readonly weights: number };
+/**
+ * A tensor's buffer, a layer's weights (a buffer, or a texture where the weights say so), or a
+ * texture of `Plan.textures`.
+ */
+export type PlanBinding =
+  { readonly tensor: number } | { readonly weights: number } | { readonly texture: number };
+
+/** A texture the runtime makes: the clip, or a staging copy of activations for texture kernels. */
+export interface PlanTexture extends TextureShape {
+  readonly id: number;
+  readonly purpose: "clip" | "staging";
+}
 
 export interface PlanDispatch {
   readonly path: string;
@@ -62,23 +74,34 @@ export interface PlanDispatch {
   readonly shader: number;
   readonly workgroups: readonly [number, number, number];
   readonly bindings: readonly PlanBinding[];
+  /** Before this dispatch, copy the tensor's buffer into the staging texture (rows of width texels). */
+  readonly stage?: { readonly tensor: number; readonly texture: number };
   readonly flops: number;
   readonly bytes: number;
 }
 
 export interface Plan {
   readonly model: string;
-  /** `ncthw`: the clip is uploaded as given (its readers index it channels-first); else transposed. */
+  /**
+   * `ncthw`: the clip is uploaded as given (its readers index it channels-first); `nthwc`:
+   * transposed; `texture`: into `texture` as texel (w, (n * T + t) * H + h) holding its channels.
+   */
   readonly input: {
     readonly tensor: number;
     readonly shape: readonly number[];
-    readonly layout: "ncthw" | "nthwc";
+    readonly layout: "ncthw" | "nthwc" | "texture";
+    readonly texture?: number;
   };
   readonly logits: { readonly tensor: number; readonly shape: readonly number[] };
   readonly probabilities: { readonly tensor: number; readonly shape: readonly number[] };
   readonly tensors: readonly PlanTensor[];
   readonly buffers: readonly { readonly id: number; readonly bytes: number }[];
-  readonly weights: readonly (WeightSpec & { readonly bytes: number })[];
+  /** Uploaded as a texture of Cout/4 texels a row (the packed layout's rows) where set. */
+  readonly weights: readonly (WeightSpec & {
+    readonly bytes: number;
+    readonly texture?: TextureShape;
+  })[];
+  readonly textures: readonly PlanTexture[];
   readonly dispatches: readonly PlanDispatch[];
   readonly shaders: readonly string[];
   readonly memory: {
@@ -87,6 +110,8 @@ export interface Plan {
     /** The largest set of simultaneously live tensors: no plan can use less. */
     readonly lowerBoundBytes: number;
     readonly weightBytes: number;
+    /** The clip and staging textures. */
+    readonly textureBytes: number;
   };
 }
 
@@ -202,11 +227,40 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
   }
 
   const inputFirst = channelsFirstInput(g, tuning);
+  const inputTexture = clipAsTexture(g, limits, tuning);
   const shaders: string[] = [];
   const shaderIndex = new Map<string, number>();
-  const weights: (WeightSpec & { bytes: number })[] = [];
-  const dispatches: PlanDispatch[] = steps.map((n) => {
-    const kernel = selectKernel(n, g, limits, tuning, inputFirst);
+  const weights: (WeightSpec & { bytes: number; texture?: TextureShape })[] = [];
+  const textures: PlanTexture[] = [];
+  if (inputTexture) {
+    const [n, , t, h, w] = inputNode.shape as [number, number, number, number, number];
+    textures.push({ id: 0, purpose: "clip", width: w, height: n * t * h });
+  }
+  const kernels = steps.map((n) => selectKernel(n, g, limits, tuning, inputFirst, inputTexture));
+  // A staged tensor keeps its texture until its last texture reader, so a tensor read by two
+  // kernels (a block's input: the first conv and the projection) is copied once. Textures of
+  // one size are reused once free.
+  const lastTextureRead = new Map<number, number>();
+  kernels.forEach((k, i) => {
+    if (k.textures?.input) lastTextureRead.set(steps[i]!.inputs[0]!, i);
+  });
+  const staging: { id: number; key: string; holds: number; until: number }[] = [];
+  const stageInput = (tensor: number, shape: TextureShape, at: number) => {
+    const key = `${shape.width}x${shape.height}`;
+    const held = staging.find((s) => s.holds === tensor && s.until >= at);
+    if (held) return { texture: held.id, copy: false };
+    let s = staging.find((s) => s.key === key && s.until < at);
+    if (!s) {
+      s = { id: textures.length, key, holds: -1, until: -1 };
+      textures.push({ id: s.id, purpose: "staging", ...shape });
+      staging.push(s);
+    }
+    s.holds = tensor;
+    s.until = lastTextureRead.get(tensor)!;
+    return { texture: s.id, copy: true };
+  };
+  const dispatches: PlanDispatch[] = steps.map((n, at) => {
+    const kernel = kernels[at]!;
     if (kernel.bindings.length > limits.maxStorageBuffersPerShaderStage) {
       throw new PlanError(
         `kernel ${kernel.name} for ${n.path} needs ${kernel.bindings.length} storage buffers; the device allows ${limits.maxStorageBuffersPerShaderStage}`,
@@ -228,12 +282,26 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
           `the weights of ${n.path} take ${(bytes / 2 ** 20).toFixed(1)} MiB, above the device's largest storage buffer`,
         );
       }
-      weights.push({ ...spec, bytes });
+      const texture = kernel.textures?.weights;
+      if (texture && texture.width * texture.height * 16 !== bytes)
+        throw new Error(`csnc bug: the weight texture of ${n.path} does not match its packing`);
+      weights.push({ ...spec, bytes, ...(texture ? { texture } : {}) });
+    }
+    let stage: PlanDispatch["stage"];
+    let inputBinding: PlanBinding = { tensor: n.inputs[0]! };
+    if (kernel.textures?.input) {
+      if (n.inputs[0] === inputNode.id && inputTexture) {
+        inputBinding = { texture: 0 };
+      } else {
+        const staged = stageInput(n.inputs[0]!, kernel.textures.input, at);
+        inputBinding = { texture: staged.texture };
+        if (staged.copy) stage = { tensor: n.inputs[0]!, texture: staged.texture };
+      }
     }
     const bind = (role: BindingRole): PlanBinding => {
       switch (role) {
         case "input":
-          return { tensor: n.inputs[0]! };
+          return inputBinding;
         case "residual":
           return { tensor: n.inputs[1]! };
         case "output":
@@ -249,6 +317,7 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
       shader,
       workgroups: kernel.dispatch,
       bindings: kernel.bindings.map(bind),
+      ...(stage ? { stage } : {}),
       flops: kernel.flops,
       bytes: kernel.bytes,
     };
@@ -258,18 +327,26 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
   const classes = elements(logitsShape) / logitsShape[0];
   return {
     model: g.model,
-    input: { tensor: inputNode.id, shape: inputNode.shape, layout: inputFirst ? "ncthw" : "nthwc" },
+    input: {
+      tensor: inputNode.id,
+      shape: inputNode.shape,
+      ...(inputTexture
+        ? { layout: "texture", texture: 0 }
+        : { layout: inputFirst ? "ncthw" : "nthwc" }),
+    },
     logits: { tensor: g.logits, shape: [logitsShape[0], classes] },
     probabilities: { tensor: g.probabilities, shape: [logitsShape[0], classes] },
     tensors,
     buffers: buffers.map((b, id) => ({ id, bytes: b.bytes })),
     weights,
+    textures,
     dispatches,
     shaders,
     memory: {
       activationBytes: buffers.reduce((a, b) => a + b.bytes, 0),
       lowerBoundBytes: lowerBound,
       weightBytes: weights.reduce((a, w) => a + w.bytes, 0),
+      textureBytes: textures.reduce((a, t) => a + 16 * t.width * t.height, 0),
     },
   };
 }

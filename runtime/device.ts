@@ -30,6 +30,7 @@ export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
         maxBufferSize: l.maxBufferSize,
         maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
         maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        maxTextureDimension2D: l.maxTextureDimension2D,
       },
     });
   } catch (e) {
@@ -48,6 +49,7 @@ export function kernelLimits(device: GPUDevice): KernelLimits {
     maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
     maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
     maxBufferSize: l.maxBufferSize,
+    maxTextureDimension2D: l.maxTextureDimension2D,
   };
 }
 
@@ -82,9 +84,10 @@ export function tuningFor(adapter: GPUAdapter): Tuning {
   if (isCpuAdapter(adapter)) {
     return {
       minInvocations: 128,
-      maxTileArea: 256,
+      maxTileArea: 128,
       directTile: { tw: 56, cot: 8 },
       depthwiseTw: 7,
+      textures: true,
     };
   }
   return { minInvocations: 16384, maxTileArea: 8, directTile: { tw: 4, cot: 2 }, depthwiseTw: 2 };

@@ -11,6 +11,9 @@ const COPY_SRC = 0x04;
 const COPY_DST = 0x08;
 const MAP_READ = 0x01;
 const MAP_MODE_READ = 0x1;
+// GPUTextureUsage.
+const TEXTURE_COPY_DST = 0x02;
+const TEXTURE_BINDING = 0x04;
 
 export interface Outputs {
   /** N x classes, row-major. */
@@ -62,6 +65,17 @@ export function toChannelsFirst(x: Float32Array, shape: readonly number[]): Floa
   return out;
 }
 
+/** Channels-first N x C x T x H x W (C <= 4) -> texels [(n * T + t) * H + h][w][4], padded with 0. */
+export function toClipTexels(x: Float32Array, shape: readonly number[]): Float32Array<ArrayBuffer> {
+  const [n, c, t, h, w] = shape as [number, number, number, number, number];
+  const p = t * h * w;
+  const out = new Float32Array(n * p * 4);
+  for (let i = 0; i < n; i++)
+    for (let ch = 0; ch < c; ch++)
+      for (let j = 0; j < p; j++) out[(i * p + j) * 4 + ch] = x[(i * c + ch) * p + j]!;
+  return out;
+}
+
 export async function createExecutor(
   device: GPUDevice,
   plan: Plan,
@@ -74,29 +88,52 @@ export async function createExecutor(
   const align = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
 
   const t0 = performance.now();
-  const { buffers, weightBuffers, readback } = await guarded(device, "allocating buffers", () => {
-    const buffers = plan.buffers.map((b) =>
-      device.createBuffer({
-        size: align(b.bytes),
-        usage: STORAGE | COPY_SRC | COPY_DST,
-        label: `activations ${b.id}`,
-      }),
-    );
-    const weightBuffers = weights.map((data, i) => {
-      const buffer = device.createBuffer({
-        size: align(data.byteLength),
-        usage: STORAGE | COPY_DST,
-        label: `weights ${plan.weights[i]!.path}`,
+  const texture = (width: number, height: number, label: string) =>
+    device.createTexture({
+      size: [width, height],
+      format: "rgba32float",
+      usage: TEXTURE_BINDING | TEXTURE_COPY_DST,
+      label,
+    });
+  const { buffers, weightBuffers, textures, readback } = await guarded(
+    device,
+    "allocating buffers",
+    () => {
+      const buffers = plan.buffers.map((b) =>
+        device.createBuffer({
+          size: align(b.bytes),
+          usage: STORAGE | COPY_SRC | COPY_DST,
+          label: `activations ${b.id}`,
+        }),
+      );
+      const weightBuffers = weights.map((data, i): GPUBuffer | GPUTexture => {
+        const shape = plan.weights[i]!.texture;
+        if (shape) {
+          const t = texture(shape.width, shape.height, `weights ${plan.weights[i]!.path}`);
+          device.queue.writeTexture(
+            { texture: t },
+            data as Float32Array<ArrayBuffer>,
+            { bytesPerRow: 16 * shape.width, rowsPerImage: shape.height },
+            [shape.width, shape.height],
+          );
+          return t;
+        }
+        const buffer = device.createBuffer({
+          size: align(data.byteLength),
+          usage: STORAGE | COPY_DST,
+          label: `weights ${plan.weights[i]!.path}`,
+        });
+        device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
+        return buffer;
       });
-      device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
-      return buffer;
-    });
-    const readback = device.createBuffer({
-      size: 2 * align(plan.tensors.find((t) => t.id === plan.logits.tensor)!.bytes),
-      usage: MAP_READ | COPY_DST,
-    });
-    return { buffers, weightBuffers, readback };
-  });
+      const readback = device.createBuffer({
+        size: 2 * align(plan.tensors.find((t) => t.id === plan.logits.tensor)!.bytes),
+        usage: MAP_READ | COPY_DST,
+      });
+      const textures = plan.textures.map((t) => texture(t.width, t.height, `${t.purpose} ${t.id}`));
+      return { buffers, weightBuffers, textures, readback };
+    },
+  );
 
   await device.queue.onSubmittedWorkDone();
   const t1 = performance.now();
@@ -129,7 +166,11 @@ export async function createExecutor(
       device.createBindGroup({
         layout: pipelines[d.shader]!.getBindGroupLayout(0),
         entries: d.bindings.map((b, binding) => {
-          if ("weights" in b) return { binding, resource: { buffer: weightBuffers[b.weights]! } };
+          if ("texture" in b) return { binding, resource: textures[b.texture]!.createView() };
+          if ("weights" in b) {
+            const w = weightBuffers[b.weights]!;
+            return { binding, resource: "createView" in w ? w.createView() : { buffer: w } };
+          }
           const t = tensor.get(b.tensor)!;
           return {
             binding,
@@ -151,6 +192,36 @@ export async function createExecutor(
     pass.setBindGroup(0, bindGroups[i]!);
     pass.dispatchWorkgroups(...(d.workgroups as [number, number, number]));
   };
+  /** Copies a dispatch's input into its staging texture, if the plan says so (outside passes). */
+  const stage = (encoder: GPUCommandEncoder, i: number) => {
+    const s = plan.dispatches[i]!.stage;
+    if (!s) return false;
+    const t = plan.textures[s.texture]!;
+    encoder.copyBufferToTexture(
+      {
+        buffer: buffers[tensor.get(s.tensor)!.buffer]!,
+        bytesPerRow: 16 * t.width,
+        rowsPerImage: t.height,
+      },
+      { texture: textures[s.texture]! },
+      [t.width, t.height],
+    );
+    return true;
+  };
+  /** Every dispatch in order: one pass, split only where a staging copy must come between. */
+  const encodeAll = (encoder: GPUCommandEncoder) => {
+    let pass: GPUComputePassEncoder | undefined;
+    for (let i = 0; i < plan.dispatches.length; i++) {
+      if (plan.dispatches[i]!.stage) {
+        pass?.end();
+        pass = undefined;
+        stage(encoder, i);
+      }
+      pass ??= encoder.beginComputePass();
+      dispatch(pass, i);
+    }
+    pass?.end();
+  };
 
   return {
     plan,
@@ -163,6 +234,7 @@ export async function createExecutor(
         const read = device.createBuffer({ size: 16 * count, usage: MAP_READ | COPY_DST });
         const encoder = device.createCommandEncoder();
         for (let i = 0; i < count; i++) {
+          stage(encoder, i);
           const pass = encoder.beginComputePass({
             timestampWrites: {
               querySet,
@@ -191,6 +263,7 @@ export async function createExecutor(
       for (let i = 0; i < count; i++) {
         const start = performance.now();
         const encoder = device.createCommandEncoder();
+        stage(encoder, i);
         const pass = encoder.beginComputePass();
         dispatch(pass, i);
         pass.end();
@@ -211,17 +284,25 @@ export async function createExecutor(
         throw new CsncError(RuntimeCodes.deviceLost, `the GPU device was lost: ${lostMessage()}`);
       const half = readback.size / 2;
       await guarded(device, "running the model", () => {
-        device.queue.writeBuffer(
-          buffers[inputTensor.buffer]!,
-          0,
-          plan.input.layout === "ncthw"
-            ? (input as Float32Array<ArrayBuffer>)
-            : toChannelsLast(input, plan.input.shape),
-        );
+        if (plan.input.layout === "texture") {
+          const t = plan.textures[plan.input.texture!]!;
+          device.queue.writeTexture(
+            { texture: textures[t.id]! },
+            toClipTexels(input, plan.input.shape),
+            { bytesPerRow: 16 * t.width, rowsPerImage: t.height },
+            [t.width, t.height],
+          );
+        } else {
+          device.queue.writeBuffer(
+            buffers[inputTensor.buffer]!,
+            0,
+            plan.input.layout === "ncthw"
+              ? (input as Float32Array<ArrayBuffer>)
+              : toChannelsLast(input, plan.input.shape),
+          );
+        }
         const encoder = device.createCommandEncoder();
-        const pass = encoder.beginComputePass();
-        for (let i = 0; i < plan.dispatches.length; i++) dispatch(pass, i);
-        pass.end();
+        encodeAll(encoder);
         encoder.copyBufferToBuffer(
           buffers[logitsTensor.buffer]!,
           0,
@@ -258,7 +339,7 @@ export async function createExecutor(
       };
     },
     destroy() {
-      for (const b of [...buffers, ...weightBuffers, readback]) b.destroy();
+      for (const b of [...buffers, ...weightBuffers, ...textures, readback]) b.destroy();
     },
   };
 }

@@ -110,6 +110,42 @@ const variants: [string, string, string, number, string][] = [
   ],
 ];
 
+// The texture-input variants (llvmpipe's tuning): inputs whose W x C/4 is a multiple of 16.
+const textureVariants: [string, string, string, number, string][] = [
+  ["pointwise", "conv(32, 1x1x1) bn relu", "16x3x5x8", 2, "conv-pointwise-tex-vec4"],
+  [
+    "pointwise strided",
+    "conv(16, 1x1x1, stride = 1x2x2)",
+    "16x3x7x8",
+    1,
+    "conv-pointwise-strided-tex",
+  ],
+  [
+    "pointwise with a fused residual",
+    "conv(64, 1x1x1) residual { conv(16, 1x1x1) bn relu conv(64, 1x1x1) bn } relu",
+    "16x2x3x4",
+    2,
+    "conv-pointwise-tex",
+  ],
+  ["depthwise stride 1", "dwconv(3x3x3) bn relu", "16x4x7x8", 2, "conv-depthwise-tex-vec4"],
+  ["depthwise stride 2", "dwconv(3x3x3, stride = 2)", "32x5x9x4", 1, "conv-depthwise-tex"],
+  [
+    "stem from the clip texture",
+    "conv(16, 3x7x7, stride = 1x2x2) bn relu",
+    "3x4x11x13",
+    2,
+    "conv-direct-tex-clip",
+  ],
+  ["direct dense 3x3x3", "relu conv(16, 3x3x3)", "16x4x6x8", 1, "conv-direct-tex-vec4-k3x3x3"],
+  [
+    "direct grouped, strided",
+    "relu conv(16, 3x3x3, groups = 2, stride = 2)",
+    "16x5x7x8",
+    2,
+    "conv-direct-tex-vec4-k3x3x3-s2x2x2-g2",
+  ],
+];
+
 for (const backend of backends) {
   describe(`WebGPU on ${backend}`, () => {
     describe("PyTorch op fixtures", () => {
@@ -137,9 +173,16 @@ for (const backend of backends) {
             input: chw as [number, number, number, number],
             batch: n,
           }).graphs[0]!;
-          const out = await runGpu(backend, graph, c.input.data!, c.weights, { naming: "vmz" });
-          expect(relL2(out.logits, c.logits.data!)).toBeLessThan(1e-4);
-          expect(relL2(out.probabilities, c.probabilities.data!)).toBeLessThan(1e-4);
+          for (const textures of [false, true]) {
+            const out = await runGpu(backend, graph, c.input.data!, c.weights, {
+              naming: "vmz",
+              tuning: { textures },
+            });
+            if (textures)
+              expect(out.plan.dispatches.some((d) => d.kernel.includes("-tex"))).toBe(true);
+            expect(relL2(out.logits, c.logits.data!)).toBeLessThan(1e-4);
+            expect(relL2(out.probabilities, c.probabilities.data!)).toBeLessThan(1e-4);
+          }
         });
       }
     });
@@ -152,6 +195,33 @@ for (const backend of backends) {
           expect(r.plan.dispatches.map((d) => d.kernel).join(" ")).toContain(kernel);
           expect(r.error).toBeLessThan(1e-5);
         });
+      });
+
+      textureVariants.forEach(([name, body, input, batch, kernel], i) => {
+        it(`texture inputs: ${name}`, async () => {
+          const graph = buildGraph(`model m() { input ${input}  ${body} }`, { batch });
+          const r = await differential(backend, graph, {
+            seed: 200 + i,
+            tuning: { textures: true },
+          });
+          expect(r.plan.dispatches.map((d) => d.kernel).join(" ")).toContain(kernel);
+          expect(r.error).toBeLessThan(1e-5);
+        });
+      });
+
+      it("texture inputs: every tile, staging copies shared by a tensor's readers", async () => {
+        const graph = buildGraph(
+          `model m() { input 16x3x5x8  residual { conv(16, 1x1x1) bn relu dwconv bn relu conv(32, 1x1x1) bn } relu }`,
+        );
+        for (const minInvocations of [1, 100, 1e9]) {
+          const r = await differential(backend, graph, {
+            tuning: { textures: true, minInvocations, maxTileArea: 128 },
+          });
+          // The block's input feeds the first conv and the projection: staged once, so three
+          // copies (the input, the first conv's and the depthwise conv's outputs) for four convs.
+          expect(r.plan.dispatches.filter((d) => d.stage).length).toBe(3);
+          expect(r.error).toBeLessThan(1e-5);
+        }
       });
 
       it("every pointwise tile, from the small-M variant to the largest", async () => {

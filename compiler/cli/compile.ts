@@ -18,6 +18,7 @@ const coreLimits: KernelLimits = {
   maxStorageBuffersPerShaderStage: 8,
   maxStorageBufferBindingSize: 1 << 30,
   maxBufferSize: 1 << 30,
+  maxTextureDimension2D: 8192,
 };
 
 interface CompileOptions extends ModelOptions {

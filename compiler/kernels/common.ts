@@ -7,6 +7,8 @@ export interface KernelLimits {
   readonly maxStorageBuffersPerShaderStage: number;
   readonly maxStorageBufferBindingSize: number;
   readonly maxBufferSize: number;
+  /** Staging textures (the texture-input kernels) must fit in width and height. */
+  readonly maxTextureDimension2D: number;
 }
 
 /** WebGPU's compatibility-mode defaults: what every adapter, llvmpipe included, can do. */
@@ -16,6 +18,7 @@ export const compatLimits: KernelLimits = {
   maxStorageBuffersPerShaderStage: 4,
   maxStorageBufferBindingSize: 134217728,
   maxBufferSize: 268435456,
+  maxTextureDimension2D: 4096,
 };
 
 /** No device in view (export, import, memory estimates): only the plan's structure matters. */
@@ -25,7 +28,14 @@ export const unlimitedLimits: KernelLimits = {
   maxStorageBuffersPerShaderStage: 8,
   maxStorageBufferBindingSize: Number.MAX_SAFE_INTEGER,
   maxBufferSize: Number.MAX_SAFE_INTEGER,
+  maxTextureDimension2D: 8192,
 };
+
+/** Width and height, in rgba32float texels, of a texture a kernel reads. */
+export interface TextureShape {
+  readonly width: number;
+  readonly height: number;
+}
 
 /** A binding slot of a kernel, in @binding order. */
 export type BindingRole = "input" | "weights" | "residual" | "output";
@@ -37,6 +47,8 @@ export interface Kernel {
   readonly workgroupSize: number;
   readonly dispatch: readonly [number, number, number];
   readonly bindings: readonly BindingRole[];
+  /** Roles read through a 2D rgba32float texture instead of a storage buffer, with its size. */
+  readonly textures?: { readonly [R in "input" | "weights"]?: TextureShape };
   /** Multiply-adds x 2 (for GFLOP/s) and bytes read + written, for profiles. */
   readonly flops: number;
   readonly bytes: number;

@@ -5,6 +5,7 @@
 // rows to strided input rows. Weights are laid out [Cin][Cout], then the bias [Cout].
 import { applyEpilogue, entry, grid, type Kernel, type KernelLimits } from "./common.js";
 import { convDeclarations, convKernel, prod, type ConvSpec } from "./conv-spec.js";
+import { texel } from "./texture.js";
 
 export interface PointwiseTile {
   readonly rows: number; // TM
@@ -20,6 +21,7 @@ export function canVectorise(s: ConvSpec): boolean {
 // a 32x8 tile ran at 7.2 GFLOP/s where 4x2 ran at 1.5 (`npm run bench:kernels`).
 const vec4Tiles: PointwiseTile[] = [
   { rows: 32, cols: 8 },
+  { rows: 16, cols: 8 },
   { rows: 32, cols: 4 },
   { rows: 16, cols: 4 },
   { rows: 8, cols: 4 },
@@ -54,7 +56,17 @@ export function pointwiseTile(s: ConvSpec, minInvocations = 4096, maxTileArea = 
   );
 }
 
-export function convPointwise(s: ConvSpec, limits: KernelLimits, tile = pointwiseTile(s)): Kernel {
+/**
+ * `textures`: read the input and weights as textures (see texture.ts); the input texel of row r
+ * and vec4 k is (r % W * K + k, r / W), the weight texel of k and column group n is (n, k).
+ */
+export function convPointwise(
+  s: ConvSpec,
+  limits: KernelLimits,
+  tile = pointwiseTile(s),
+  textures?: Kernel["textures"],
+): Kernel {
+  const tex = textures !== undefined && canVectorise(s);
   const vec = canVectorise(s);
   const [To, Ho, Wo] = s.output;
   const [T, H, W] = s.input;
@@ -90,25 +102,34 @@ export function convPointwise(s: ConvSpec, limits: KernelLimits, tile = pointwis
         )
         .join("\n    ")
     : rows.map((i) => `acc${i}_0 += a${i} * b0_0;`).join(" ");
+  const loadB = (j: number, q: number) =>
+    tex ? texel("wts", `n0 + ${j}`, `k * 4 + ${q}`) : `wts[wb + ${q * N + j}u]`;
   const loadsB = vec
     ? cols
-        .map((j) => [0, 1, 2, 3].map((q) => `let b${j}_${q} = wts[wb + ${q * N + j}u];`).join(" "))
+        .map((j) => [0, 1, 2, 3].map((q) => `let b${j}_${q} = ${loadB(j, q)};`).join(" "))
         .join("\n    ")
     : `let b0_0 = wts[wb];`;
-  const name = `conv-pointwise${strided ? "-strided" : ""}-${vec ? "vec4" : "scalar"}-${TM}x${TN}`;
+  const rowSetup = (i: number) =>
+    tex
+      ? `let r${i} = inRow(min(m0 + ${i}u, ${M - 1}u)); let ax${i} = i32(r${i} % ${W}u) * ${K}; let ay${i} = i32(r${i} / ${W}u);`
+      : `let a${i}base = inRow(min(m0 + ${i}u, ${M - 1}u)) * ${K}u;`;
+  const loadA = (i: number) => (tex ? texel("inp", `ax${i} + k`, `ay${i}`) : `inp[a${i}base + k]`);
+  const bias = (j: number) =>
+    tex ? texel("wts", `n0 + ${j}`, `${s.cin}`) : `wts[${s.cin * N}u + n0 + ${j}u]`;
+  const name = `conv-pointwise${strided ? "-strided" : ""}${tex ? "-tex" : ""}-${vec ? "vec4" : "scalar"}-${TM}x${TN}`;
   const wgsl = `// ${name}: 1x1x1 conv as GEMM [M=${M}, K=${s.cin}] x [K, N=${s.cout}]${strided ? `, stride ${s.stride.join("x")}` : ""}.
-// Layouts (channels-last): inp [M_in][K], wts [K][N] then bias [N], out [M][N]${vec ? ", all as vec4 along channels" : ""}.
+// Layouts (channels-last): inp [M_in][K], wts [K][N] then bias [N], out [M][N]${vec ? ", all as vec4 along channels" : ""}${tex ? "; inp and wts as textures" : ""}.
 // Invocation idx -> column group idx % ${NT} (x${TN}${vec ? " vec4" : ""}), row tile idx / ${NT} (x${TM} rows).
-${convDeclarations(s, t, t)}
+${convDeclarations(s, t, t, tex ? textures : {})}
 ${inRow}
 ${entry(g.nx, total)}
-  let n0 = (idx % ${NT}u) * ${TN}u;
+  let n0 = ${tex ? "i32" : ""}((idx % ${NT}u) * ${TN}u);
   let m0 = (idx / ${NT}u) * ${TM}u;
-  ${rows.map((i) => `let a${i}base = inRow(min(m0 + ${i}u, ${M - 1}u)) * ${K}u;`).join("\n  ")}
+  ${rows.map(rowSetup).join("\n  ")}
   ${rows.flatMap((i) => cols.map((j) => `var acc${i}_${j} = ${zero};`)).join(" ")}
-  for (var k = 0u; k < ${K}u; k++) {
-    ${rows.map((i) => `let a${i} = inp[a${i}base + k];`).join(" ")}
-    let wb = k * ${vec ? 4 * N : N}u + n0;
+  for (var k = 0${tex ? "" : "u"}; k < ${K}${tex ? "" : "u"}; k++) {
+    ${rows.map((i) => `let a${i} = ${loadA(i)};`).join(" ")}
+    ${tex ? "" : `let wb = k * ${vec ? 4 * N : N}u + n0;`}
     ${loadsB}
     ${accumulate}
   }
@@ -118,7 +139,7 @@ ${entry(g.nx, total)}
     ${cols
       .map(
         (j) =>
-          `{ var v = acc${i}_${j}; let o = (m0 + ${i}u) * ${N}u + n0 + ${j}u; ${applyEpilogue(s.epilogue, "v", `wts[${s.cin * N}u + n0 + ${j}u]`, "res[o]", zero)} out[o] = v; }`,
+          `{ var v = acc${i}_${j}; let o = (m0 + ${i}u) * ${N}u + ${tex ? "u32(n0)" : "n0"} + ${j}u; ${applyEpilogue(s.epilogue, "v", bias(j), "res[o]", zero)} out[o] = v; }`,
       )
       .join("\n    ")}
   }`,
@@ -126,5 +147,5 @@ ${entry(g.nx, total)}
     .join("\n  ")}
 }
 `;
-  return convKernel(s, name, wgsl, g.dispatch);
+  return convKernel(s, name, wgsl, g.dispatch, tex ? textures : undefined);
 }

@@ -2,6 +2,7 @@
 // output N x To x Ho x Wo x Cout, plus the fused epilogue.
 import type { Triple } from "../ir.js";
 import { binding, type Epilogue, type Kernel } from "./common.js";
+import { textureBinding } from "./texture.js";
 
 export interface ConvSpec {
   readonly n: number;
@@ -40,12 +41,20 @@ export function convBindings(s: ConvSpec): Kernel["bindings"] {
     : ["input", "weights", "output"];
 }
 
-/** The WGSL declarations for `convBindings`: `inp`, `wts`, `res`, `out`. */
-export function convDeclarations(s: ConvSpec, inputType: string, type: string): string {
+/**
+ * The WGSL declarations for `convBindings`: `inp`, `wts`, `res`, `out`; `inp` and `wts` are
+ * `texture_2d<f32>` where `textures` says so.
+ */
+export function convDeclarations(
+  s: ConvSpec,
+  inputType: string,
+  type: string,
+  textures: Kernel["textures"] = {},
+): string {
   const slots = convBindings(s);
   return [
-    binding(0, "inp", inputType),
-    binding(1, "wts", type),
+    textures.input ? textureBinding(0, "inp") : binding(0, "inp", inputType),
+    textures.weights ? textureBinding(1, "wts") : binding(1, "wts", type),
     ...(s.epilogue.residual ? [binding(2, "res", type)] : []),
     binding(slots.length - 1, "out", type, true),
   ].join("\n");
@@ -57,6 +66,7 @@ export function convKernel(
   name: string,
   wgsl: string,
   dispatch: Kernel["dispatch"],
+  textures?: Kernel["textures"],
 ): Kernel {
   return {
     name,
@@ -64,6 +74,7 @@ export function convKernel(
     workgroupSize: 64,
     dispatch,
     bindings: convBindings(s),
+    ...(textures ? { textures } : {}),
     flops: 2 * convMacs(s),
     bytes: convBytes(s),
   };

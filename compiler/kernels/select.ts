@@ -3,7 +3,7 @@ import type { InferenceGraph, InferenceNode } from "../inference.js";
 import type { Triple } from "../ir.js";
 import type { Kernel, KernelLimits } from "./common.js";
 import { convDepthwise } from "./conv-depthwise.js";
-import { convDirect, directChannelTile } from "./conv-direct.js";
+import { convDirect, directChannelTile, directTexturable } from "./conv-direct.js";
 import { convNaive } from "./conv-naive.js";
 import { convPointwise, pointwiseTile } from "./conv-pointwise.js";
 import type { ConvSpec } from "./conv-spec.js";
@@ -11,6 +11,8 @@ import { elementwise } from "./elementwise.js";
 import { fc } from "./fc.js";
 import { globalAvgPool, pool } from "./pool.js";
 import { softmax } from "./softmax.js";
+import { activationTexture, clipTexture, weightTexture } from "./texture.js";
+import { convMacs } from "./conv-spec.js";
 
 const spatial = (shape: readonly number[]) =>
   [shape[2]!, shape[3]!, shape[4]!] as unknown as Triple;
@@ -60,6 +62,8 @@ export interface Tuning {
   readonly directTile?: { readonly tw: number; readonly cot: number };
   /** Depthwise convs: outputs along W per invocation. */
   readonly depthwiseTw?: number;
+  /** Convs read their input and weights as textures where they fit (see texture.ts): llvmpipe. */
+  readonly textures?: boolean;
   /** Benchmarks only: every conv as the naive one-invocation-per-output baseline. */
   readonly naive?: boolean;
 }
@@ -81,12 +85,43 @@ export function channelsFirstInput(g: InferenceGraph, tuning: Tuning = {}): bool
   );
 }
 
+/** Whether the clip is uploaded as a texture: every reader is a direct conv that reads it so. */
+export function clipAsTexture(
+  g: InferenceGraph,
+  limits: KernelLimits,
+  tuning: Tuning = {},
+): boolean {
+  if (!tuning.textures || !channelsFirstInput(g, tuning)) return false;
+  const input = g.nodes.find((n) => n.op.kind === "input")!;
+  return g.nodes
+    .filter((n) => n.inputs.includes(input.id))
+    .every((n) => {
+      const spec = { ...convSpec(n, input), channelsFirstInput: true };
+      return directTexturable(spec) && convTextures(spec, input.shape, limits, true) !== undefined;
+    });
+}
+
+/** The textures a conv reads, when the tuning asks for them and both fit the device. */
+function convTextures(
+  spec: ConvSpec,
+  inputShape: readonly number[],
+  limits: KernelLimits,
+  clip: boolean,
+): Kernel["textures"] {
+  const input = clip ? clipTexture(inputShape, limits) : activationTexture(inputShape, limits);
+  const floats =
+    convMacs({ ...spec, n: 1, output: [1, 1, 1] }) + (spec.epilogue.bias ? spec.cout : 0);
+  const weights = weightTexture(spec.cout, floats, limits);
+  return input && weights ? { input, weights } : undefined;
+}
+
 export function selectKernel(
   node: InferenceNode,
   g: InferenceGraph,
   limits: KernelLimits,
   tuning: Tuning = {},
   inputChannelsFirst = false,
+  inputTexture = false,
 ): Kernel {
   const input = g.nodes.find((n) => n.id === node.inputs[0]);
   const op = node.op;
@@ -98,16 +133,23 @@ export function selectKernel(
       };
       if (tuning.naive) return convNaive(spec, limits);
       const variant = convVariant(op.conv, input!.shape[1]);
+      // The clip is read from its own texture, or staged like any tensor when channels-last.
+      const fromClip = input!.op.kind === "input";
+      const textures =
+        tuning.textures && (!fromClip || inputTexture || !inputChannelsFirst)
+          ? convTextures(spec, input!.shape, limits, fromClip && inputTexture)
+          : undefined;
       if (variant === "pointwise")
         return convPointwise(
           spec,
           limits,
           pointwiseTile(spec, tuning.minInvocations, tuning.maxTileArea),
+          textures,
         );
       if (variant === "depthwise") {
         // Narrow outputs (res5 at small inputs) get one output per invocation.
         const tw = spec.output[2] < 4 ? 1 : Math.min(tuning.depthwiseTw ?? 2, spec.output[2]);
-        return convDepthwise(spec, limits, tw);
+        return convDepthwise(spec, limits, tw, textures);
       }
       const tile = tuning.directTile ?? { tw: 4, cot: 4 };
       const cot = directChannelTile(spec, tile.cot);
@@ -120,7 +162,7 @@ export function selectKernel(
         Math.ceil(spec.output[2] / w) *
         Math.ceil(spec.cout / 4 / cot);
       while (tw > 1 && invocations(tw) < (tuning.minInvocations ?? 4096)) tw = Math.ceil(tw / 2);
-      return convDirect(spec, limits, tw, cot);
+      return convDirect(spec, limits, tw, cot, textures);
     }
     case "maxpool":
     case "avgpool":
