@@ -17,6 +17,7 @@ const { values: args } = parseArgs({
   options: {
     backend: { type: "string", default: "opengles" },
     runs: { type: "string", default: "3" },
+    only: { type: "string" }, // a substring of the kernel names to time
   },
 });
 const epilogue = { bias: true, relu: true, residual: false, reluAfterAdd: false };
@@ -91,11 +92,11 @@ const cases: [string, ConvSpec, Kernel][] = [
   ),
   ...[2, 7].map(
     (tw) =>
-      ["depthwise 3x3x3 64, 8x28x28", depthwise, convDepthwise(depthwise, compatLimits, tw)] as [
-        string,
-        ConvSpec,
-        Kernel,
-      ],
+      [
+        "depthwise 3x3x3 64, 8x28x28",
+        depthwise,
+        convDepthwise(depthwise, compatLimits, { th: 1, tw }),
+      ] as [string, ConvSpec, Kernel],
   ),
   // The texture variants (llvmpipe's tuning).
   ...[
@@ -124,12 +125,19 @@ const cases: [string, ConvSpec, Kernel][] = [
         convDirect(clipStem, limits, tw, cot, textures(clipStem)),
       ] as [string, ConvSpec, Kernel],
   ),
-  ...[2, 4, 7, 14].map(
-    (tw) =>
+  ...[
+    [1, 7],
+    [1, 14],
+    [2, 7],
+    [4, 7],
+    [2, 14],
+    [4, 4],
+  ].map(
+    ([th, tw]) =>
       [
         "depthwise 3x3x3 64, 8x28x28",
         depthwise,
-        convDepthwise(depthwise, limits, tw, textures(depthwise)),
+        convDepthwise(depthwise, limits, { th: th!, tw: tw! }, textures(depthwise)),
       ] as [string, ConvSpec, Kernel],
   ),
 ];
@@ -139,6 +147,7 @@ const device = await requestDevice(acquired.adapter);
 const rows: string[][] = [];
 for (const [what, s, k] of cases) {
   if (k.textures && device.limits.maxTextureDimension2D < limits.maxTextureDimension2D) continue;
+  if (args.only && !k.name.includes(args.only)) continue;
   const pipeline = await device.createComputePipelineAsync({
     layout: "auto",
     compute: { module: device.createShaderModule({ code: k.wgsl }), entryPoint: "main" },

@@ -228,6 +228,46 @@ async function main() {
     details.push(
       `csnc conv kernels vs the naive baseline on ${naiveTimes.backend}: min ${Math.min(...speedups).toFixed(1)}x, median ${median(speedups).toFixed(1)}x over ${convs.length} convs`,
     );
+    const family = (kernel: string) => /^conv-(\w+)/.exec(kernel)![1]!;
+    const families = [...new Set(convs.map(({ d }) => family(d.kernel)))];
+    const worst = convs
+      .map(({ d, i }, j) => ({ d, i, x: speedups[j]! }))
+      .sort((a, b) => a.x - b.x)
+      .slice(0, 6);
+    details.push(
+      `Per conv family (min / median speed-up) and the lowest speed-ups:\n\n${table(
+        [
+          { title: "family" },
+          { title: "convs", align: "right" },
+          { title: "min", align: "right" },
+          { title: "median", align: "right" },
+        ],
+        families.map((f) => {
+          const xs = convs.flatMap(({ d }, j) => (family(d.kernel) === f ? [speedups[j]!] : []));
+          return [
+            f,
+            String(xs.length),
+            `${Math.min(...xs).toFixed(1)}x`,
+            `${median(xs).toFixed(1)}x`,
+          ];
+        }),
+      )}\n\n${table(
+        [
+          { title: "layer" },
+          { title: "kernel" },
+          { title: "csnc ms", align: "right" },
+          { title: "naive ms", align: "right" },
+          { title: "vs naive", align: "right" },
+        ],
+        worst.map(({ d, i, x }) => [
+          d.path,
+          d.kernel,
+          r.kernels.ms[i]!.toFixed(2),
+          naiveTimes!.times.ms[i]!.toFixed(2),
+          `${x.toFixed(1)}x`,
+        ]),
+      )}`,
+    );
   }
   const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
   const report = [

@@ -80,15 +80,25 @@ export async function guarded<T>(device: GPUDevice, what: string, f: () => T): P
 // vec4 channel groups: 6.1 against 1.2); SwiftShader takes minutes to compile those and gains little.
 export function tuningFor(adapter: GPUAdapter): Tuning {
   if (/swiftshader/i.test(describeAdapter(adapter)))
-    return { minInvocations: 256, maxTileArea: 16, directTile: { tw: 4, cot: 4 }, depthwiseTw: 4 };
+    return {
+      minInvocations: 256,
+      maxTileArea: 16,
+      directTile: { tw: 4, cot: 4 },
+      depthwiseTile: { th: 1, tw: 4 },
+    };
   if (isCpuAdapter(adapter)) {
     return {
       minInvocations: 128,
       maxTileArea: 128,
       directTile: { tw: 56, cot: 8 },
-      depthwiseTw: 7,
+      depthwiseTile: { th: 2, tw: 7 },
       textures: true,
     };
   }
-  return { minInvocations: 16384, maxTileArea: 8, directTile: { tw: 4, cot: 2 }, depthwiseTw: 2 };
+  return {
+    minInvocations: 16384,
+    maxTileArea: 8,
+    directTile: { tw: 4, cot: 2 },
+    depthwiseTile: { th: 1, tw: 2 },
+  };
 }

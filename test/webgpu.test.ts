@@ -224,6 +224,25 @@ for (const backend of backends) {
         }
       });
 
+      it("every depthwise tile, buffers and textures, stride 1 and 2", async () => {
+        for (const body of ["dwconv(3x3x3) bn relu", "dwconv(3x3x3, stride = 2)"]) {
+          const graph = buildGraph(`model m() { input 16x3x9x8  ${body} }`, { batch: 2 });
+          for (const depthwiseTile of [
+            { th: 2, tw: 7 },
+            { th: 4, tw: 4 },
+            { th: 3, tw: 2 },
+          ]) {
+            for (const textures of [false, true]) {
+              const r = await differential(backend, graph, {
+                tuning: { depthwiseTile, textures },
+              });
+              expect(r.plan.dispatches[0]!.kernel).toContain(textures ? "-tex" : "-vec4");
+              expect(r.error).toBeLessThan(1e-5);
+            }
+          }
+        }
+      });
+
       it("every pointwise tile, from the small-M variant to the largest", async () => {
         const graph = buildGraph(`model m() { input 8x3x5x7  conv(16, 1x1x1) bn relu }`, {
           batch: 2,

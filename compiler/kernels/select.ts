@@ -2,7 +2,7 @@
 import type { InferenceGraph, InferenceNode } from "../inference.js";
 import type { Triple } from "../ir.js";
 import type { Kernel, KernelLimits } from "./common.js";
-import { convDepthwise } from "./conv-depthwise.js";
+import { convDepthwise, type DepthwiseTile } from "./conv-depthwise.js";
 import { convDirect, directChannelTile, directTexturable } from "./conv-direct.js";
 import { convNaive } from "./conv-naive.js";
 import { convPointwise, pointwiseTile } from "./conv-pointwise.js";
@@ -60,8 +60,8 @@ export interface Tuning {
   readonly maxTileArea?: number;
   /** Direct convs: outputs along W and vec4 output-channel groups per invocation. */
   readonly directTile?: { readonly tw: number; readonly cot: number };
-  /** Depthwise convs: outputs along W per invocation. */
-  readonly depthwiseTw?: number;
+  /** Depthwise convs: outputs along H and W per invocation. */
+  readonly depthwiseTile?: DepthwiseTile;
   /** Convs read their input and weights as textures where they fit (see texture.ts): llvmpipe. */
   readonly textures?: boolean;
   /** Benchmarks only: every conv as the naive one-invocation-per-output baseline. */
@@ -148,8 +148,9 @@ export function selectKernel(
         );
       if (variant === "depthwise") {
         // Narrow outputs (res5 at small inputs) get one output per invocation.
-        const tw = spec.output[2] < 4 ? 1 : Math.min(tuning.depthwiseTw ?? 2, spec.output[2]);
-        return convDepthwise(spec, limits, tw, textures);
+        const tile = tuning.depthwiseTile ?? { th: 1, tw: 2 };
+        const tw = spec.output[2] < 4 ? 1 : tile.tw;
+        return convDepthwise(spec, limits, { th: tile.th, tw }, textures);
       }
       const tile = tuning.directTile ?? { tw: 4, cot: 4 };
       const cot = directChannelTile(spec, tile.cot);

@@ -155,7 +155,7 @@ function render(r: {
   const timing =
     r.kernelTiming === "timestamp"
       ? "GPU timestamps, one compute pass per dispatch"
-      : "WALL-CLOCK FALLBACK (no timestamp-query): one submit per dispatch, includes submit and sync overhead";
+      : "WALL-CLOCK FALLBACK (no timestamp-query): one submit per dispatch, dispatches under 10 ms repeated up to 16 times within it to amortise the submit and sync overhead";
   const rows = [...r.kernels]
     .sort((a, b) => b.ms - a.ms)
     .map((k) => [
@@ -171,7 +171,7 @@ function render(r: {
     `${r.model} on ${r.backend} (${r.adapter})`,
     `input ${r.input.join("x")}, ${r.dispatches} dispatches`,
     `latency: median ${l.medianMs.toFixed(2)} ms (min ${l.minMs.toFixed(2)}, max ${l.maxMs.toFixed(2)}) over ${l.iterations} runs after ${l.warmup} warm-up; ${l.gflops.toFixed(2)} GFLOP/s`,
-    `memory: activations ${human(r.memory.activationBytes)}B (lower bound ${human(r.memory.lowerBoundBytes)}B), weights ${human(r.memory.weightBytes)}B`,
+    `memory: activations ${human(r.memory.activationBytes)}B (lower bound ${human(r.memory.lowerBoundBytes)}B)${r.memory.textureBytes ? `, textures ${human(r.memory.textureBytes)}B` : ""}, weights ${human(r.memory.weightBytes)}B`,
     `setup: compile ${r.setup.compileMs.toFixed(0)} ms, buffers and weights ${r.setup.buffersMs.toFixed(0)} ms, pipelines ${r.setup.pipelinesMs.toFixed(0)} ms`,
     "",
     `per kernel (${timing}); sum ${r.kernelSumMs.toFixed(2)} ms = ${((100 * r.kernelSumMs) / l.medianMs).toFixed(0)}% of the median latency:`,
