@@ -56,8 +56,8 @@ const depthwise = spec({
 const limits = { ...compatLimits, maxTextureDimension2D: 16384 };
 const textures = (s: ConvSpec): Kernel["textures"] => {
   const input = s.channelsFirstInput
-    ? clipTexture([s.n, s.cin, ...s.input], limits)
-    : activationTexture([s.n, s.cin, ...s.input], limits);
+    ? clipTexture([s.n, s.cin, ...s.input], limits, s.pad)
+    : activationTexture([s.n, s.cin, ...s.input], limits, s.pad);
   const floats = convMacs({ ...s, n: 1, output: [1, 1, 1] }) + s.cout;
   return { input: input!, weights: weightTexture(s.cout, floats, limits)! };
 };

@@ -4,6 +4,7 @@
 import type { InferenceGraph, InferenceNode } from "./inference.js";
 import type { Triple } from "./ir.js";
 import type { BindingRole, KernelLimits, TextureShape } from "./kernels/common.js";
+import type { ActivationTexture } from "./kernels/texture.js";
 import {
   channelsFirstInput,
   clipAsTexture,
@@ -61,8 +62,11 @@ export interface PlanTensor {
 export type PlanBinding =
   { readonly tensor: number } | { readonly weights: number } | { readonly texture: number };
 
-/** A texture the runtime makes: the clip, or a staging copy of activations for texture kernels. */
-export interface PlanTexture extends TextureShape {
+/**
+ * A texture the runtime makes: the clip, or a staging copy of activations for texture kernels,
+ * each H x W plane inside a zero border of `pad` (see compiler/kernels/texture.ts).
+ */
+export interface PlanTexture extends ActivationTexture {
   readonly id: number;
   readonly purpose: "clip" | "staging";
 }
@@ -232,11 +236,11 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
   const shaderIndex = new Map<string, number>();
   const weights: (WeightSpec & { bytes: number; texture?: TextureShape })[] = [];
   const textures: PlanTexture[] = [];
-  if (inputTexture) {
-    const [n, , t, h, w] = inputNode.shape as [number, number, number, number, number];
-    textures.push({ id: 0, purpose: "clip", width: w, height: n * t * h });
-  }
   const kernels = steps.map((n) => selectKernel(n, g, limits, tuning, inputFirst, inputTexture));
+  if (inputTexture) {
+    const reader = kernels.find((_, i) => steps[i]!.inputs[0] === inputNode.id)!;
+    textures.push({ id: 0, purpose: "clip", ...reader.textures!.input! });
+  }
   // A staged tensor keeps its texture until its last texture reader, so a tensor read by two
   // kernels (a block's input: the first conv and the projection) is copied once. Textures of
   // one size are reused once free.
@@ -245,8 +249,8 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
     if (k.textures?.input) lastTextureRead.set(steps[i]!.inputs[0]!, i);
   });
   const staging: { id: number; key: string; holds: number; until: number }[] = [];
-  const stageInput = (tensor: number, shape: TextureShape, at: number) => {
-    const key = `${shape.width}x${shape.height}`;
+  const stageInput = (tensor: number, shape: ActivationTexture, at: number) => {
+    const key = `${shape.width}x${shape.height}, border ${shape.pad.join("x")}`;
     const held = staging.find((s) => s.holds === tensor && s.until >= at);
     if (held) return { texture: held.id, copy: false };
     let s = staging.find((s) => s.key === key && s.until < at);

@@ -1,7 +1,7 @@
 // Executes a plan on a GPUDevice: buffers, weights, pipelines and bind groups are made once;
 // each inference is one command encoder, one compute pass and one submit, and reads back only
 // the logits and probabilities.
-import type { Plan } from "../compiler/plan.js";
+import type { Plan, PlanTexture } from "../compiler/plan.js";
 import { guarded } from "./device.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
 
@@ -68,14 +68,27 @@ export function toChannelsFirst(x: Float32Array, shape: readonly number[]): Floa
   return out;
 }
 
-/** Channels-first N x C x T x H x W (C <= 4) -> texels [(n * T + t) * H + h][w][4], padded with 0. */
-export function toClipTexels(x: Float32Array, shape: readonly number[]): Float32Array<ArrayBuffer> {
-  const [n, c, t, h, w] = shape as [number, number, number, number, number];
-  const p = t * h * w;
-  const out = new Float32Array(n * p * 4);
+/**
+ * Channels-first N x C x T x H x W (C <= 4) -> the clip texture's texels: plane (n, t) at rows
+ * (n * (T + 2pT) + t + pT) * (H + 2pH) + pH.., columns pW.., 4 channels each; the rest zero.
+ */
+export function toClipTexels(
+  x: Float32Array,
+  shape: readonly number[],
+  t: PlanTexture,
+): Float32Array<ArrayBuffer> {
+  const [n, c, T, H, W] = shape as [number, number, number, number, number];
+  const [pT, pH, pW] = t.pad;
+  const out = new Float32Array(t.width * t.height * 4);
   for (let i = 0; i < n; i++)
     for (let ch = 0; ch < c; ch++)
-      for (let j = 0; j < p; j++) out[(i * p + j) * 4 + ch] = x[(i * c + ch) * p + j]!;
+      for (let tt = 0; tt < T; tt++)
+        for (let h = 0; h < H; h++) {
+          const src = (((i * c + ch) * T + tt) * H + h) * W;
+          const row = (i * (T + 2 * pT) + tt + pT) * (H + 2 * pH) + h + pH;
+          const dst = (row * t.width + pW) * 4 + ch;
+          for (let w = 0; w < W; w++) out[dst + 4 * w] = x[src + w]!;
+        }
   return out;
 }
 
@@ -199,16 +212,25 @@ export async function createExecutor(
   const stage = (encoder: GPUCommandEncoder, i: number) => {
     const s = plan.dispatches[i]!.stage;
     if (!s) return false;
+    // Plane by plane into the zero border (one copy when there is none).
     const t = plan.textures[s.texture]!;
-    encoder.copyBufferToTexture(
-      {
-        buffer: buffers[tensor.get(s.tensor)!.buffer]!,
-        bytesPerRow: 16 * t.width,
-        rowsPerImage: t.height,
-      },
-      { texture: textures[s.texture]! },
-      [t.width, t.height],
-    );
+    const [n, c, T, H, W] = tensor.get(s.tensor)!.shape as [number, number, number, number, number];
+    const [pT, pH, pW] = t.pad;
+    const bytesPerRow = 4 * W * c;
+    const planes = pT + pH + pW === 0 ? 1 : n * T;
+    const rows = (n * T * H) / planes;
+    const buffer = buffers[tensor.get(s.tensor)!.buffer]!;
+    for (let p = 0; p < planes; p++) {
+      const plane = Math.floor(p / T) * (T + 2 * pT) + (p % T) + pT;
+      encoder.copyBufferToTexture(
+        { buffer, offset: p * rows * bytesPerRow, bytesPerRow, rowsPerImage: rows },
+        {
+          texture: textures[s.texture]!,
+          origin: { x: (pW * c) / 4, y: planes === 1 ? 0 : plane * (H + 2 * pH) + pH },
+        },
+        [W * (c / 4), rows],
+      );
+    }
     return true;
   };
   /** Every dispatch in order: one pass, split only where a staging copy must come between. */
@@ -299,7 +321,7 @@ export async function createExecutor(
           const t = plan.textures[plan.input.texture!]!;
           device.queue.writeTexture(
             { texture: textures[t.id]! },
-            toClipTexels(input, plan.input.shape),
+            toClipTexels(input, plan.input.shape, t),
             { bytesPerRow: 16 * t.width, rowsPerImage: t.height },
             [t.width, t.height],
           );

@@ -112,6 +112,8 @@ const variants: [string, string, string, number, string][] = [
 
 // The texture-input variants (llvmpipe's tuning): inputs whose W x C/4 is a multiple of 16.
 const textureVariants: [string, string, string, number, string][] = [
+  ["maxpool", "maxpool(1x3x3, stride = 1x2x2, pad = 0x1x1)", "16x3x9x8", 2, "maxpool-tex-vec4"],
+  ["avgpool windowed", "avgpool(2x2x2, pad = 1)", "16x4x5x8", 1, "avgpool-tex-vec4"],
   ["pointwise", "conv(32, 1x1x1) bn relu", "16x3x5x8", 2, "conv-pointwise-tex-vec4"],
   [
     "pointwise strided",

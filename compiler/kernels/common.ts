@@ -1,4 +1,5 @@
 // What every kernel generator returns, the device limits they respect, and shared WGSL pieces.
+import type { ActivationTexture } from "./texture.js";
 
 /** The device limits kernels are shaped by (a subset of GPUSupportedLimits). */
 export interface KernelLimits {
@@ -48,7 +49,7 @@ export interface Kernel {
   readonly dispatch: readonly [number, number, number];
   readonly bindings: readonly BindingRole[];
   /** Roles read through a 2D rgba32float texture instead of a storage buffer, with its size. */
-  readonly textures?: { readonly [R in "input" | "weights"]?: TextureShape };
+  readonly textures?: { readonly input?: ActivationTexture; readonly weights?: TextureShape };
   /** Multiply-adds x 2 (for GFLOP/s) and bytes read + written, for profiles. */
   readonly flops: number;
   readonly bytes: number;

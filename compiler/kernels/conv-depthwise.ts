@@ -5,7 +5,7 @@
 // Weights: [kT*kH*kW][C], then bias [C].
 import { applyEpilogue, entry, grid, type Kernel, type KernelLimits } from "./common.js";
 import { convDeclarations, convKernel, type ConvSpec } from "./conv-spec.js";
-import { texel } from "./texture.js";
+import { texel, textureRow } from "./texture.js";
 
 export interface DepthwiseTile {
   readonly th: number;
@@ -13,8 +13,9 @@ export interface DepthwiseTile {
 }
 
 /**
- * `textures`: read the input and weights as textures (see texture.ts): input texel
- * (iw * C/4 + c, (n * T + it) * H + ih), weight texel (c, tap), bias (c, taps).
+ * `textures`: read the input and weights as textures (see texture.ts): the input staged with a
+ * zero border of the conv's padding, so taps need no bounds checks; weight texel (c, tap),
+ * bias (c, taps).
  */
 export function convDepthwise(
   s: ConvSpec,
@@ -43,11 +44,12 @@ export function convDepthwise(
   // Input rows and columns one kernel-depth slice of the tile needs.
   const R = (th - 1) * sH + KH;
   const P = (tw - 1) * sW + KW;
+  const padded = tex && textures.input!.pad.every((p, i) => p === s.pad[i]);
+  if (tex && !padded) throw new Error("csnc bug: a depthwise texture without the conv's border");
   const load = tex
-    ? (q: number, p: number) =>
-        texel("inp", `clamp(w0 + ${p}, 0, ${W - 1}) * ${C} + i32(c)`, `rowBase + ${q}`)
+    ? (q: number, p: number) => texel("inp", `(w0 + ${pW + p}) * ${C} + i32(c)`, `rowBase + ${q}`)
     : (q: number, p: number) =>
-        `inp[(rowBase + ${q * W}u + u32(clamp(w0 + ${p}, 0, ${W - 1}))) * ${C}u + c]`;
+        `select(${zero}, inp[(rowBase + ${q * W}u + u32(clamp(w0 + ${p}, 0, ${W - 1}))) * ${C}u + c], w0 + ${p} >= 0 && w0 + ${p} < ${W})`;
   const weight = tex
     ? (kh: number, kw: number) => texel("wts", "i32(c)", `tap + ${kh * KW + kw}`)
     : (kh: number, kw: number) => `wts[tap + ${(kh * KW + kw) * C}u]`;
@@ -80,7 +82,7 @@ ${entry(g.nx, total)}
     .join(" ")}
   for (var kt = 0; kt < ${KT}; kt++) {
     let it = t0 + kt;
-    if (it < 0 || it >= ${T}) { continue; }
+    ${tex ? "" : `if (it < 0 || it >= ${T}) { continue; }`}
     let tap = ${tex ? `kt * ${KH * KW}` : `u32(kt * ${KH * KW}) * ${C}u + c`};
     ${range(KH)
       .map((kh) =>
@@ -89,14 +91,12 @@ ${entry(g.nx, total)}
           .join(" "),
       )
       .join("\n    ")}
-    let rowBase = ${tex ? `i32(n * ${T * H}u) + it * ${H} + h0` : `((n * ${T}u + u32(it)) * ${H}u + u32(h0)) * ${W}u`};
+    let rowBase = ${tex ? textureRow(textures.input!, T, H, "n", "it", "h0") : `((n * ${T}u + u32(it)) * ${H}u + u32(h0)) * ${W}u`};
     ${range(R)
       .map(
-        (q) => `if (h0 + ${q} >= 0 && h0 + ${q} < ${H}) {
+        (q) => `${tex ? "{" : `if (h0 + ${q} >= 0 && h0 + ${q} < ${H}) {`}
       ${range(P)
-        .map(
-          (p) => `let x${p} = select(${zero}, ${load(q, p)}, w0 + ${p} >= 0 && w0 + ${p} < ${W});`,
-        )
+        .map((p) => `let x${p} = ${load(q, p)};`)
         .join("\n      ")}
       ${rowTerms(q).join("\n      ")}
     }`,

@@ -4,7 +4,7 @@
 // weight vec4 serves TW outputs. Weights: [kT*kH*kW][Cin/G][Cout] (vec4 along Cout), then bias.
 import { applyEpilogue, entry, grid, type Kernel, type KernelLimits } from "./common.js";
 import { convDeclarations, convKernel, type ConvSpec } from "./conv-spec.js";
-import { texel } from "./texture.js";
+import { texel, textureRow } from "./texture.js";
 
 /** Output-channel groups per invocation: as many as fit in one conv group, up to `max`. */
 export function directChannelTile(s: ConvSpec, max = 4): number {
@@ -26,9 +26,9 @@ export function directTexturable(s: ConvSpec): boolean {
 }
 
 /**
- * `textures`: read the input and weights as textures (see texture.ts). Channels-last input
- * texel (iw * Cin/4 + ci/4, (n * T + it) * H + ih) holds 4 input channels; the clip's texel
- * (iw, (n * T + it) * H + ih) holds all of its channels. Weight texel (co/4, tap * Cin/G + ci).
+ * `textures`: read the input and weights as textures (see texture.ts), the input with a zero
+ * border of the conv's padding so taps need no bounds checks. A channels-last input texel holds
+ * 4 input channels; the clip's texel all of its channels. Weight texel (co/4, tap * Cin/G + ci).
  */
 export function convDirect(
   s: ConvSpec,
@@ -127,7 +127,9 @@ function directTextured(
   const [To, Ho, Wo] = s.output;
   const [KT, KH, KW] = s.kernel;
   const [sT, sH, sW] = s.stride;
-  const [pT, pH, pW] = s.pad;
+  const [pT, pH] = s.pad;
+  if (!textures!.input!.pad.every((p, i) => p === s.pad[i]))
+    throw new Error("csnc bug: a direct conv texture without the conv's border");
   const WT = Math.ceil(Wo / tw);
   const total = s.n * To * Ho * WT * CT;
   const g = grid(total, limits);
@@ -138,7 +140,7 @@ function directTextured(
   const comp = ["x", "y", "z", "w"];
   const name = `conv-direct-tex${clip ? "-clip" : ""}-vec4-k${s.kernel.join("x")}-s${s.stride.join("x")}-g${s.groups}-tw${tw}-co${COT}`;
   const wgsl = `// ${name}: conv ${s.cin}->${s.cout}, groups ${s.groups}, input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}.
-// Layouts: inp texture ${clip ? "(iw, row): the clip's channels" : "(iw * Cin/4 + ci/4, row): 4 channels"}, row = (n * T + it) * H + ih; wts texture (co/4, tap * Cin/G + ci),
+// Layouts: inp texture ${clip ? "(iw + pW, row): the clip's channels" : "((iw + pW) * Cin/4 + ci/4, row): 4 channels"}, row = (n * (T + 2pT) + it + pT) * (H + 2pH) + ih + pH; wts texture (co/4, tap * Cin/G + ci),
 // bias at row taps * Cin/G; res/out [N][To][Ho][Wo][Cout] (vec4 along Cout). Invocation idx -> ${COT} output channel group(s), then ${tw} outputs along W, Ho, To, N.
 ${convDeclarations(s, "f32", "vec4<f32>", textures)}
 ${entry(g.nx, total)}
@@ -151,17 +153,12 @@ ${entry(g.nx, total)}
   ${js.flatMap((j) => cs.map((c) => `var acc${j}_${c} = ${zero};`)).join(" ")}
   for (var kt = 0; kt < ${KT}; kt++) {
     let it = t0 + kt;
-    if (it < 0 || it >= ${T}) { continue; }
     for (var kh = 0; kh < ${KH}; kh++) {
       let ih = h0 + kh;
-      if (ih < 0 || ih >= ${H}) { continue; }
-      let row = i32(n * ${T * H}u) + it * ${H} + ih;
+      let row = ${textureRow(textures!.input!, T, H, "n", "it", "ih")};
       for (var kw = 0; kw < ${KW}; kw++) {
         ${js
-          .map(
-            (j) =>
-              `let iw${j} = i32((wo0 + ${j}u) * ${sW}u) - ${pW} + kw; let ok${j} = iw${j} >= 0 && iw${j} < ${W}; let x${j}base = clamp(iw${j}, 0, ${W - 1}) * ${CI} + ci0;`,
-          )
+          .map((j) => `let x${j}base = (i32((wo0 + ${j}u) * ${sW}u) + kw) * ${CI} + ci0;`)
           .join("\n        ")}
         var wrow = ((kt * ${KH} + kh) * ${KW} + kw) * ${cinG};
         for (var ci = 0; ci < ${cinG / lanes}; ci++) {
@@ -169,7 +166,7 @@ ${entry(g.nx, total)}
           ${js
             .map(
               (j) =>
-                `{ let x = select(${zero}, ${texel("inp", `x${j}base + ci`, "row")}, ok${j}); ${cs.map((c) => `acc${j}_${c} += ${qs.map((q) => `x.${comp[q]} * w${c}_${q}`).join(" + ")};`).join(" ")} }`,
+                `{ let x = ${texel("inp", `x${j}base + ci`, "row")}; ${cs.map((c) => `acc${j}_${c} += ${qs.map((q) => `x.${comp[q]} * w${c}_${q}`).join(" + ")};`).join(" ")} }`,
             )
             .join("\n          ")}
           wrow += ${lanes};

@@ -3,6 +3,7 @@
 // positions as zeros and divides by the window volume (PyTorch's count_include_pad default).
 import type { PoolAttrs, Triple } from "../ir.js";
 import { binding, entry, f32, grid, type Kernel, type KernelLimits } from "./common.js";
+import { texel, textureBinding, type ActivationTexture } from "./texture.js";
 
 export interface PoolSpec extends PoolAttrs {
   readonly kind: "maxpool" | "avgpool";
@@ -12,8 +13,10 @@ export interface PoolSpec extends PoolAttrs {
   readonly output: Triple;
 }
 
-export function pool(s: PoolSpec, limits: KernelLimits): Kernel {
+/** `texture`: read the input from a staging texture without a border (see texture.ts). */
+export function pool(s: PoolSpec, limits: KernelLimits, texture?: ActivationTexture): Kernel {
   const vec = s.c % 4 === 0;
+  const tex = texture !== undefined && vec && texture.pad.every((p) => p === 0);
   const C = vec ? s.c / 4 : s.c;
   const [T, H, W] = s.input;
   const [To, Ho, Wo] = s.output;
@@ -29,9 +32,9 @@ export function pool(s: PoolSpec, limits: KernelLimits): Kernel {
     : vec
       ? "vec4<f32>(0.0)"
       : "0.0";
-  const name = `${s.kind}-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}`;
+  const name = `${s.kind}${tex ? "-tex" : ""}-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}`;
   const wgsl = `// ${name}: input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}, C=${s.c}; channels-last${vec ? ", vec4 along C" : ""}.
-${binding(0, "inp", t)}
+${tex ? textureBinding(0, "inp") : binding(0, "inp", t)}
 ${binding(1, "out", t, true)}
 ${entry(g.nx, total)}
   let c = idx % ${C}u; var r = idx / ${C}u;
@@ -48,7 +51,7 @@ ${entry(g.nx, total)}
       for (var kw = 0; kw < ${KW}; kw++) {
         let iw = i32(wo * ${s.stride[2]}u) - ${s.pad[2]} + kw;
         if (iw < 0 || iw >= ${W}) { continue; }
-        let x = inp[(((n * ${T}u + u32(it)) * ${H}u + u32(ih)) * ${W}u + u32(iw)) * ${C}u + c];
+        let x = ${tex ? texel("inp", `iw * ${C} + i32(c)`, `i32(n * ${T * H}u) + it * ${H} + ih`) : `inp[(((n * ${T}u + u32(it)) * ${H}u + u32(ih)) * ${W}u + u32(iw)) * ${C}u + c]`};
         ${max ? "acc = max(acc, x);" : "acc = acc + x;"}
       }
     }
@@ -63,6 +66,7 @@ ${entry(g.nx, total)}
     workgroupSize: 64,
     dispatch: g.dispatch,
     bindings: ["input", "output"],
+    ...(tex ? { textures: { input: texture } } : {}),
     flops: elems * To * Ho * Wo * KT * KH * KW,
     bytes: 4 * elems * (T * H * W + To * Ho * Wo),
   };

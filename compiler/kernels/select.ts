@@ -93,12 +93,14 @@ export function clipAsTexture(
 ): boolean {
   if (!tuning.textures || !channelsFirstInput(g, tuning)) return false;
   const input = g.nodes.find((n) => n.op.kind === "input")!;
-  return g.nodes
-    .filter((n) => n.inputs.includes(input.id))
-    .every((n) => {
-      const spec = { ...convSpec(n, input), channelsFirstInput: true };
-      return directTexturable(spec) && convTextures(spec, input.shape, limits, true) !== undefined;
-    });
+  const readers = g.nodes.filter((n) => n.inputs.includes(input.id));
+  // One clip texture, so one border: every reader must pad alike.
+  const pad = (n: InferenceNode) => convSpec(n, input).pad.join("x");
+  if (readers.some((n) => pad(n) !== pad(readers[0]!))) return false;
+  return readers.every((n) => {
+    const spec = { ...convSpec(n, input), channelsFirstInput: true };
+    return directTexturable(spec) && convTextures(spec, input.shape, limits, true) !== undefined;
+  });
 }
 
 /** The textures a conv reads, when the tuning asks for them and both fit the device. */
@@ -108,7 +110,9 @@ function convTextures(
   limits: KernelLimits,
   clip: boolean,
 ): Kernel["textures"] {
-  const input = clip ? clipTexture(inputShape, limits) : activationTexture(inputShape, limits);
+  const input = clip
+    ? clipTexture(inputShape, limits, spec.pad)
+    : activationTexture(inputShape, limits, spec.pad);
   const floats =
     convMacs({ ...spec, n: 1, output: [1, 1, 1] }) + (spec.epilogue.bias ? spec.cout : 0);
   const weights = weightTexture(spec.cout, floats, limits);
@@ -176,6 +180,7 @@ export function selectKernel(
           output: spatial(node.shape),
         },
         limits,
+        tuning.textures ? activationTexture(input!.shape, limits) : undefined,
       );
     case "global_avgpool":
       return globalAvgPool(node.shape[0], node.shape[1], spatial(input!.shape), limits);

@@ -4,37 +4,62 @@
 // and 7 reading storage buffers (BENCHMARKS.md). Kernels that read textures get their input
 // copied into a staging texture (copyBufferToTexture, about 15 GB/s there) and their weights
 // uploaded as one at load time.
+import type { Triple } from "../ir.js";
 import type { KernelLimits, TextureShape } from "./common.js";
 
+/** A staged activation: its texture's size and the zero border around every H x W plane. */
+export interface ActivationTexture extends TextureShape {
+  readonly pad: Triple;
+}
+
 /**
- * Where a channels-last N x T x H x W x C activation lies in a staging texture: texel
- * (w * C/4 + c/4, (n * T + t) * H + h). Undefined when it cannot: channels not a multiple of 4,
- * a row not a multiple of 256 bytes (copyBufferToTexture's rule), or beyond the device's size.
+ * Where a channels-last N x T x H x W x C activation lies in a staging texture, with a zero
+ * border of `pad` (the reading conv's padding, so its taps need no bounds checks): texel
+ * ((w + pW) * C/4 + c/4, (n * (T + 2pT) + t + pT) * (H + 2pH) + h + pH). Undefined when it
+ * cannot: channels not a multiple of 4, a row not a multiple of 256 bytes (copyBufferToTexture's
+ * rule), or beyond the device's size.
  */
 export function activationTexture(
   shape: readonly number[],
   limits: KernelLimits,
-): TextureShape | undefined {
+  pad: Triple = [0, 0, 0],
+): ActivationTexture | undefined {
   const [n, c, t, h, w] = shape as [number, number, number, number, number];
-  if (c % 4 !== 0) return undefined;
-  const width = w * (c / 4);
-  const height = n * t * h;
+  if (c % 4 !== 0 || (w * c) % 64 !== 0) return undefined;
+  const width = (w + 2 * pad[2]) * (c / 4);
+  const height = n * (t + 2 * pad[0]) * (h + 2 * pad[1]);
   const max = limits.maxTextureDimension2D;
-  return width % 16 === 0 && width <= max && height <= max ? { width, height } : undefined;
+  return width <= max && height <= max ? { width, height, pad } : undefined;
 }
 
 /**
  * The model's N x C x T x H x W clip with C <= 4, uploaded by the host as texel
- * (w, (n * T + t) * H + h) holding the C channels (the rest zero).
+ * (w + pW, (n * (T + 2pT) + t + pT) * (H + 2pH) + h + pH) holding the C channels (the rest and
+ * the border zero).
  */
 export function clipTexture(
   shape: readonly number[],
   limits: KernelLimits,
-): TextureShape | undefined {
+  pad: Triple = [0, 0, 0],
+): ActivationTexture | undefined {
   const [n, c, t, h, w] = shape as [number, number, number, number, number];
-  const height = n * t * h;
+  const width = w + 2 * pad[2];
+  const height = n * (t + 2 * pad[0]) * (h + 2 * pad[1]);
   const max = limits.maxTextureDimension2D;
-  return c <= 4 && w <= max && height <= max ? { width: w, height } : undefined;
+  return c <= 4 && width <= max && height <= max ? { width, height, pad } : undefined;
+}
+
+/** WGSL: the texel row of input plane (n, t) at row h, for a staged texture's geometry. */
+export function textureRow(
+  t: ActivationTexture,
+  T: number,
+  H: number,
+  n: string,
+  it: string,
+  ih: string,
+): string {
+  const [pT, pH] = t.pad;
+  return `(i32(${n}) * ${T + 2 * pT} + ${it} + ${pT}) * ${H + 2 * pH} + ${ih} + ${pH}`;
 }
 
 /**
