@@ -192,6 +192,39 @@ for (const [what, s, k] of cases) {
   rows.push([what, k.name, ms.toFixed(1), (k.flops / ms / 1e6).toFixed(2)]);
   for (const b of buffers) b.destroy();
 }
+// The floor under every kernel: an empty dispatch, 16 to a submit (as profiles time them).
+{
+  const code = `@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) { if (g.x == 0u) { out[0] = 1.0; } }`;
+  const pipeline = device.createComputePipeline({
+    layout: "auto",
+    compute: { module: device.createShaderModule({ code }), entryPoint: "main" },
+  });
+  const buffer = device.createBuffer({ size: 256, usage: 0x80 });
+  const group = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [{ binding: 0, resource: { buffer } }],
+  });
+  const times: number[] = [];
+  for (let i = 0; i < Number(args.runs) + 1; i++) {
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    for (let r = 0; r < 16; r++) pass.dispatchWorkgroups(8);
+    pass.end();
+    const t = performance.now();
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    times.push((performance.now() - t) / 16);
+  }
+  rows.push([
+    "empty dispatch (8 workgroups)",
+    "launch overhead",
+    median(times.slice(1)).toFixed(3),
+    "",
+  ]);
+}
 console.log(
   `${acquired.backend} (${describeAdapter(acquired.adapter)}), median of ${args.runs} runs, wall clock per dispatch`,
 );
