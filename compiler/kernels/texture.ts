@@ -24,12 +24,9 @@ export function activationTexture(
   limits: KernelLimits,
   pad: Triple = [0, 0, 0],
 ): ActivationTexture | undefined {
-  const [n, c, t, h, w] = shape as [number, number, number, number, number];
-  if (c % 4 !== 0 || (w * c) % 64 !== 0) return undefined;
-  const width = (w + 2 * pad[2]) * (c / 4);
-  const height = n * (t + 2 * pad[0]) * (h + 2 * pad[1]);
-  const max = limits.maxTextureDimension2D;
-  return width <= max && height <= max ? { width, height, pad } : undefined;
+  const c = shape[1]!;
+  if (c % 4 !== 0 || (shape[4]! * c) % 64 !== 0) return undefined;
+  return planes(shape, c / 4, limits, pad);
 }
 
 /**
@@ -42,11 +39,21 @@ export function clipTexture(
   limits: KernelLimits,
   pad: Triple = [0, 0, 0],
 ): ActivationTexture | undefined {
-  const [n, c, t, h, w] = shape as [number, number, number, number, number];
-  const width = w + 2 * pad[2];
+  return shape[1]! <= 4 ? planes(shape, 1, limits, pad) : undefined;
+}
+
+/** The N x T planes of H x W positions, `texels` each, stacked inside their borders. */
+function planes(
+  shape: readonly number[],
+  texels: number,
+  limits: KernelLimits,
+  pad: Triple,
+): ActivationTexture | undefined {
+  const [n, , t, h, w] = shape as [number, number, number, number, number];
+  const width = (w + 2 * pad[2]) * texels;
   const height = n * (t + 2 * pad[0]) * (h + 2 * pad[1]);
   const max = limits.maxTextureDimension2D;
-  return c <= 4 && width <= max && height <= max ? { width, height, pad } : undefined;
+  return width <= max && height <= max ? { width, height, pad } : undefined;
 }
 
 /** WGSL: the texel row of input plane (n, t) at row h, for a staged texture's geometry. */
