@@ -62,6 +62,15 @@ const textures = (s: ConvSpec): Kernel["textures"] => {
   return { input: input!, weights: weightTexture(s.cout, floats, limits)! };
 };
 const clipStem = { ...stem, channelsFirstInput: true };
+// res4's depthwise conv at this input: a 7x7 plane, where the per-dispatch floor shows.
+const depthwiseSmall = {
+  ...depthwise,
+  cin: 256,
+  cout: 256,
+  groups: 256,
+  input: [2, 7, 7],
+  output: [2, 7, 7],
+} as ConvSpec;
 const cases: [string, ConvSpec, Kernel][] = [
   ...[
     [4, 2],
@@ -138,6 +147,18 @@ const cases: [string, ConvSpec, Kernel][] = [
         "depthwise 3x3x3 64, 8x28x28",
         depthwise,
         convDepthwise(depthwise, limits, { th: th!, tw: tw! }, textures(depthwise)),
+      ] as [string, ConvSpec, Kernel],
+  ),
+  ...[
+    [2, 7],
+    [4, 7],
+    [7, 7],
+  ].map(
+    ([th, tw]) =>
+      [
+        "depthwise 3x3x3 256, 2x7x7",
+        depthwiseSmall,
+        convDepthwise(depthwiseSmall, limits, { th: th!, tw: tw! }, textures(depthwiseSmall)),
       ] as [string, ConvSpec, Kernel],
   ),
 ];
