@@ -1,9 +1,9 @@
 // Texture inputs for CPU adapters. llvmpipe compiles each storage-buffer load into a branchy
-// loop over the SIMD lanes (about 20 cycles per lane and component), but a texel fetch into a
-// few vector loads and shuffles: the same GEMM ran at 31 GFLOP/s reading rgba32float textures
-// and 7 reading storage buffers (BENCHMARKS.md). Kernels that read textures get their input
-// copied into a staging texture (copyBufferToTexture, about 15 GB/s there) and their weights
-// uploaded as one at load time.
+// loop over the SIMD lanes (a mask branch and a bounds check per lane and component), but a
+// texel fetch into a few vector loads and shuffles: the same GEMM ran at 25-36 GFLOP/s reading
+// rgba32float textures and 7 reading storage buffers (`npm run bench:kernels`, BENCHMARKS.md).
+// Kernels that read textures get their input copied into a staging texture
+// (copyBufferToTexture) and their weights uploaded as one at load time.
 import type { Triple } from "../ir.js";
 import type { KernelLimits, TextureShape } from "./common.js";
 
