@@ -6,7 +6,7 @@ import { compatLimits, type Kernel } from "../compiler/kernels/common.js";
 import { convDirect } from "../compiler/kernels/conv-direct.js";
 import { convDepthwise } from "../compiler/kernels/conv-depthwise.js";
 import { convPointwise } from "../compiler/kernels/conv-pointwise.js";
-import { convMacs, type ConvSpec } from "../compiler/kernels/conv-spec.js";
+import { convWeightFloats, type ConvSpec } from "../compiler/kernels/conv-spec.js";
 import { activationTexture, clipTexture, weightTexture } from "../compiler/kernels/texture.js";
 import { table } from "../compiler/cli/format.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
@@ -58,8 +58,7 @@ const textures = (s: ConvSpec): Kernel["textures"] => {
   const input = s.channelsFirstInput
     ? clipTexture([s.n, s.cin, ...s.input], limits, s.pad)
     : activationTexture([s.n, s.cin, ...s.input], limits, s.pad);
-  const floats = convMacs({ ...s, n: 1, output: [1, 1, 1] }) + s.cout;
-  return { input: input!, weights: weightTexture(s.cout, floats, limits)! };
+  return { input: input!, weights: weightTexture(s.cout, convWeightFloats(s), limits)! };
 };
 const clipStem = { ...stem, channelsFirstInput: true };
 // res4's depthwise conv at this input: a 7x7 plane, where the per-dispatch floor shows.

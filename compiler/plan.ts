@@ -78,7 +78,7 @@ export interface PlanDispatch {
   readonly shader: number;
   readonly workgroups: readonly [number, number, number];
   readonly bindings: readonly PlanBinding[];
-  /** Before this dispatch, copy the tensor's buffer into the staging texture (rows of width texels). */
+  /** Before this dispatch, copy the tensor's buffer into the staging texture, plane by plane inside its border. */
   readonly stage?: { readonly tensor: number; readonly texture: number };
   readonly flops: number;
   readonly bytes: number;
@@ -88,7 +88,7 @@ export interface Plan {
   readonly model: string;
   /**
    * `ncthw`: the clip is uploaded as given (its readers index it channels-first); `nthwc`:
-   * transposed; `texture`: into `texture` as texel (w, (n * T + t) * H + h) holding its channels.
+   * transposed; `texture`: packed by the host into `texture` (see `clipTexture`, texture.ts).
    */
   readonly input: {
     readonly tensor: number;
@@ -181,6 +181,9 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
     for (const x of n.inputs) lastUse.set(x, i);
   });
   for (const out of [g.logits, g.probabilities]) lastUse.set(out, steps.length);
+  // A clip uploaded as a texture never touches its buffer: free it from the start.
+  const inputTexture = clipAsTexture(g, limits, tuning);
+  if (inputTexture) lastUse.set(inputNode.id, -1);
   const tensorNodes = g.nodes;
   for (const n of tensorNodes) {
     const bytes = 4 * elements(n.shape);
@@ -231,7 +234,6 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
   }
 
   const inputFirst = channelsFirstInput(g, tuning);
-  const inputTexture = clipAsTexture(g, limits, tuning);
   const shaders: string[] = [];
   const shaderIndex = new Map<string, number>();
   const weights: (WeightSpec & { bytes: number; texture?: TextureShape })[] = [];

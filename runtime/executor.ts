@@ -285,8 +285,8 @@ export async function createExecutor(
         };
       }
       // Without timestamps each dispatch is timed on the CPU. One submit costs a fixed
-      // submission and synchronisation overhead (about 0.2 ms on llvmpipe) that would swamp
-      // small kernels, so short dispatches are repeated within one submit and the time divided.
+      // submission and synchronisation overhead that would swamp small kernels, so short
+      // dispatches are repeated within one submit and the time divided.
       const submit = async (i: number, reps: number) => {
         const start = performance.now();
         const encoder = device.createCommandEncoder();

@@ -66,8 +66,8 @@ export function convPointwise(
   tile = pointwiseTile(s),
   textures?: Kernel["textures"],
 ): Kernel {
-  const tex = textures !== undefined && canVectorise(s);
   const vec = canVectorise(s);
+  const tex = textures !== undefined && vec;
   const [To, Ho, Wo] = s.output;
   const [T, H, W] = s.input;
   const M = s.n * To * Ho * Wo;

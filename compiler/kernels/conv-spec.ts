@@ -26,12 +26,16 @@ export function convMacs(s: ConvSpec): number {
   return s.n * prod(s.output) * s.cout * (s.cin / s.groups) * prod(s.kernel);
 }
 
+/** Floats of the packed weights, then the bias if the epilogue adds one. */
+export function convWeightFloats(s: ConvSpec): number {
+  return s.cout * (s.cin / s.groups) * prod(s.kernel) + (s.epilogue.bias ? s.cout : 0);
+}
+
 /** Bytes read and written once each: input, weights (+ bias), residual, output. */
 export function convBytes(s: ConvSpec): number {
   const input = s.n * prod(s.input) * s.cin;
   const output = s.n * prod(s.output) * s.cout;
-  const weights = s.cout * (s.cin / s.groups) * prod(s.kernel) + (s.epilogue.bias ? s.cout : 0);
-  return 4 * (input + output + weights + (s.epilogue.residual ? output : 0));
+  return 4 * (input + output + convWeightFloats(s) + (s.epilogue.residual ? output : 0));
 }
 
 /** Binding slots of every conv kernel: input, weights (+ bias), the residual if fused, output. */

@@ -6,13 +6,12 @@ import { convDepthwise, type DepthwiseTile } from "./conv-depthwise.js";
 import { convDirect, directChannelTile, directTexturable } from "./conv-direct.js";
 import { convNaive } from "./conv-naive.js";
 import { convPointwise, pointwiseTile } from "./conv-pointwise.js";
-import type { ConvSpec } from "./conv-spec.js";
+import { convWeightFloats, type ConvSpec } from "./conv-spec.js";
 import { elementwise } from "./elementwise.js";
 import { fc } from "./fc.js";
 import { globalAvgPool, pool } from "./pool.js";
 import { softmax } from "./softmax.js";
 import { activationTexture, clipTexture, weightTexture } from "./texture.js";
-import { convMacs } from "./conv-spec.js";
 
 const spatial = (shape: readonly number[]) =>
   [shape[2]!, shape[3]!, shape[4]!] as unknown as Triple;
@@ -113,9 +112,7 @@ function convTextures(
   const input = clip
     ? clipTexture(inputShape, limits, spec.pad)
     : activationTexture(inputShape, limits, spec.pad);
-  const floats =
-    convMacs({ ...spec, n: 1, output: [1, 1, 1] }) + (spec.epilogue.bias ? spec.cout : 0);
-  const weights = weightTexture(spec.cout, floats, limits);
+  const weights = weightTexture(spec.cout, convWeightFloats(spec), limits);
   return input && weights ? { input, weights } : undefined;
 }
 
