@@ -9,6 +9,7 @@ import { convPointwise } from "../compiler/kernels/conv-pointwise.js";
 import { convWeightFloats, type ConvSpec } from "../compiler/kernels/conv-spec.js";
 import { activationTexture, clipTexture, weightTexture } from "../compiler/kernels/texture.js";
 import { table } from "../compiler/cli/format.js";
+import type { Triple } from "../compiler/ir.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { describeAdapter, requestDevice } from "../runtime/device.js";
 import { median } from "../runtime/cli/profile.js";
@@ -61,15 +62,45 @@ const textures = (s: ConvSpec): Kernel["textures"] => {
   return { input: input!, weights: weightTexture(s.cout, convWeightFloats(s), limits)! };
 };
 const clipStem = { ...stem, channelsFirstInput: true };
-// res4's depthwise conv at this input: a 7x7 plane, where the per-dispatch floor shows.
-const depthwiseSmall = {
+// res3's, res4's and res5's depthwise convs at this input: small planes, where the
+// per-dispatch floor shows.
+const depthwiseAt = (c: number, plane: Triple): ConvSpec => ({
   ...depthwise,
-  cin: 256,
-  cout: 256,
-  groups: 256,
-  input: [2, 7, 7],
-  output: [2, 7, 7],
-} as ConvSpec;
+  cin: c,
+  cout: c,
+  groups: c,
+  input: plane,
+  output: plane,
+});
+const depthwiseSmall: [string, ConvSpec, number[][]][] = [
+  [
+    "depthwise 3x3x3 128, 4x14x14",
+    depthwiseAt(128, [4, 14, 14]),
+    [
+      [2, 7],
+      [4, 7],
+      [7, 7],
+      [14, 14],
+    ],
+  ],
+  [
+    "depthwise 3x3x3 256, 2x7x7",
+    depthwiseAt(256, [2, 7, 7]),
+    [
+      [2, 7],
+      [4, 7],
+      [7, 7],
+    ],
+  ],
+  [
+    "depthwise 3x3x3 512, 1x4x4",
+    depthwiseAt(512, [1, 4, 4]),
+    [
+      [2, 4],
+      [4, 4],
+    ],
+  ],
+];
 const cases: [string, ConvSpec, Kernel][] = [
   ...[
     [4, 2],
@@ -148,17 +179,15 @@ const cases: [string, ConvSpec, Kernel][] = [
         convDepthwise(depthwise, limits, { th: th!, tw: tw! }, textures(depthwise)),
       ] as [string, ConvSpec, Kernel],
   ),
-  ...[
-    [2, 7],
-    [4, 7],
-    [7, 7],
-  ].map(
-    ([th, tw]) =>
-      [
-        "depthwise 3x3x3 256, 2x7x7",
-        depthwiseSmall,
-        convDepthwise(depthwiseSmall, limits, { th: th!, tw: tw! }, textures(depthwiseSmall)),
-      ] as [string, ConvSpec, Kernel],
+  ...depthwiseSmall.flatMap(([what, s, tiles]) =>
+    tiles.map(
+      ([th, tw]) =>
+        [what, s, convDepthwise(s, limits, { th: th!, tw: tw! }, textures(s))] as [
+          string,
+          ConvSpec,
+          Kernel,
+        ],
+    ),
   ),
 ];
 
@@ -193,23 +222,27 @@ for (const [what, s, k] of cases) {
     layout: pipeline.getBindGroupLayout(0),
     entries: resources.map((resource, binding) => ({ binding, resource })),
   });
+  // Short kernels run 16 times in one submit (as profiles time them), so the submit and sync
+  // overhead does not swamp them.
+  let repeats = 1;
   const once = async () => {
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
-    pass.dispatchWorkgroups(...(k.dispatch as [number, number, number]));
+    for (let r = 0; r < repeats; r++)
+      pass.dispatchWorkgroups(...(k.dispatch as [number, number, number]));
     pass.end();
     const t = performance.now();
     device.queue.submit([encoder.finish()]);
     await device.queue.onSubmittedWorkDone();
-    return performance.now() - t;
+    return (performance.now() - t) / repeats;
   };
-  await once();
+  if ((await once()) < 2) repeats = 16;
   const times: number[] = [];
   for (let i = 0; i < Number(args.runs); i++) times.push(await once());
   const ms = median(times);
-  rows.push([what, k.name, ms.toFixed(1), (k.flops / ms / 1e6).toFixed(2)]);
+  rows.push([what, k.name, ms.toFixed(ms < 1 ? 3 : 1), (k.flops / ms / 1e6).toFixed(2)]);
   for (const b of buffers) b.destroy();
 }
 // The floor under every kernel: an empty dispatch, 16 to a submit (as profiles time them).

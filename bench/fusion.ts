@@ -1,0 +1,236 @@
+// `npm run bench:fusion`: would fusing a depthwise conv into the 1x1x1 conv after it pay on
+// llvmpipe? The fused kernel (written here only, for this measurement) computes the depthwise
+// outputs of P positions into workgroup memory, waits at one barrier, then runs the GEMM for
+// those positions over every output channel; it saves a dispatch (0.05-0.12 ms on llvmpipe) and
+// the staging copy. It is timed against the compiler's own two kernels (llvmpipe's tuning) for
+// the res3/res4/res5 blocks of ir-CSN-50 at 1x3x8x112x112. Prints ms per variant. It measures
+// speed only: the fused kernel's output is not checked, as no plan uses it.
+import { parseArgs } from "node:util";
+import { compatLimits, type Kernel } from "../compiler/kernels/common.js";
+import { convDepthwise } from "../compiler/kernels/conv-depthwise.js";
+import { convPointwise, pointwiseTile } from "../compiler/kernels/conv-pointwise.js";
+import { convWeightFloats, type ConvSpec } from "../compiler/kernels/conv-spec.js";
+import {
+  activationTexture,
+  texel,
+  textureRow,
+  weightTexture,
+  type ActivationTexture,
+} from "../compiler/kernels/texture.js";
+import type { TextureShape } from "../compiler/kernels/common.js";
+import { table } from "../compiler/cli/format.js";
+import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
+import { describeAdapter, requestDevice, tuningFor } from "../runtime/device.js";
+import { median } from "../runtime/cli/profile.js";
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: "string", default: "opengles" },
+    runs: { type: "string", default: "5" },
+  },
+});
+const limits = { ...compatLimits, maxTextureDimension2D: 16384 };
+const epilogue = { bias: true, relu: true, residual: false, reluAfterAdd: false };
+const range = (k: number) => [...Array(k).keys()];
+
+/** A bottleneck's depthwise 3x3x3 conv (C channels) and the 1x1x1 conv to 4C after it. */
+function block(c: number, plane: [number, number, number]) {
+  const common = { n: 1, input: plane, output: plane, stride: [1, 1, 1] as const, epilogue };
+  const dw: ConvSpec = { ...common, cin: c, cout: c, kernel: [3, 3, 3], pad: [1, 1, 1], groups: c };
+  const pw: ConvSpec = {
+    ...common,
+    cin: c,
+    cout: 4 * c,
+    kernel: [1, 1, 1],
+    pad: [0, 0, 0],
+    groups: 1,
+  };
+  return { dw, pw };
+}
+
+interface Timed {
+  readonly wgsl: string;
+  readonly dispatch: readonly [number, number, number];
+  /** Bindings in order: a texture's shape, or a storage buffer's float count. */
+  readonly resources: readonly (TextureShape | number)[];
+}
+
+/** The fused kernel: P positions a workgroup of WG invocations, TN vec4 columns each. */
+function fused(dw: ConvSpec, pw: ConvSpec, P: number, TN: number, WG: number): Timed {
+  const K = dw.cin / 4;
+  const N = pw.cout / 4;
+  const [T, H, W] = dw.input;
+  const M = dw.n * T * H * W;
+  const input: ActivationTexture = activationTexture([dw.n, dw.cin, T, H, W], limits, dw.pad)!;
+  const taps = range(3).flatMap((kh) => range(3).map((kw) => [kh, kw] as const));
+  const wgsl = `
+@group(0) @binding(0) var inp: texture_2d<f32>;
+@group(0) @binding(1) var dww: texture_2d<f32>;
+@group(0) @binding(2) var pww: texture_2d<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+var<workgroup> a: array<vec4<f32>, ${P * K}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let m0 = wid.x * ${P}u;
+  for (var e = lid; e < ${P * K}u; e += ${WG}u) {
+    let c = i32(e % ${K}u);
+    var r = min(m0 + e / ${K}u, ${M - 1}u);
+    let wo = i32(r % ${W}u); r = r / ${W}u;
+    let ho = i32(r % ${H}u); r = r / ${H}u;
+    let to = i32(r % ${T}u); let n = r / ${T}u;
+    var acc = vec4<f32>(0.0);
+    for (var kt = 0; kt < 3; kt++) {
+      let row = ${textureRow(input, T, H, "n", "to - 1 + kt", "ho - 1")};
+      ${taps.map(([kh, kw]) => `acc += ${texel("inp", `(wo + ${kw}) * ${K} + c`, `row + ${kh}`)} * ${texel("dww", "c", `kt * 9 + ${kh * 3 + kw}`)};`).join("\n      ")}
+    }
+    a[e] = max(acc + ${texel("dww", "c", "27")}, vec4<f32>(0.0));
+  }
+  workgroupBarrier();
+  for (var chunk = 0u; chunk < ${Math.ceil(N / (WG * TN))}u; chunk++) {
+    let n0 = i32((chunk * ${WG}u + lid) * ${TN}u);
+    if (n0 >= ${N}) { break; }
+    ${range(P)
+      .flatMap((p) => range(TN).map((j) => `var acc${p}_${j} = vec4<f32>(0.0);`))
+      .join(" ")}
+    for (var k = 0; k < ${K}; k++) {
+      ${range(TN)
+        .map((j) =>
+          range(4)
+            .map((q) => `let b${j}_${q} = ${texel("pww", `n0 + ${j}`, `k * 4 + ${q}`)};`)
+            .join(" "),
+        )
+        .join("\n      ")}
+      ${range(P)
+        .map(
+          (p) =>
+            `{ let x = a[${p * K} + k]; ${range(TN)
+              .map(
+                (j) =>
+                  `acc${p}_${j} += x.x * b${j}_0 + x.y * b${j}_1 + x.z * b${j}_2 + x.w * b${j}_3;`,
+              )
+              .join(" ")} }`,
+        )
+        .join("\n      ")}
+    }
+    ${range(P)
+      .map(
+        (p) =>
+          `if (m0 + ${p}u < ${M}u) { ${range(TN)
+            .map(
+              (j) =>
+                `out[(m0 + ${p}u) * ${N}u + u32(n0) + ${j}u] = max(acc${p}_${j} + ${texel("pww", `n0 + ${j}`, `${pw.cin}`)}, vec4<f32>(0.0));`,
+            )
+            .join(" ")} }`,
+      )
+      .join("\n    ")}
+  }
+}`;
+  return {
+    wgsl,
+    dispatch: [Math.ceil(M / P), 1, 1],
+    resources: [
+      input,
+      weightTexture(dw.cout, convWeightFloats(dw), limits)!,
+      weightTexture(pw.cout, convWeightFloats(pw), limits)!,
+      M * pw.cout,
+    ],
+  };
+}
+
+/** One of the compiler's texture kernels, with its input, weights and output. */
+function production(s: ConvSpec, k: Kernel): Timed {
+  return {
+    wgsl: k.wgsl,
+    dispatch: k.dispatch,
+    resources: [
+      k.textures!.input!,
+      k.textures!.weights!,
+      s.n * s.cout * s.output[0] * s.output[1] * s.output[2],
+    ],
+  };
+}
+
+const acquired = await acquireAdapter(args.backend as Backend);
+const device = await requestDevice(acquired.adapter);
+const tuning = tuningFor(acquired.adapter);
+
+/** Median ms of one dispatch, 16 to a submit (as profiles time short kernels). */
+async function time(k: Timed): Promise<number> {
+  const pipeline = await device.createComputePipelineAsync({
+    layout: "auto",
+    compute: { module: device.createShaderModule({ code: k.wgsl }), entryPoint: "main" },
+  });
+  const made: (GPUTexture | GPUBuffer)[] = [];
+  const entries = k.resources.map((r, binding) => {
+    if (typeof r === "number") {
+      const buffer = device.createBuffer({ size: 4 * r, usage: 0x80 }); // STORAGE
+      made.push(buffer);
+      return { binding, resource: { buffer } };
+    }
+    const texture = device.createTexture({
+      size: [r.width, r.height],
+      format: "rgba32float",
+      usage: 0x04, // TEXTURE_BINDING
+    });
+    made.push(texture);
+    return { binding, resource: texture.createView() };
+  });
+  const group = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+  const times: number[] = [];
+  for (let i = 0; i <= Number(args.runs); i++) {
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    for (let r = 0; r < 16; r++)
+      pass.dispatchWorkgroups(...(k.dispatch as [number, number, number]));
+    pass.end();
+    const t = performance.now();
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    times.push((performance.now() - t) / 16);
+  }
+  for (const m of made) m.destroy();
+  return median(times.slice(1)); // the first run pays for first use
+}
+
+const rows: string[][] = [];
+for (const [what, c, plane] of [
+  ["res3 block, 128 -> 512, 4x14x14", 128, [4, 14, 14]],
+  ["res4 block, 256 -> 1024, 2x7x7", 256, [2, 7, 7]],
+  ["res5 block, 512 -> 2048, 1x4x4", 512, [1, 4, 4]],
+] as const) {
+  const { dw, pw } = block(c, [...plane]);
+  const tex = (s: ConvSpec) => ({
+    input: activationTexture([s.n, s.cin, ...s.input], limits, s.pad)!,
+    weights: weightTexture(s.cout, convWeightFloats(s), limits)!,
+  });
+  const dwKernel = convDepthwise(dw, limits, tuning.depthwiseTile, tex(dw));
+  const pwKernel = convPointwise(
+    pw,
+    limits,
+    pointwiseTile(pw, tuning.minInvocations, tuning.maxTileArea),
+    tex(pw),
+  );
+  const dwMs = await time(production(dw, dwKernel));
+  const pwMs = await time(production(pw, pwKernel));
+  rows.push([what, `${dwKernel.name} + ${pwKernel.name}`, (dwMs + pwMs).toFixed(3)]);
+  for (const [P, TN, WG] of [
+    [4, 8, 64],
+    [8, 8, 64],
+    [8, 8, 32],
+    [16, 4, 64],
+  ] as const) {
+    if (P * c * 4 > device.limits.maxComputeWorkgroupStorageSize) continue;
+    const ms = await time(fused(dw, pw, P, TN, WG));
+    rows.push([what, `fused, ${P} positions x ${TN} vec4 columns, workgroup ${WG}`, ms.toFixed(3)]);
+  }
+}
+console.log(
+  `${acquired.backend} (${describeAdapter(acquired.adapter)}), median of ${args.runs} runs, wall clock per dispatch; the separate pair excludes its staging copy`,
+);
+console.log(
+  table([{ title: "block" }, { title: "kernels" }, { title: "ms", align: "right" }], rows),
+);
+device.destroy();
+process.exit(0);
