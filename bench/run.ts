@@ -235,20 +235,28 @@ async function main() {
       .sort((a, b) => a.x - b.x)
       .slice(0, 6);
     details.push(
-      `Per conv family (min / median speed-up) and the lowest speed-ups:\n\n${table(
+      `Per conv family (speed-up over naive and GFLOP/s, min / median) and the lowest speed-ups:\n\n${table(
         [
           { title: "family" },
           { title: "convs", align: "right" },
           { title: "min", align: "right" },
           { title: "median", align: "right" },
+          { title: "min GFLOP/s", align: "right" },
+          { title: "median GFLOP/s", align: "right" },
         ],
         families.map((f) => {
-          const xs = convs.flatMap(({ d }, j) => (family(d.kernel) === f ? [speedups[j]!] : []));
+          const mine = convs.flatMap(({ d, i }, j) =>
+            family(d.kernel) === f ? [{ d, i, j }] : [],
+          );
+          const xs = mine.map(({ j }) => speedups[j]!);
+          const rates = mine.map(({ d, i }) => d.flops / r.kernels.ms[i]! / 1e6);
           return [
             f,
             String(xs.length),
             `${Math.min(...xs).toFixed(1)}x`,
             `${median(xs).toFixed(1)}x`,
+            Math.min(...rates).toFixed(1),
+            median(rates).toFixed(1),
           ];
         }),
       )}\n\n${table(
