@@ -1,27 +1,23 @@
 // `npm run bench:fusion`: would fusing a depthwise conv into the 1x1x1 conv after it pay on
 // llvmpipe? The fused kernel (written here only, for this measurement) computes the depthwise
 // outputs of P positions into workgroup memory, waits at one barrier, then runs the GEMM for
-// those positions over every output channel; it saves a dispatch (0.05-0.12 ms on llvmpipe) and
-// the staging copy. It is timed against the compiler's own two kernels (llvmpipe's tuning) for
-// the res3/res4/res5 blocks of ir-CSN-50 at 1x3x8x112x112. Prints ms per variant. It measures
-// speed only: the fused kernel's output is not checked, as no plan uses it.
+// those positions over every output channel; it saves a dispatch (about 0.1 ms on llvmpipe,
+// `npm run bench:kernels`) and the staging copy. It is timed against the compiler's own two
+// kernels (llvmpipe's tuning) for the res3/res4/res5 blocks of ir-CSN-50 at 1x3x8x112x112,
+// both with a bias + ReLU epilogue (the model's conv_c also adds the residual, alike for both).
+// Prints ms per variant. It measures speed only: the fused kernel's output is not checked, as no
+// plan uses it.
 import { parseArgs } from "node:util";
-import { compatLimits, type Kernel } from "../compiler/kernels/common.js";
+import type { Kernel, TextureShape } from "../compiler/kernels/common.js";
 import { convDepthwise } from "../compiler/kernels/conv-depthwise.js";
 import { convPointwise, pointwiseTile } from "../compiler/kernels/conv-pointwise.js";
-import { convWeightFloats, type ConvSpec } from "../compiler/kernels/conv-spec.js";
-import {
-  activationTexture,
-  texel,
-  textureRow,
-  weightTexture,
-  type ActivationTexture,
-} from "../compiler/kernels/texture.js";
-import type { TextureShape } from "../compiler/kernels/common.js";
+import type { ConvSpec } from "../compiler/kernels/conv-spec.js";
+import { texel, textureRow } from "../compiler/kernels/texture.js";
 import { table } from "../compiler/cli/format.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { describeAdapter, requestDevice, tuningFor } from "../runtime/device.js";
 import { median } from "../runtime/cli/profile.js";
+import { benchLimits, convTextures, timeDispatch } from "./common.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -29,7 +25,7 @@ const { values: args } = parseArgs({
     runs: { type: "string", default: "5" },
   },
 });
-const limits = { ...compatLimits, maxTextureDimension2D: 16384 };
+const limits = benchLimits;
 const epilogue = { bias: true, relu: true, residual: false, reluAfterAdd: false };
 const range = (k: number) => [...Array(k).keys()];
 
@@ -61,7 +57,7 @@ function fused(dw: ConvSpec, pw: ConvSpec, P: number, TN: number, WG: number): T
   const N = pw.cout / 4;
   const [T, H, W] = dw.input;
   const M = dw.n * T * H * W;
-  const input: ActivationTexture = activationTexture([dw.n, dw.cin, T, H, W], limits, dw.pad)!;
+  const input = convTextures(dw).input!;
   const taps = range(3).flatMap((kh) => range(3).map((kw) => [kh, kw] as const));
   const wgsl = `
 @group(0) @binding(0) var inp: texture_2d<f32>;
@@ -128,12 +124,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   return {
     wgsl,
     dispatch: [Math.ceil(M / P), 1, 1],
-    resources: [
-      input,
-      weightTexture(dw.cout, convWeightFloats(dw), limits)!,
-      weightTexture(pw.cout, convWeightFloats(pw), limits)!,
-      M * pw.cout,
-    ],
+    resources: [input, convTextures(dw).weights!, convTextures(pw).weights!, M * pw.cout],
   };
 }
 
@@ -177,19 +168,8 @@ async function time(k: Timed): Promise<number> {
   });
   const group = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
   const times: number[] = [];
-  for (let i = 0; i <= Number(args.runs); i++) {
-    const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group);
-    for (let r = 0; r < 16; r++)
-      pass.dispatchWorkgroups(...(k.dispatch as [number, number, number]));
-    pass.end();
-    const t = performance.now();
-    device.queue.submit([encoder.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    times.push((performance.now() - t) / 16);
-  }
+  for (let i = 0; i <= Number(args.runs); i++)
+    times.push(await timeDispatch(device, pipeline, group, k.dispatch, 16));
   for (const m of made) m.destroy();
   return median(times.slice(1)); // the first run pays for first use
 }
@@ -201,27 +181,26 @@ for (const [what, c, plane] of [
   ["res5 block, 512 -> 2048, 1x4x4", 512, [1, 4, 4]],
 ] as const) {
   const { dw, pw } = block(c, [...plane]);
-  const tex = (s: ConvSpec) => ({
-    input: activationTexture([s.n, s.cin, ...s.input], limits, s.pad)!,
-    weights: weightTexture(s.cout, convWeightFloats(s), limits)!,
-  });
-  const dwKernel = convDepthwise(dw, limits, tuning.depthwiseTile, tex(dw));
+  const dwKernel = convDepthwise(dw, limits, tuning.depthwiseTile, convTextures(dw));
   const pwKernel = convPointwise(
     pw,
     limits,
     pointwiseTile(pw, tuning.minInvocations, tuning.maxTileArea),
-    tex(pw),
+    convTextures(pw),
   );
   const dwMs = await time(production(dw, dwKernel));
   const pwMs = await time(production(pw, pwKernel));
   rows.push([what, `${dwKernel.name} + ${pwKernel.name}`, (dwMs + pwMs).toFixed(3)]);
+  // Variants whose workgroup has a column group for every lane (WG x TN <= N vec4 columns).
   for (const [P, TN, WG] of [
     [4, 8, 64],
     [8, 8, 64],
     [8, 8, 32],
+    [8, 4, 32],
+    [8, 8, 16],
     [16, 4, 64],
   ] as const) {
-    if (P * c * 4 > device.limits.maxComputeWorkgroupStorageSize) continue;
+    if (P * c * 4 > device.limits.maxComputeWorkgroupStorageSize || WG * TN > pw.cout / 4) continue;
     const ms = await time(fused(dw, pw, P, TN, WG));
     rows.push([what, `fused, ${P} positions x ${TN} vec4 columns, workgroup ${WG}`, ms.toFixed(3)]);
   }

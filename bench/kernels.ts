@@ -6,13 +6,13 @@ import { compatLimits, type Kernel } from "../compiler/kernels/common.js";
 import { convDirect } from "../compiler/kernels/conv-direct.js";
 import { convDepthwise } from "../compiler/kernels/conv-depthwise.js";
 import { convPointwise } from "../compiler/kernels/conv-pointwise.js";
-import { convWeightFloats, type ConvSpec } from "../compiler/kernels/conv-spec.js";
-import { activationTexture, clipTexture, weightTexture } from "../compiler/kernels/texture.js";
+import type { ConvSpec } from "../compiler/kernels/conv-spec.js";
 import { table } from "../compiler/cli/format.js";
 import type { Triple } from "../compiler/ir.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { describeAdapter, requestDevice } from "../runtime/device.js";
 import { median } from "../runtime/cli/profile.js";
+import { benchLimits, convTextures, timeDispatch } from "./common.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -54,13 +54,8 @@ const depthwise = spec({
   pad: [1, 1, 1],
   groups: 64,
 });
-const limits = { ...compatLimits, maxTextureDimension2D: 16384 };
-const textures = (s: ConvSpec): Kernel["textures"] => {
-  const input = s.channelsFirstInput
-    ? clipTexture([s.n, s.cin, ...s.input], limits, s.pad)
-    : activationTexture([s.n, s.cin, ...s.input], limits, s.pad);
-  return { input: input!, weights: weightTexture(s.cout, convWeightFloats(s), limits)! };
-};
+const limits = benchLimits;
+const textures = convTextures;
 const clipStem = { ...stem, channelsFirstInput: true };
 // res3's, res4's and res5's depthwise convs at this input: small planes, where the
 // per-dispatch floor shows.
@@ -207,6 +202,7 @@ for (const [what, s, k] of cases) {
     s.n * s.cout * s.output.reduce((a, b) => a * b),
   ];
   const buffers = floats.map((n) => device.createBuffer({ size: 4 * n, usage: 0x80 }));
+  const made: (GPUBuffer | GPUTexture)[] = [...buffers];
   const shapes = [k.textures?.input, k.textures?.weights];
   const resources = buffers.map((buffer, i) => {
     const shape = shapes[i];
@@ -216,34 +212,29 @@ for (const [what, s, k] of cases) {
       format: "rgba32float",
       usage: 0x04, // TEXTURE_BINDING
     });
+    made.push(texture);
     return texture.createView();
   });
   const group = device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
     entries: resources.map((resource, binding) => ({ binding, resource })),
   });
-  // Short kernels run 16 times in one submit (as profiles time them), so the submit and sync
-  // overhead does not swamp them.
-  let repeats = 1;
-  const once = async () => {
-    const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group);
-    for (let r = 0; r < repeats; r++)
-      pass.dispatchWorkgroups(...(k.dispatch as [number, number, number]));
-    pass.end();
-    const t = performance.now();
-    device.queue.submit([encoder.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    return (performance.now() - t) / repeats;
-  };
-  if ((await once()) < 2) repeats = 16;
+  // Short kernels run 16 to a submit (as profiles time them), so the submit and sync overhead
+  // does not swamp them; the first run pays for first use, the second decides.
+  const run = (repeats: number) => timeDispatch(device, pipeline, group, k.dispatch, repeats);
+  await run(1);
+  const repeats = (await run(1)) < 2 ? 16 : 1;
   const times: number[] = [];
-  for (let i = 0; i < Number(args.runs); i++) times.push(await once());
+  for (let i = 0; i < Number(args.runs); i++) times.push(await run(repeats));
   const ms = median(times);
-  rows.push([what, k.name, ms.toFixed(ms < 1 ? 3 : 1), (k.flops / ms / 1e6).toFixed(2)]);
-  for (const b of buffers) b.destroy();
+  rows.push([
+    what,
+    k.name,
+    String(repeats),
+    ms.toFixed(repeats > 1 ? 3 : 1),
+    (k.flops / ms / 1e6).toFixed(2),
+  ]);
+  for (const b of made) b.destroy();
 }
 // The floor under every kernel: an empty dispatch, 16 to a submit (as profiles time them).
 {
@@ -259,21 +250,12 @@ for (const [what, s, k] of cases) {
     entries: [{ binding: 0, resource: { buffer } }],
   });
   const times: number[] = [];
-  for (let i = 0; i < Number(args.runs) + 1; i++) {
-    const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group);
-    for (let r = 0; r < 16; r++) pass.dispatchWorkgroups(8);
-    pass.end();
-    const t = performance.now();
-    device.queue.submit([encoder.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    times.push((performance.now() - t) / 16);
-  }
+  for (let i = 0; i < Number(args.runs) + 1; i++)
+    times.push(await timeDispatch(device, pipeline, group, [8, 1, 1], 16));
   rows.push([
     "empty dispatch (8 workgroups)",
     "launch overhead",
+    "16",
     median(times.slice(1)).toFixed(3),
     "",
   ]);
@@ -286,6 +268,7 @@ console.log(
     [
       { title: "conv" },
       { title: "kernel" },
+      { title: "per submit", align: "right" },
       { title: "ms", align: "right" },
       { title: "GFLOP/s", align: "right" },
     ],

@@ -241,6 +241,7 @@ async function main() {
           { title: "convs", align: "right" },
           { title: "min", align: "right" },
           { title: "median", align: "right" },
+          { title: "under 10x", align: "right" },
           { title: "min GFLOP/s", align: "right" },
           { title: "median GFLOP/s", align: "right" },
         ],
@@ -249,12 +250,13 @@ async function main() {
             family(d.kernel) === f ? [{ d, i, j }] : [],
           );
           const xs = mine.map(({ j }) => speedups[j]!);
-          const rates = mine.map(({ d, i }) => d.flops / r.kernels.ms[i]! / 1e6);
+          const rates = mine.map(({ d, i }) => d.flops / (r.kernels.ms[i]! / 1000) / 1e9);
           return [
             f,
             String(xs.length),
             `${Math.min(...xs).toFixed(1)}x`,
             `${median(xs).toFixed(1)}x`,
+            String(xs.filter((x) => x < 10).length),
             Math.min(...rates).toFixed(1),
             median(rates).toFixed(1),
           ];
