@@ -166,6 +166,7 @@ const cases: [string, ConvSpec, Kernel][] = [
     [4, 7],
     [2, 14],
     [4, 4],
+    [7, 7],
   ].map(
     ([th, tw]) =>
       [

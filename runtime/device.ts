@@ -76,8 +76,9 @@ export async function guarded<T>(device: GPUDevice, what: string, f: () => T): P
 
 /** Kernel tuning for an adapter: CPU adapters want few, large invocations; GPUs many. */
 // Tile sizes per adapter, from `npm run bench:kernels` (BENCHMARKS.md): llvmpipe runs the
-// largest tiles fastest (pointwise 32x8: 7.2 GFLOP/s against 1.5 for 4x2; stem 56 outputs x 8
-// vec4 channel groups: 6.1 against 1.2); SwiftShader takes minutes to compile those and gains little.
+// largest tiles fastest (on storage buffers, pointwise 32x8 about 5x the GFLOP/s of 4x2 and the
+// stem's 56 outputs x 8 vec4 channel groups about 7x one output group; on textures, depthwise
+// 7x7 output tiles 1.2-1.4x 2x7 ones); SwiftShader takes minutes to compile those and gains little.
 export function tuningFor(adapter: GPUAdapter): Tuning {
   if (/swiftshader/i.test(describeAdapter(adapter)))
     return {
@@ -91,7 +92,7 @@ export function tuningFor(adapter: GPUAdapter): Tuning {
       minInvocations: 128,
       maxTileArea: 128,
       directTile: { tw: 56, cot: 8 },
-      depthwiseTile: { th: 2, tw: 7 },
+      depthwiseTile: { th: 7, tw: 7 },
       textures: true,
     };
   }

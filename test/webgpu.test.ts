@@ -231,6 +231,7 @@ for (const backend of backends) {
           const graph = buildGraph(`model m() { input 16x3x9x8  ${body} }`, { batch: 2 });
           for (const depthwiseTile of [
             { th: 2, tw: 7 },
+            { th: 7, tw: 7 },
             { th: 4, tw: 4 },
             { th: 3, tw: 2 },
           ]) {

@@ -18,7 +18,7 @@ export function canVectorise(s: ConvSpec): boolean {
 
 // Register tiles, largest first. On CPU adapters (llvmpipe, SwiftShader) each invocation is
 // one SIMD lane, and big tiles amortise its loads and index arithmetic: measured on llvmpipe,
-// a 32x8 tile ran at 7.2 GFLOP/s where 4x2 ran at 1.5 (`npm run bench:kernels`).
+// a 32x8 tile ran about 5x as fast as 4x2 (`npm run bench:kernels`, BENCHMARKS.md).
 const vec4Tiles: PointwiseTile[] = [
   { rows: 32, cols: 8 },
   { rows: 16, cols: 8 },
