@@ -228,6 +228,7 @@ async function main() {
     details.push(
       `csnc conv kernels vs the naive baseline on ${naiveTimes.backend}: min ${Math.min(...speedups).toFixed(1)}x, median ${median(speedups).toFixed(1)}x over ${convs.length} convs`,
     );
+    const kernelMs = r.kernels.ms.reduce((a, b) => a + b, 0);
     const family = (kernel: string) => /^conv-(\w+)/.exec(kernel)![1]!;
     const families = [...new Set(convs.map(({ d }) => family(d.kernel)))];
     const worst = convs
@@ -235,10 +236,11 @@ async function main() {
       .sort((a, b) => a.x - b.x)
       .slice(0, 6);
     details.push(
-      `Per conv family (speed-up over naive and GFLOP/s, min / median) and the lowest speed-ups:\n\n${table(
+      `Per conv family (share of the summed kernel times, speed-up over naive and GFLOP/s, min / median) and the lowest speed-ups:\n\n${table(
         [
           { title: "family" },
           { title: "convs", align: "right" },
+          { title: "share", align: "right" },
           { title: "min", align: "right" },
           { title: "median", align: "right" },
           { title: "under 10x", align: "right" },
@@ -251,9 +253,11 @@ async function main() {
           );
           const xs = mine.map(({ j }) => speedups[j]!);
           const rates = mine.map(({ d, i }) => d.flops / (r.kernels.ms[i]! / 1000) / 1e9);
+          const share = mine.reduce((a, { i }) => a + r.kernels.ms[i]!, 0) / kernelMs;
           return [
             f,
             String(xs.length),
+            `${(100 * share).toFixed(1)}%`,
             `${Math.min(...xs).toFixed(1)}x`,
             `${median(xs).toFixed(1)}x`,
             String(xs.filter((x) => x < 10).length),

@@ -75,10 +75,12 @@ export async function guarded<T>(device: GPUDevice, what: string, f: () => T): P
 }
 
 /** Kernel tuning for an adapter: CPU adapters want few, large invocations; GPUs many. */
-// Tile sizes per adapter, from `npm run bench:kernels` (BENCHMARKS.md): llvmpipe runs the
-// largest tiles fastest (on storage buffers, pointwise 32x8 about 5x the GFLOP/s of 4x2 and the
-// stem's 56 outputs x 8 vec4 channel groups about 7x one output group; on textures, depthwise
-// 7x7 output tiles 1.2-1.4x 2x7 ones); SwiftShader takes minutes to compile those and gains little.
+// Tile sizes per adapter, from `npm run bench:kernels` and `npm run bench` (BENCHMARKS.md):
+// llvmpipe runs the largest tiles fastest (on storage buffers, pointwise 32x8 about 5x the
+// GFLOP/s of 4x2 and the stem's 56 outputs x 8 vec4 channel groups about 7x one output group;
+// with 7x7 depthwise output tiles instead of 2x7, the slowest of res4's depthwise convs went
+// from 5.7-7.6x to 11.2-14x the naive kernel in the model); SwiftShader takes minutes to compile those and
+// gains little.
 export function tuningFor(adapter: GPUAdapter): Tuning {
   if (/swiftshader/i.test(describeAdapter(adapter)))
     return {

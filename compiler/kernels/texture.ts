@@ -1,7 +1,8 @@
 // Texture inputs for CPU adapters. llvmpipe compiles each storage-buffer load into a branchy
 // loop over the SIMD lanes (a mask branch and a bounds check per lane and component), but a
-// texel fetch into a few vector loads and shuffles: the same 32x8-tiled GEMM ran 3-5x as fast reading
-// rgba32float textures as reading storage buffers (`npm run bench:kernels`, BENCHMARKS.md).
+// texel fetch into a few vector loads and shuffles: the same 32x8-tiled GEMM ran about 3x as
+// fast reading rgba32float textures as reading storage buffers (`npm run bench:kernels`,
+// BENCHMARKS.md).
 // Kernels that read textures get their input copied into a staging texture
 // (copyBufferToTexture) and their weights uploaded as one at load time.
 import type { Triple } from "../ir.js";
