@@ -1,7 +1,7 @@
 // `npm run bench:fusion`: would fusing a depthwise conv into the 1x1x1 conv after it pay on
 // llvmpipe? The fused kernel (written here only, for this measurement) computes the depthwise
 // outputs of P positions into workgroup memory, waits at one barrier, then runs the GEMM for
-// those positions over every output channel; it saves a dispatch (about 0.1 ms on llvmpipe,
+// those positions over every output channel; it saves a dispatch (0.03-0.08 ms on llvmpipe,
 // `npm run bench:kernels`) and the staging copy. It is timed against the compiler's own two
 // kernels (llvmpipe's tuning) for the res3/res4/res5 blocks of ir-CSN-50 at 1x3x8x112x112,
 // both with a bias + ReLU epilogue (the model's conv_c also adds the residual, alike for both).
