@@ -79,8 +79,8 @@ export async function guarded<T>(device: GPUDevice, what: string, f: () => T): P
 // llvmpipe runs the largest tiles fastest (on storage buffers, pointwise 32x8 about 5x the
 // GFLOP/s of 4x2 and the stem's 56 outputs x 8 vec4 channel groups about 7x one output group;
 // with 7x7 depthwise output tiles instead of 2x7, the slowest of res4's depthwise convs went
-// from 5.7-7.6x to 11.2-14x the naive kernel in the model, in two of three runs); SwiftShader takes minutes to compile those and
-// gains little.
+// from 5.7-7.6x to 11.2-14x the naive kernel in the model, in two of three runs); SwiftShader
+// takes minutes to compile those and gains little.
 export function tuningFor(adapter: GPUAdapter): Tuning {
   if (/swiftshader/i.test(describeAdapter(adapter)))
     return {
