@@ -57,6 +57,18 @@ const depthwise = spec({
 const limits = benchLimits;
 const textures = convTextures;
 const clipStem = { ...stem, channelsFirstInput: true };
+type Case = [string, ConvSpec, Kernel];
+/** One case per tile of `tiles` ("AxB AxB ..."), its kernel made by `kernel(A, B)`. */
+const sweep = (
+  what: string,
+  s: ConvSpec,
+  tiles: string,
+  kernel: (a: number, b: number) => Kernel,
+): Case[] =>
+  tiles.split(" ").map((tile) => {
+    const [a, b] = tile.split("x").map(Number);
+    return [what, s, kernel(a!, b!)];
+  });
 // res3's, res4's and res5's depthwise convs at this input: small planes, where the
 // per-dispatch floor shows.
 const depthwiseAt = (c: number, plane: Triple): ConvSpec => ({
@@ -67,124 +79,36 @@ const depthwiseAt = (c: number, plane: Triple): ConvSpec => ({
   input: plane,
   output: plane,
 });
-const depthwiseSmall: [string, ConvSpec, number[][]][] = [
-  [
-    "depthwise 3x3x3 128, 4x14x14",
-    depthwiseAt(128, [4, 14, 14]),
-    [
-      [2, 7],
-      [4, 7],
-      [7, 7],
-      [14, 14],
-    ],
-  ],
-  [
-    "depthwise 3x3x3 256, 2x7x7",
-    depthwiseAt(256, [2, 7, 7]),
-    [
-      [2, 7],
-      [4, 7],
-      [7, 7],
-    ],
-  ],
-  [
-    "depthwise 3x3x3 512, 1x4x4",
-    depthwiseAt(512, [1, 4, 4]),
-    [
-      [2, 4],
-      [4, 4],
-    ],
-  ],
-];
-const cases: [string, ConvSpec, Kernel][] = [
-  ...[
-    [4, 2],
-    [8, 2],
-    [8, 4],
-    [16, 4],
-    [32, 4],
-    [32, 8],
-  ].map(
-    ([rows, cols]) =>
-      [
-        "1x1x1 256->256, 8x28x28",
-        pointwise,
-        convPointwise(pointwise, compatLimits, { rows: rows!, cols: cols! }),
-      ] as [string, ConvSpec, Kernel],
+const depthwiseTiles = (what: string, s: ConvSpec, tiles: string) =>
+  sweep(what, s, tiles, (th, tw) => convDepthwise(s, limits, { th, tw }, textures(s)));
+
+// Tiles are rows x vec4 columns (pointwise), outputs along W x vec4 channel groups (direct),
+// outputs along H x W (depthwise).
+const cases: Case[] = [
+  ...sweep("1x1x1 256->256, 8x28x28", pointwise, "4x2 8x2 8x4 16x4 32x4 32x8", (rows, cols) =>
+    convPointwise(pointwise, compatLimits, { rows, cols }),
   ),
-  ...[
-    [4, 1],
-    [8, 8],
-    [56, 8],
-  ].map(
-    ([tw, cot]) =>
-      ["stem 3x7x7 3->64, 8x112x112", stem, convDirect(stem, compatLimits, tw, cot)] as [
-        string,
-        ConvSpec,
-        Kernel,
-      ],
+  ...sweep("stem 3x7x7 3->64, 8x112x112", stem, "4x1 8x8 56x8", (tw, cot) =>
+    convDirect(stem, compatLimits, tw, cot),
   ),
-  ...[2, 7].map(
-    (tw) =>
-      [
-        "depthwise 3x3x3 64, 8x28x28",
-        depthwise,
-        convDepthwise(depthwise, compatLimits, { th: 1, tw }),
-      ] as [string, ConvSpec, Kernel],
+  ...sweep("depthwise 3x3x3 64, 8x28x28", depthwise, "1x2 1x7", (th, tw) =>
+    convDepthwise(depthwise, compatLimits, { th, tw }),
   ),
   // The texture variants (llvmpipe's tuning).
-  ...[
-    [8, 8],
-    [16, 4],
-    [16, 8],
-    [32, 8],
-  ].map(
-    ([rows, cols]) =>
-      [
-        "1x1x1 256->256, 8x28x28",
-        pointwise,
-        convPointwise(pointwise, limits, { rows: rows!, cols: cols! }, textures(pointwise)),
-      ] as [string, ConvSpec, Kernel],
+  ...sweep("1x1x1 256->256, 8x28x28", pointwise, "8x8 16x4 16x8 32x8", (rows, cols) =>
+    convPointwise(pointwise, limits, { rows, cols }, textures(pointwise)),
   ),
-  ...[
-    [8, 8],
-    [28, 8],
-    [56, 8],
-    [56, 16],
-  ].map(
-    ([tw, cot]) =>
-      [
-        "stem 3x7x7 3->64, 8x112x112",
-        clipStem,
-        convDirect(clipStem, limits, tw, cot, textures(clipStem)),
-      ] as [string, ConvSpec, Kernel],
+  ...sweep("stem 3x7x7 3->64, 8x112x112", clipStem, "8x8 28x8 56x8 56x16", (tw, cot) =>
+    convDirect(clipStem, limits, tw, cot, textures(clipStem)),
   ),
-  ...[
-    [1, 7],
-    [1, 14],
-    [2, 7],
-    [4, 7],
-    [2, 14],
-    [4, 4],
-    [7, 7],
-  ].map(
-    ([th, tw]) =>
-      [
-        "depthwise 3x3x3 64, 8x28x28",
-        depthwise,
-        convDepthwise(depthwise, limits, { th: th!, tw: tw! }, textures(depthwise)),
-      ] as [string, ConvSpec, Kernel],
+  ...depthwiseTiles("depthwise 3x3x3 64, 8x28x28", depthwise, "1x7 1x14 2x7 4x7 2x14 4x4 7x7"),
+  ...depthwiseTiles(
+    "depthwise 3x3x3 128, 4x14x14",
+    depthwiseAt(128, [4, 14, 14]),
+    "2x7 4x7 7x7 14x14",
   ),
-  ...depthwiseSmall.flatMap(([what, s, tiles]) =>
-    tiles.map(
-      ([th, tw]) =>
-        [what, s, convDepthwise(s, limits, { th: th!, tw: tw! }, textures(s))] as [
-          string,
-          ConvSpec,
-          Kernel,
-        ],
-    ),
-  ),
+  ...depthwiseTiles("depthwise 3x3x3 256, 2x7x7", depthwiseAt(256, [2, 7, 7]), "2x7 4x7 7x7"),
+  ...depthwiseTiles("depthwise 3x3x3 512, 1x4x4", depthwiseAt(512, [1, 4, 4]), "2x4 4x4"),
 ];
 
 const acquired = await acquireAdapter(args.backend as Backend);
