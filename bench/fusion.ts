@@ -8,7 +8,6 @@
 // Prints ms per variant. It measures speed only: the fused kernel's output is not checked, as no
 // plan uses it.
 import { parseArgs } from "node:util";
-import type { Kernel, TextureShape } from "../compiler/kernels/common.js";
 import { convDepthwise } from "../compiler/kernels/conv-depthwise.js";
 import { convPointwise, pointwiseTile } from "../compiler/kernels/conv-pointwise.js";
 import type { ConvSpec } from "../compiler/kernels/conv-spec.js";
@@ -16,8 +15,13 @@ import { texel, textureRow } from "../compiler/kernels/texture.js";
 import { table } from "../compiler/cli/format.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { describeAdapter, requestDevice, tuningFor } from "../runtime/device.js";
-import { median } from "../runtime/cli/profile.js";
-import { benchLimits, convTextures, timeDispatch } from "./common.js";
+import {
+  benchLimits,
+  convKernelToTime,
+  convTextures,
+  timeKernel,
+  type TimedKernel,
+} from "./common.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -44,15 +48,8 @@ function block(c: number, plane: [number, number, number]) {
   return { dw, pw };
 }
 
-interface Timed {
-  readonly wgsl: string;
-  readonly dispatch: readonly [number, number, number];
-  /** Bindings in order: a texture's shape, or a storage buffer's float count. */
-  readonly resources: readonly (TextureShape | number)[];
-}
-
 /** The fused kernel: P positions a workgroup of WG invocations, TN vec4 columns each. */
-function fused(dw: ConvSpec, pw: ConvSpec, P: number, TN: number, WG: number): Timed {
+function fused(dw: ConvSpec, pw: ConvSpec, P: number, TN: number, WG: number): TimedKernel {
   const K = dw.cin / 4;
   const N = pw.cout / 4;
   const [T, H, W] = dw.input;
@@ -128,51 +125,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   };
 }
 
-/** One of the compiler's texture kernels, with its input, weights and output. */
-function production(s: ConvSpec, k: Kernel): Timed {
-  return {
-    wgsl: k.wgsl,
-    dispatch: k.dispatch,
-    resources: [
-      k.textures!.input!,
-      k.textures!.weights!,
-      s.n * s.cout * s.output[0] * s.output[1] * s.output[2],
-    ],
-  };
-}
-
 const acquired = await acquireAdapter(args.backend as Backend);
 const device = await requestDevice(acquired.adapter);
 const tuning = tuningFor(acquired.adapter);
 
 /** Median ms of one dispatch, 16 to a submit (as profiles time short kernels). */
-async function time(k: Timed): Promise<number> {
-  const pipeline = await device.createComputePipelineAsync({
-    layout: "auto",
-    compute: { module: device.createShaderModule({ code: k.wgsl }), entryPoint: "main" },
-  });
-  const made: (GPUTexture | GPUBuffer)[] = [];
-  const entries = k.resources.map((r, binding) => {
-    if (typeof r === "number") {
-      const buffer = device.createBuffer({ size: 4 * r, usage: 0x80 }); // STORAGE
-      made.push(buffer);
-      return { binding, resource: { buffer } };
-    }
-    const texture = device.createTexture({
-      size: [r.width, r.height],
-      format: "rgba32float",
-      usage: 0x04, // TEXTURE_BINDING
-    });
-    made.push(texture);
-    return { binding, resource: texture.createView() };
-  });
-  const group = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-  const times: number[] = [];
-  for (let i = 0; i <= Number(args.runs); i++)
-    times.push(await timeDispatch(device, pipeline, group, k.dispatch, 16));
-  for (const m of made) m.destroy();
-  return median(times.slice(1)); // the first run pays for first use
-}
+const time = async (k: TimedKernel) => (await timeKernel(device, k, Number(args.runs), 16)).ms;
 
 const rows: string[][] = [];
 for (const [what, c, plane] of [
@@ -188,8 +146,8 @@ for (const [what, c, plane] of [
     pointwiseTile(pw, tuning.minInvocations, tuning.maxTileArea),
     convTextures(pw),
   );
-  const dwMs = await time(production(dw, dwKernel));
-  const pwMs = await time(production(pw, pwKernel));
+  const dwMs = await time(convKernelToTime(dw, dwKernel));
+  const pwMs = await time(convKernelToTime(pw, pwKernel));
   rows.push([what, `${dwKernel.name} + ${pwKernel.name}`, (dwMs + pwMs).toFixed(3)]);
   // Variants whose workgroup has a column group for every lane (WG x TN <= N vec4 columns).
   for (const [P, TN, WG] of [

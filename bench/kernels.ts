@@ -11,8 +11,7 @@ import { table } from "../compiler/cli/format.js";
 import type { Triple } from "../compiler/ir.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { describeAdapter, requestDevice } from "../runtime/device.js";
-import { median } from "../runtime/cli/profile.js";
-import { benchLimits, convTextures, timeDispatch } from "./common.js";
+import { benchLimits, convKernelToTime, convTextures, timeKernel } from "./common.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -117,41 +116,7 @@ const rows: string[][] = [];
 for (const [what, s, k] of cases) {
   if (k.textures && device.limits.maxTextureDimension2D < limits.maxTextureDimension2D) continue;
   if (args.only && !k.name.includes(args.only)) continue;
-  const pipeline = await device.createComputePipelineAsync({
-    layout: "auto",
-    compute: { module: device.createShaderModule({ code: k.wgsl }), entryPoint: "main" },
-  });
-  const floats = [
-    s.n * s.cin * s.input.reduce((a, b) => a * b),
-    s.cout * (s.cin / s.groups) * s.kernel.reduce((a, b) => a * b) + s.cout,
-    s.n * s.cout * s.output.reduce((a, b) => a * b),
-  ];
-  const buffers = floats.map((n) => device.createBuffer({ size: 4 * n, usage: 0x80 }));
-  const made: (GPUBuffer | GPUTexture)[] = [...buffers];
-  const shapes = [k.textures?.input, k.textures?.weights];
-  const resources = buffers.map((buffer, i) => {
-    const shape = shapes[i];
-    if (!shape) return { buffer };
-    const texture = device.createTexture({
-      size: [shape.width, shape.height],
-      format: "rgba32float",
-      usage: 0x04, // TEXTURE_BINDING
-    });
-    made.push(texture);
-    return texture.createView();
-  });
-  const group = device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: resources.map((resource, binding) => ({ binding, resource })),
-  });
-  // Short kernels run 16 to a submit (as profiles time them), so the submit and sync overhead
-  // does not swamp them; the first run pays for first use, the second decides.
-  const run = (repeats: number) => timeDispatch(device, pipeline, group, k.dispatch, repeats);
-  await run(1);
-  const repeats = (await run(1)) < 2 ? 16 : 1;
-  const times: number[] = [];
-  for (let i = 0; i < Number(args.runs); i++) times.push(await run(repeats));
-  const ms = median(times);
+  const { ms, repeats } = await timeKernel(device, convKernelToTime(s, k), Number(args.runs));
   rows.push([
     what,
     k.name,
@@ -159,31 +124,14 @@ for (const [what, s, k] of cases) {
     ms.toFixed(repeats > 1 ? 3 : 1),
     (k.flops / ms / 1e6).toFixed(2),
   ]);
-  for (const b of made) b.destroy();
 }
 // The floor under every kernel: an empty dispatch, 16 to a submit (as profiles time them).
 {
-  const code = `@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+  const wgsl = `@group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) { if (g.x == 0u) { out[0] = 1.0; } }`;
-  const pipeline = device.createComputePipeline({
-    layout: "auto",
-    compute: { module: device.createShaderModule({ code }), entryPoint: "main" },
-  });
-  const buffer = device.createBuffer({ size: 256, usage: 0x80 });
-  const group = device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [{ binding: 0, resource: { buffer } }],
-  });
-  const times: number[] = [];
-  for (let i = 0; i < Number(args.runs) + 1; i++)
-    times.push(await timeDispatch(device, pipeline, group, [8, 1, 1], 16));
-  rows.push([
-    "empty dispatch (8 workgroups)",
-    "launch overhead",
-    "16",
-    median(times.slice(1)).toFixed(3),
-    "",
-  ]);
+  const empty = { wgsl, dispatch: [8, 1, 1] as const, resources: [64] };
+  const { ms } = await timeKernel(device, empty, Number(args.runs), 16);
+  rows.push(["empty dispatch (8 workgroups)", "launch overhead", "16", ms.toFixed(3), ""]);
 }
 console.log(
   `${acquired.backend} (${describeAdapter(acquired.adapter)}), median of ${args.runs} runs, wall clock per dispatch`,
