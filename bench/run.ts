@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
 import { compileGraph } from "../compiler/compile.js";
+import { unlimitedLimits } from "../compiler/kernels/common.js";
 import { checkFile, type Graph } from "../compiler/index.js";
 import { nodeHost, projectRoot } from "../compiler/node-host.js";
 import { exportOnnx } from "../compiler/onnx.js";
@@ -91,8 +92,6 @@ async function timeCsnc(
 }
 
 async function timeOrt(graph: Graph, tensors: Map<string, Tensor>, threads: number) {
-  const paths = new Set(graph.nodes.map((n) => n.path));
-  void paths;
   const bytes = exportOnnx(graph, (layer, suffix) => tensors.get(`${layer}.${suffix}`)!.data!);
   const session = await ort.InferenceSession.create(bytes, {
     intraOpNumThreads: threads,
@@ -144,14 +143,7 @@ async function main() {
   const graph = loadGraph();
   const threads = os.availableParallelism();
   const cpu = `${os.cpus()[0]?.model ?? "unknown CPU"}, ${threads} threads`;
-  const macs = compileGraph(graph, {
-    maxComputeWorkgroupsPerDimension: 65535,
-    maxComputeInvocationsPerWorkgroup: 256,
-    maxStorageBuffersPerShaderStage: 8,
-    maxStorageBufferBindingSize: 2 ** 40,
-    maxBufferSize: 2 ** 40,
-    maxTextureDimension2D: 8192,
-  }).dispatches.reduce((a, d) => a + d.flops / 2, 0);
+  const macs = compileGraph(graph, unlimitedLimits).dispatches.reduce((a, d) => a + d.flops / 2, 0);
   log(
     `${graph.model} at ${shape.join("x")} (${human(macs)} multiply-adds incl. pooling) on ${cpu}`,
   );
