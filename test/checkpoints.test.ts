@@ -1,4 +1,4 @@
-// Published checkpoints, as people find them: every file in shared/fixtures/checkpoints behaves
+// Published checkpoints, as people find them: every file in test/fixtures/checkpoints behaves
 // as its README row says, through `csnc import` and through `--weights` directly.
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,9 +1,9 @@
-// The PyTorch-made golden data in ../shared/fixtures, turned into csnc programs and inputs.
+// The PyTorch-made golden data in test/fixtures (copied from the project's shared fixtures), turned into csnc programs and inputs.
 import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { readSafetensors, type Tensor } from "../runtime/safetensors.js";
 
-export const fixturesDir = path.resolve(import.meta.dirname, "../../shared/fixtures");
+export const fixturesDir = path.resolve(import.meta.dirname, "fixtures");
 
 export interface OpCase {
   readonly name: string;

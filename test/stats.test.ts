@@ -9,7 +9,7 @@ import { statsReport } from "../compiler/stats/report.js";
 import { countArch, type Arch, type Mode } from "./reference/count-csn.js";
 
 const root = path.resolve(import.meta.dirname, "..");
-const fixtures = path.resolve(root, "../shared/fixtures/models");
+const fixtures = path.resolve(root, "test/fixtures/models");
 
 function stats(
   model: string,
@@ -64,7 +64,7 @@ describe("published counts (CSN paper, VMZ, MMAction2)", () => {
   });
 });
 
-describe("PyTorch fixtures (shared/fixtures/models/*/model.json)", () => {
+describe("PyTorch fixtures (test/fixtures/models/*/model.json)", () => {
   const cases: [string, string, Record<string, number>][] = [
     ["ir-csn-50-w8", "ir-csn-50.csn", { width: 8, classes: 10 }],
     ["ip-csn-50-w8", "ip-csn-50.csn", { width: 8, classes: 10 }],
