@@ -212,21 +212,23 @@ export async function createExecutor(
   const stage = (encoder: GPUCommandEncoder, i: number) => {
     const s = plan.dispatches[i]!.stage;
     if (!s) return false;
-    // Plane by plane into the zero border (one copy when there is none).
+    // Plane by plane into the zero border; one copy of every plane when there is no border.
+    // Each copy lands at its plane's first interior row, also when N x T is 1 (then the single
+    // plane still sits below a border of pT planes and pH rows).
     const t = plan.textures[s.texture]!;
     const [n, c, T, H, W] = tensor.get(s.tensor)!.shape as [number, number, number, number, number];
     const [pT, pH, pW] = t.pad;
     const bytesPerRow = 4 * W * c;
-    const planes = pT + pH + pW === 0 ? 1 : n * T;
-    const rows = (n * T * H) / planes;
+    const copies = pT + pH + pW === 0 ? 1 : n * T;
+    const rows = (n * T * H) / copies;
     const buffer = buffers[tensor.get(s.tensor)!.buffer]!;
-    for (let p = 0; p < planes; p++) {
+    for (let p = 0; p < copies; p++) {
       const plane = Math.floor(p / T) * (T + 2 * pT) + (p % T) + pT;
       encoder.copyBufferToTexture(
         { buffer, offset: p * rows * bytesPerRow, bytesPerRow, rowsPerImage: rows },
         {
           texture: textures[s.texture]!,
-          origin: { x: (pW * c) / 4, y: planes === 1 ? 0 : plane * (H + 2 * pH) + pH },
+          origin: { x: (pW * c) / 4, y: plane * (H + 2 * pH) + pH },
         },
         [W * (c / 4), rows],
       );
