@@ -20,8 +20,7 @@ export function fc(
   const wgsl = `// ${name}: [${n} x ${features}] x [${features} x ${outFeatures}]${bias ? " + bias" : ""}.
 ${binding(0, "inp", t)}
 ${binding(1, "wts", t)}
-${binding(2, "wflat", "f32")}
-${binding(3, "out", "f32", true)}
+${bias ? binding(2, "wflat", "f32") + "\n" : ""}${binding(bias ? 3 : 2, "out", "f32", true)}
 ${entry(g.nx, total)}
   let j = idx % ${outFeatures}u; let n = idx / ${outFeatures}u;
   var acc = ${vec ? "vec4<f32>(0.0)" : "0.0"};
@@ -35,8 +34,9 @@ ${entry(g.nx, total)}
     wgsl,
     workgroupSize: 64,
     dispatch: g.dispatch,
-    // The weights buffer is bound twice: as vec4 rows and as scalars for the bias.
-    bindings: ["input", "weights", "weights", "output"],
+    // With a bias the weights buffer is bound twice: as vec4 rows and as scalars for the bias.
+    // Without one the scalar view is left out: WebGPU's derived layout drops unused bindings.
+    bindings: bias ? ["input", "weights", "weights", "output"] : ["input", "weights", "output"],
     flops: 2 * n * features * outFeatures,
     bytes: 4 * (n * features + features * outFeatures + outFeatures + n * outFeatures),
   };
