@@ -108,3 +108,31 @@ export function modelCases(): ModelCase[] {
     };
   });
 }
+
+/**
+ * Batch-1 clips of 1x3x8x64x64 through the ir-/ip-CSN-50-w8 fixture weights: res5 sees
+ * N x T = 1 (the shape class behind llvmpipe's single-plane staging bug). Logits by PyTorch,
+ * `batch1-t1/make.py`.
+ */
+export function batch1T1Cases(): ModelCase[] {
+  const list: [string, string, Record<string, number>][] = [
+    ["ir-csn-50-w8", "ir-csn-50.csn", { width: 8, classes: 10 }],
+    ["ip-csn-50-w8", "ip-csn-50.csn", { width: 8, classes: 10 }],
+  ];
+  return list.map(([name, model, set]) => {
+    const dir = path.join(fixturesDir, "models", name);
+    const file = path.join(fixturesDir, "batch1-t1", `${name}.safetensors`);
+    const io = readSafetensors(readFileSync(file), file).tensors;
+    return {
+      name: `${name} batch 1, T reaching 1`,
+      model,
+      set,
+      meta: JSON.parse(readFileSync(path.join(dir, "model.json"), "utf8")),
+      weights: readSafetensors(readFileSync(path.join(dir, "weights.safetensors")), "weights")
+        .tensors,
+      input: io.get("input")!,
+      logits: io.get("logits")!,
+      probabilities: io.get("probabilities")!,
+    };
+  });
+}

@@ -52,6 +52,37 @@ describe("csnc run", () => {
     });
   }
 
+  // The README's quick-start shape class: batch 1 with res5 at T = 1 read through padded
+  // staging textures on llvmpipe (once copied outside their border: wrong top-1).
+  for (const backend of ["swiftshader", "opengles"]) {
+    for (const name of ["ir-csn-50-w8", "ip-csn-50-w8"]) {
+      it(`reproduces a batch-1 ${name} clip whose res5 frames reach T = 1 on ${backend}`, async () => {
+        const output = path.join(work, `t1-${name}-${backend}.safetensors`);
+        const io = path.join(fixturesDir, "batch1-t1", `${name}.safetensors`);
+        const r = await run(
+          "run",
+          path.join(models, `${name.slice(0, 2)}-csn-50.csn`),
+          "--weights",
+          fixture(name, "weights.safetensors"),
+          "--input",
+          io,
+          "--set",
+          "width=8",
+          "--set",
+          "classes=10",
+          "--backend",
+          backend,
+          "--output",
+          output,
+        );
+        expect(r.code, r.err).toBe(0);
+        const got = readSafetensors(readFileSync(output), output).tensors;
+        const want = readSafetensors(readFileSync(io), io).tensors;
+        expect(relL2(got.get("logits")!.data!, want.get("logits")!.data!)).toBeLessThan(1e-4);
+      });
+    }
+  }
+
   it("runs with random weights and a random clip, as JSON", async () => {
     const r = await run(
       "run",

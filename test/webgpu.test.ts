@@ -9,7 +9,7 @@ import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { kernelLimits, requestDevice } from "../runtime/device.js";
 import { createExecutor } from "../runtime/executor.js";
 import { packWeights, randomTensors } from "../runtime/weights.js";
-import { modelCases, opCases } from "./fixtures.js";
+import { batch1T1Cases, modelCases, opCases } from "./fixtures.js";
 import { buildGraph, differential, relL2, runGpu } from "./gpu.js";
 
 const backends: Backend[] = ["swiftshader", "opengles"];
@@ -163,7 +163,7 @@ for (const backend of backends) {
     });
 
     describe("PyTorch model fixtures (VMZ names)", () => {
-      for (const c of modelCases()) {
+      for (const c of [...modelCases(), ...batch1T1Cases()]) {
         it(c.name, async () => {
           const file = path.resolve(import.meta.dirname, "../models", c.model);
           const set = new Map(
