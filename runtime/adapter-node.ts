@@ -1,6 +1,8 @@
-// Choosing a WebGPU adapter in Node through the `webgpu` package (Dawn). In order: a real GPU
-// (Vulkan with the system's drivers), SwiftShader (Vulkan on the CPU, from Debian's chromium),
-// Mesa llvmpipe (OpenGL ES, compatibility mode). Never anything that is not WebGPU.
+// Choosing a WebGPU adapter in Node through the `webgpu` package (Dawn). In order of speed: a
+// real GPU (Vulkan with the system's drivers), Mesa llvmpipe (OpenGL ES, compatibility mode;
+// 9-14x faster than SwiftShader on ir-CSN-50 in BENCHMARKS.md), SwiftShader (Vulkan on the
+// CPU, from Debian's chromium: full core WebGPU, timestamp queries). Never anything that is
+// not WebGPU.
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -67,6 +69,10 @@ async function tryVulkan(create: Create, icd?: string): Promise<GPUAdapter | und
   if (icd) {
     if (!existsSync(icd)) return undefined;
     process.env.VK_ICD_FILENAMES = icd;
+  } else if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES) {
+    // Dawn rejects Mesa's lavapipe here, loudly; the loader need not offer it.
+    const disabled = process.env.VK_LOADER_DRIVERS_DISABLE;
+    process.env.VK_LOADER_DRIVERS_DISABLE = disabled ? `${disabled},*lvp*` : "*lvp*";
   }
   // Dawn rounds timestamps to 65.5 us unless told otherwise; profiles need the real values.
   const gpu = create(["backend=vulkan", "disable-dawn-features=timestamp_quantization"]);
@@ -116,22 +122,36 @@ export async function acquireAdapter(backend: Backend = "auto"): Promise<Acquire
       );
     }
   }
-  if (backend === "auto" || backend === "swiftshader") {
+  const llvmpipe = async () => {
+    const a = await tryOpenGles(create);
+    if (a) return done(a, "opengles");
+    tried.push(
+      "OpenGL ES found no adapter (apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri)",
+    );
+    return undefined;
+  };
+  const swiftshader = async () => {
     const a = await tryVulkan(create, swiftshaderIcd);
     if (a) return done(a, "swiftshader");
     tried.push(
       `SwiftShader is not available (${swiftshaderIcd} missing: apt-get install chromium libvulkan1)`,
     );
-    if (backend === "swiftshader")
-      throw new CsncError(RuntimeCodes.noAdapter, `no SwiftShader adapter: ${tried.at(-1)}`);
+    return undefined;
+  };
+  const order =
+    backend === "swiftshader"
+      ? [swiftshader]
+      : backend === "auto"
+        ? [llvmpipe, swiftshader]
+        : [llvmpipe];
+  for (const next of order) {
+    const a = await next();
+    if (a) return a;
   }
-  const a = await tryOpenGles(create);
-  if (a) return done(a, "opengles");
-  tried.push(
-    "OpenGL ES found no adapter (apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri)",
-  );
   throw new CsncError(
     RuntimeCodes.noAdapter,
-    `no WebGPU adapter could be found: ${tried.join("; ")}.`,
+    backend === "auto"
+      ? `no WebGPU adapter could be found: ${tried.join("; ")}.`
+      : `no ${backend === "swiftshader" ? "SwiftShader" : "llvmpipe (OpenGL ES)"} adapter: ${tried.at(-1)}`,
   );
 }
