@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The `csnc` executable: runs the CLI on this process's arguments.
+// The `csnc` executable: runs the CLI on this process's arguments. Commands that open a WebGPU
+// adapter run in a child whose stderr is filtered of Dawn's native warnings (quiet-native.ts).
 import { plainReason } from "./io.js";
-import { main } from "./main.js";
+import { adoptParentTerminal, runFiltered, wantsFilteredChild } from "./quiet-native.js";
 
 // A standard stream that cannot be written ends the run with a message, not a stack trace.
 for (const stream of [process.stdout, process.stderr])
@@ -12,4 +13,11 @@ for (const stream of [process.stdout, process.stderr])
     process.exit(1);
   });
 
-process.exitCode = await main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+if (wantsFilteredChild(argv)) {
+  process.exitCode = await runFiltered(argv, import.meta.url);
+} else {
+  adoptParentTerminal();
+  const { main } = await import("./main.js");
+  process.exitCode = await main(argv);
+}

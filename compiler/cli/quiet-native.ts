@@ -59,7 +59,7 @@ export function nativeFilter(write: (text: string) => void) {
       }
     },
     end() {
-      if (pending) write(pending);
+      if (pending && !nativeLine.some((re) => re.test(pending))) write(pending);
       pending = "";
     },
   };
