@@ -5,7 +5,7 @@
 // multiple of 4, every stride and padding the language allows, and grids folded past a
 // lowered workgroup limit.
 //
-// CI runs a fixed seed. CSNC_FUZZ_RUNS=<n> draws n cases per property (default 6);
+// CI runs a fixed seed. CSNC_FUZZ_RUNS=<n> draws n cases per property (default 10);
 // CSNC_FUZZ_SEED=<n> changes the seed; a failure prints the seed, the path and the .csn model.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -24,7 +24,7 @@ function envInt(name: string, fallback: number, max: number): number {
   return n;
 }
 
-const numRuns = envInt("CSNC_FUZZ_RUNS", 6, 100_000);
+const numRuns = envInt("CSNC_FUZZ_RUNS", 10, 100_000);
 const seed = envInt("CSNC_FUZZ_SEED", 20261201, 2 ** 31 - 1);
 const backends: Backend[] = ["swiftshader", "opengles"];
 
