@@ -11,6 +11,7 @@ import { runCommand } from "../../runtime/cli/run.js";
 import { profileCommand } from "../../runtime/cli/profile.js";
 import { importCommand } from "../../runtime/cli/import.js";
 import { classifyCommand } from "../../runtime/cli/classify.js";
+import { weightsCommand } from "../../runtime/cli/weights.js";
 import { CsncError } from "../../runtime/errors.js";
 
 export function buildProgram(io: CliIo): Command {
@@ -28,6 +29,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(exportCommand(io));
   program.addCommand(importCommand(io));
   program.addCommand(classifyCommand(io));
+  program.addCommand(weightsCommand(io));
   const route = (cmd: Command) => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),

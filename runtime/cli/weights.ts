@@ -1,0 +1,132 @@
+// `csnc weights random MODEL.csn -o W.safetensors`: He-normal random weights under csnc's names,
+// the same `csnc run` invents without --weights (same seed, same numbers), with the metadata
+// that lets `csnc run MODEL --weights W` and generated modules use them without further flags.
+import { accessSync, constants, statSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { Command } from "commander";
+import type { CliIo } from "../../compiler/cli/io.js";
+import { loadModel } from "../../compiler/cli/load.js";
+import {
+  modelOptions,
+  toCheckOptions,
+  UsageError,
+  type ModelOptions,
+} from "../../compiler/cli/options.js";
+import { compileGraph } from "../../compiler/compile.js";
+import { unlimitedLimits } from "../../compiler/kernels/common.js";
+import type { WeightSpec } from "../../compiler/plan.js";
+import { CsncError, RuntimeCodes } from "../errors.js";
+import { writeSafetensors } from "../safetensors.js";
+import { randomTensors } from "../weights.js";
+
+/** Largest file written: beyond it a "first try" is a mistyped --set (and memory runs out). */
+const maxBytes = 1 << 30;
+
+interface RandomOptions extends ModelOptions {
+  output?: string;
+  seed: string;
+}
+
+/** Values of one plan weight entry, as the safetensors file holds them (BN statistics included). */
+function values(w: WeightSpec): number {
+  switch (w.kind) {
+    case "conv": {
+      const taps = w.kernel[0] * w.kernel[1] * w.kernel[2];
+      return w.cout * (w.cinPerGroup * taps + (w.bias ? 1 : 0) + (w.bn ? 4 : 0));
+    }
+    case "fc":
+      return w.outFeatures * (w.input.reduce((a, b) => a * b, 1) + (w.bias ? 1 : 0));
+    case "affine":
+      return 4 * w.channels;
+  }
+}
+
+/** Fails early, before any work, when `file` cannot be written. */
+function checkWritable(file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  const fail = (why: string): never => {
+    throw new CsncError(RuntimeCodes.badFile, `cannot write ${file}: ${why}`);
+  };
+  let s;
+  try {
+    s = statSync(dir);
+  } catch {
+    fail(`the folder ${dir} does not exist`);
+  }
+  if (!s!.isDirectory()) fail(`${dir} is not a folder`);
+  try {
+    const target = statSync(file, { throwIfNoEntry: false });
+    if (target?.isDirectory()) fail("it is a folder; give a file name such as weights.safetensors");
+    accessSync(target ? file : dir, constants.W_OK);
+  } catch (e) {
+    if (e instanceof CsncError) throw e;
+    fail(`permission denied (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+export function weightsCommand(io: CliIo): Command {
+  const random = new Command("random")
+    .description(
+      "write He-normal random weights for a model (csnc names), for a first try of run or a generated module",
+    )
+    .argument("<file>", "a .csn model")
+    .option("-o, --output <file>", "the .safetensors file to write")
+    .option("--seed <n>", "seed (the same numbers as csnc run --seed without --weights)", "1")
+    .option("--json", "print the report as JSON");
+  for (const o of modelOptions) random.addOption(o);
+  random.action((file: string, opts: RandomOptions) => {
+    if (!opts.output) throw new UsageError("weights random needs -o WEIGHTS.safetensors");
+    if (!/^\d+$/.test(opts.seed) || !Number.isSafeInteger(Number(opts.seed)))
+      throw new UsageError(`--seed must be a non-negative integer, got '${opts.seed}'`);
+    checkWritable(opts.output);
+    const graph = loadModel(io, file, toCheckOptions(opts), opts.json);
+    if (!graph) return;
+    const plan = compileGraph(graph, unlimitedLimits);
+    const count = plan.weights.reduce((a, w) => a + values(w), 0);
+    if (4 * count > maxBytes)
+      throw new CsncError(
+        RuntimeCodes.tooLarge,
+        `${plan.model} has ${count.toLocaleString("en")} weight values (${(count / 2 ** 28).toFixed(1)} GiB as float32); csnc weights random writes at most 1 GiB: check --set (width, classes)`,
+      );
+    const tensors = randomTensors(plan, Number(opts.seed));
+    const eps = graph.params.eps;
+    const metadata: Record<string, string> = {
+      csnc_naming: "csnc",
+      source: "random",
+      init: "he-normal",
+      seed: opts.seed,
+      model: path.basename(file),
+      model_parameters: JSON.stringify(graph.params),
+      input: JSON.stringify(plan.input.shape),
+      ...(eps?.type === "float" || eps?.type === "int" ? { bn_eps: String(eps.value) } : {}),
+    };
+    const floats = new Map([...tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data! }]));
+    const bytes = writeSafetensors(floats, metadata);
+    try {
+      writeFileSync(opts.output, bytes);
+    } catch (e) {
+      throw new CsncError(
+        RuntimeCodes.badFile,
+        `cannot write ${opts.output}: ${(e as Error).message}`,
+      );
+    }
+    const report = {
+      model: plan.model,
+      parameters: graph.params,
+      seed: Number(opts.seed),
+      tensors: tensors.size,
+      values: count,
+      bytes: bytes.length,
+      output: opts.output,
+    };
+    if (opts.json) io.out(JSON.stringify(report, null, 2));
+    else
+      io.out(
+        `wrote ${opts.output}: ${plan.model}, ${tensors.size} tensors, ${count.toLocaleString("en")} values, He-normal, seed ${opts.seed} (csnc names; csnc run --weights and generated modules read it as is)`,
+      );
+    io.exitCode(0);
+  });
+  return new Command("weights")
+    .description("make weight files: 'csnc weights random MODEL.csn -o W.safetensors'")
+    .addCommand(random);
+}
