@@ -2,7 +2,7 @@
 // 2 a usage error, 70 an internal error (a bug in csnc).
 import { Command, CommanderError } from "commander";
 import { checkCommand } from "./check.js";
-import { processIo, type CliIo } from "./io.js";
+import { OutputError, processIo, type CliIo } from "./io.js";
 import { UsageError } from "./options.js";
 import { statsCommand } from "./stats.js";
 import { compileCommand } from "./compile.js";
@@ -20,7 +20,9 @@ export function buildProgram(io: CliIo): Command {
       "compiler and WebGPU runtime for Channel-Separated Convolutional Networks (.csn files)",
     )
     .version("0.1.0")
-    .showHelpAfterError("(run with --help for usage)");
+    .showHelpAfterError("(run with --help for usage)")
+    // Read by bin.ts before parsing: WebGPU commands then run in-process, native logs shown.
+    .option("--verbose", "show the WebGPU drivers' native warnings (hidden by default)");
   program.addCommand(checkCommand(io));
   program.addCommand(statsCommand(io));
   program.addCommand(compileCommand(io));
@@ -59,6 +61,16 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     if (e instanceof UsageError) {
       io.err(`csnc: error: ${e.message}`);
       return 2;
+    }
+    if (e instanceof OutputError) {
+      io.err(`csnc: error: ${e.message}`);
+      return 1;
+    }
+    // A file-system error no command turned into a message still names its file: bad input, not a bug.
+    const errno = e as NodeJS.ErrnoException;
+    if (e instanceof Error && typeof errno.code === "string" && errno.path !== undefined) {
+      io.err(`csnc: error: ${errno.path}: ${e.message.replace(/^E[A-Z]+: |, \w+ '.*'$/g, "")}`);
+      return 1;
     }
     io.err(`csnc: internal error: ${(e as Error)?.message ?? String(e)}`);
     if (process.env.CSNC_DEBUG) io.err((e as Error)?.stack ?? "");

@@ -1,4 +1,5 @@
-// Options shared by the commands that build a model: --set, --input, --batch, --model.
+// Options shared by the commands that build a model (--set, --input, --batch, --model), and the
+// one table of numeric option ranges that parsing and --help both read.
 import { Option } from "commander";
 import type { CheckOptions, Value } from "../index.js";
 
@@ -13,14 +14,94 @@ export interface ModelOptions {
   json?: boolean;
 }
 
+/** The accepted range of every integer option; bounds keep each command's time and memory finite. */
+export const ranges = {
+  "--batch": { min: 1, max: 4096 },
+  "--iterations": { min: 1, max: 10000 },
+  "--warmup": { min: 0, max: 1000 },
+  "--seed": { min: 0, max: 2 ** 32 - 1 },
+  "--frames": { min: 1, max: 1024 },
+  "--rate": { min: 1, max: 100 },
+  "--size": { min: 1, max: 8192 },
+  "--crop": { min: 1, max: 8192 },
+  "--clips": { min: 1, max: 100 },
+  "--memory": { min: 1, max: 1048576 },
+  /** Each dimension of --input CxTxHxW and --shape NxCxTxHxW. */
+  dimension: { min: 1, max: 65536 },
+} as const;
+
+export type RangedOption = keyof typeof ranges;
+
+/** The most elements an input (N x C x T x H x W) may hold: 4 GiB of float32, a WebGPU binding's most. */
+export const maxInputElements = 2 ** 30;
+
+/** "1 to 10000", for help texts. */
+export function rangeText(option: RangedOption): string {
+  const r = ranges[option];
+  return `${r.min} to ${r.max}`;
+}
+
+/** An integer option's value, checked against its range. */
+export function parseInteger(text: string, option: RangedOption, shown: string = option): number {
+  const r = ranges[option];
+  const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (!(n >= r.min && n <= r.max))
+    throw new UsageError(
+      `${shown} must be an integer from ${r.min} to ${r.max}, got '${truncate(text)}'`,
+    );
+  return n;
+}
+
+/** An option taking an integer of `option`'s range; the range is appended to its help. */
+export function integerOption(
+  flags: string,
+  description: string,
+  option: RangedOption,
+  defaultValue?: number,
+): Option {
+  const o = new Option(flags, `${description} (${rangeText(option)})`).argParser((v: string) =>
+    parseInteger(v, option),
+  );
+  return defaultValue === undefined ? o : o.default(defaultValue);
+}
+
+const truncate = (text: string) => (text.length > 40 ? `${text.slice(0, 40)}...` : text);
+
+/**
+ * Dimensions written `AxBx...` (`--input CxTxHxW`, `--shape NxCxTxHxW`), each in range. With
+ * `batch`, the whole input N x C x T x H x W must also fit maxInputElements.
+ */
+export function parseDims(text: string, option: string, names: string, batch = 1): number[] {
+  const parts = text.split("x");
+  if (parts.length !== names.length)
+    throw new UsageError(
+      `${option} expects ${names.split("").join(" x ")} such as ${names.length === 5 ? "1x" : ""}3x16x112x112, got '${truncate(text)}'`,
+    );
+  const dims = parts.map((p) => parseInteger(p, "dimension", `every ${option} dimension`));
+  const elements = dims.reduce((a, b) => a * b, batch);
+  if (elements > maxInputElements)
+    throw new UsageError(
+      `${option} ${text}${batch > 1 ? ` with --batch ${batch}` : ""} would hold ${elements.toExponential(2)} elements; the limit is ${maxInputElements} (4 GiB of float32)`,
+    );
+  return dims;
+}
+
 export const modelOptions = [
   new Option(
     "--set <name=value>",
     "override a model parameter (repeatable), e.g. --set width=32",
   ).argParser((v: string, prev: string[] = []) => [...prev, v]),
-  new Option("--input <CxTxHxW>", "override the model's input size, e.g. 3x16x112x112"),
-  new Option("--batch <N>", "batch size N (default 1)"),
-  new Option("--model <name>", "which model of the file, when it defines several"),
+  new Option(
+    "--input <CxTxHxW>",
+    `override the model's input size C x T x H x W, e.g. 3x16x112x112 (each ${rangeText("dimension")}; run's --input is a clip file, its size option --shape)`,
+  ).argParser((v: string) => (parseDims(v, "--input", "CTHW"), v)),
+  new Option("--batch <N>", `batch size N (${rangeText("--batch")}; default 1)`).argParser(
+    (v: string) => String(parseInteger(v, "--batch")),
+  ),
+  new Option(
+    "--model <name>",
+    "which model of the .csn file, when it defines several (a model's name, not a file)",
+  ),
 ];
 
 /** A parameter value as written after `--set name=`: int, float, bool, dims (3x3x3) or a name. */
@@ -34,31 +115,17 @@ export function parseValue(text: string): Value {
   return { type: "string", value: text };
 }
 
-function positiveInt(text: string, what: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1)
-    throw new UsageError(`${what} must be a positive integer, got '${text}'`);
-  return Number(text);
-}
-
 export function toCheckOptions(o: ModelOptions): CheckOptions {
   const set = new Map<string, Value>();
   for (const s of o.set ?? []) {
     const m = /^([A-Za-z_]\w*)=(.+)$/.exec(s);
-    if (!m) throw new UsageError(`--set expects name=value, got '${s}'`);
+    if (!m) throw new UsageError(`--set expects name=value, got '${truncate(s)}'`);
     set.set(m[1]!, parseValue(m[2]!));
   }
-  let input: [number, number, number, number] | undefined;
-  if (o.input !== undefined) {
-    const parts = o.input.split("x");
-    if (parts.length !== 4)
-      throw new UsageError(`--input expects C x T x H x W such as 3x16x112x112, got '${o.input}'`);
-    input = parts.map((p) => positiveInt(p, "every --input dimension")) as [
-      number,
-      number,
-      number,
-      number,
-    ];
-  }
-  const batch = o.batch === undefined ? undefined : positiveInt(o.batch, "--batch");
+  const batch = o.batch === undefined ? undefined : parseInteger(o.batch, "--batch");
+  const input =
+    o.input === undefined
+      ? undefined
+      : (parseDims(o.input, "--input", "CTHW", batch) as [number, number, number, number]);
   return { set, input, batch, model: o.model };
 }
