@@ -2,13 +2,13 @@
 import { loadModel } from "./load.js";
 import { emitModule } from "../emit-module.js";
 import { Command, Option } from "commander";
-import { mkdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { compileGraph } from "../compile.js";
 import { compatLimits, type KernelLimits } from "../kernels/common.js";
 import { PlanError, type Plan } from "../plan.js";
+import { addCounts, countLayer, zeroCounts } from "../stats/count.js";
 import { human } from "./format.js";
-import type { CliIo } from "./io.js";
+import { prepareOutputDir, writeOutput, writingFiles, type CliIo } from "./io.js";
 import { modelOptions, toCheckOptions, UsageError, type ModelOptions } from "./options.js";
 
 /** Core WebGPU limits as most desktop GPUs and SwiftShader grant them to csnc. */
@@ -54,6 +54,10 @@ export function compileCommand(io: CliIo): Command {
     if (!opts.output) throw new UsageError("compile needs -o DIR");
     const graph = loadModel(io, file, toCheckOptions(opts), opts.json);
     if (!graph) return;
+    // Before compiling: a folder that cannot be made fails now, not after the work.
+    prepareOutputDir(opts.output);
+    if (opts.emit === "plan") prepareOutputDir(path.join(opts.output, "kernels"));
+    const macs = graph.nodes.reduce((a, n) => addCounts(a, countLayer(n, graph)), zeroCounts).macs;
     let plan: Plan;
     try {
       plan = compileGraph(graph, opts.limits === "compat" ? compatLimits : coreLimits);
@@ -64,18 +68,18 @@ export function compileCommand(io: CliIo): Command {
       return;
     }
     if (opts.emit === "module") {
-      mkdirSync(opts.output, { recursive: true });
-      const files = emitModule(graph, plan, opts.output);
+      const output = opts.output;
+      const files = writingFiles(() => emitModule(graph, plan, output));
       io.out(
         opts.json
-          ? JSON.stringify({ ...summarise(plan), output: opts.output, files }, null, 2)
+          ? JSON.stringify({ ...summarise(plan, macs), output: opts.output, files }, null, 2)
           : `wrote ${files.map((f) => path.join(opts.output!, f)).join(" and ")}: ${plan.model}, input ${plan.input.shape.join("x")}, ${plan.dispatches.length} dispatches`,
       );
       io.exitCode(0);
       return;
     }
     writePlan(plan, opts.output);
-    const summary = summarise(plan);
+    const summary = summarise(plan, macs);
     io.out(
       opts.json
         ? JSON.stringify({ ...summary, output: opts.output }, null, 2)
@@ -87,21 +91,21 @@ export function compileCommand(io: CliIo): Command {
 
 function writePlan(plan: Plan, dir: string): void {
   const kernels = path.join(dir, "kernels");
-  mkdirSync(kernels, { recursive: true });
   const files = plan.shaders.map((code, i) => {
     const name = /^\/\/ ([\w.-]+):/.exec(code)?.[1] ?? "kernel";
     const file = `${String(i).padStart(3, "0")}-${name}.wgsl`;
-    writeFileSync(path.join(kernels, file), code);
+    writeOutput(path.join(kernels, file), code);
     return `kernels/${file}`;
   });
   const { shaders: _shaders, ...rest } = plan;
-  writeFileSync(
+  writeOutput(
     path.join(dir, "plan.json"),
     JSON.stringify({ ...rest, shaderFiles: files }, null, 2) + "\n",
   );
 }
 
-export function summarise(plan: Plan) {
+/** The summary; `macs` are the model's conv and FC multiply-adds (stats' count). */
+export function summarise(plan: Plan, macs: number) {
   const kernels: Record<string, number> = {};
   for (const d of plan.dispatches)
     kernels[d.kernel.replace(/-k[\dx]+.*$|-\d+x\d+$/, "")] =
@@ -112,6 +116,8 @@ export function summarise(plan: Plan) {
     dispatches: plan.dispatches.length,
     shaders: plan.shaders.length,
     kernels,
+    macs,
+    /** 2 per multiply-add, plus pooling, elementwise and softmax operations. */
     flops: plan.dispatches.reduce((a, d) => a + d.flops, 0),
     memory: plan.memory,
   };
@@ -121,7 +127,7 @@ function renderSummary(s: ReturnType<typeof summarise>, dir: string): string {
   const m = s.memory;
   return [
     `${s.model}: input ${s.input.join("x")} (NxCxTxHxW)`,
-    `  ${s.dispatches} dispatches, ${s.shaders} distinct kernels, ${human(s.flops)}FLOP per inference`,
+    `  ${s.dispatches} dispatches, ${s.shaders} distinct kernels; per inference ${human(s.macs)} MACs (multiply-adds, as stats counts), ${human(s.flops)}FLOP (2 x MACs, plus pooling and elementwise ops)`,
     ...Object.entries(s.kernels).map(([k, n]) => `    ${String(n).padStart(4)}  ${k}`),
     `  activations: ${human(m.activationBytes)}B in shared buffers (lower bound ${human(m.lowerBoundBytes)}B, ${(m.activationBytes / m.lowerBoundBytes).toFixed(2)}x)`,
     `  weights: ${human(m.weightBytes)}B`,

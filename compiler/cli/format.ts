@@ -1,16 +1,34 @@
 // Text rendering helpers for the CLI: human units and aligned tables.
 
-/** 29552144 -> "29.55 M", 96713211904 -> "96.71 G"; small numbers stay exact. */
+/**
+ * 29552144 -> "29.55 M", 96713211904 -> "96.71 G"; small numbers stay exact, counts past the
+ * units (1e21 and up) print in exponent form so that a table column stays narrow.
+ */
 export function human(n: number): string {
   const units: [number, string][] = [
+    [1e18, "E"],
+    [1e15, "P"],
     [1e12, "T"],
     [1e9, "G"],
     [1e6, "M"],
     [1e3, "K"],
   ];
+  if (!Number.isFinite(n)) return String(n);
+  if (Math.abs(n) >= 1e21) return n.toExponential(2);
   for (const [scale, unit] of units)
     if (Math.abs(n) >= scale) return `${(n / scale).toFixed(2)} ${unit}`;
   return String(n);
+}
+
+/** Bytes in binary units: "2.90 GiB", "1.75 TiB". */
+export function bytesText(n: number): string {
+  const units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+  let unit = "B";
+  for (let i = 0; i < units.length && n >= 1024; i++) {
+    n /= 1024;
+    unit = units[i]!;
+  }
+  return unit === "B" ? `${n} B` : `${n.toFixed(2)} ${unit}`;
 }
 
 export interface Column {

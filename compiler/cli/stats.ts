@@ -12,7 +12,8 @@ import { modelOptions, toCheckOptions, UsageError, type ModelOptions } from "./o
 
 const conventionHelp = `
 Counting conventions (--convention):
-  paper    (default) the CSN paper's: FLOPs = conv + FC multiply-adds; BN, ReLU,
+  paper    (default) the CSN paper's: FLOPs = MACs, the conv + FC multiply-adds
+           (1 per multiply-add; compile and profile count GFLOP as 2 x MACs); BN, ReLU,
            pooling and residual adds count 0. params = conv + FC weights and biases;
            BN's gamma and beta are reported apart (bn_params).
   fvcore   paper + 5 FLOPs per BN output element, as fvcore's norm rule gives in
@@ -163,7 +164,7 @@ function render(report: StatsReport, by: StatsOptions["by"]): string {
       l.config,
       l.outputShape.join("x"),
       ...counts(l),
-      `${l.location.line}:${l.location.col}`,
+      `${l.location.file}:${l.location.line}:${l.location.col}`,
     ]);
     body = table(columns, [...rows, null, [...totalRow(4), ""]]);
   } else {
