@@ -12,11 +12,66 @@ export type WeightLookup = (path: string, suffix: string) => Float32Array;
 
 export const onnxOpset = 13;
 
+/** protobuf's limit on one message, so on an ONNX file that holds its weights: 2 GiB. */
+export const onnxMaxBytes = 2 ** 31 - 1;
+
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 function tensorProto(name: string, dims: readonly number[], data: Float32Array) {
-  const bytes = new Uint8Array(data.length * 4);
-  const view = new DataView(bytes.buffer);
-  data.forEach((v, i) => view.setFloat32(4 * i, v, true));
+  // raw_data is little-endian float32: on such hosts the array's own bytes, without a copy.
+  let bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (!littleEndian) {
+    bytes = new Uint8Array(data.length * 4);
+    const view = new DataView(bytes.buffer);
+    data.forEach((v, i) => view.setFloat32(4 * i, v, true));
+  }
   return { name, dims: [...dims], dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytes };
+}
+
+/** A layer's initializers as exportOnnx writes them: (suffix, dims), in input order. */
+function initializerShapes(n: Node, graph: Graph): [string, number[]][] {
+  const op = n.op;
+  const inShape = graph.nodes[n.inputs[0] ?? 0]!.shape;
+  switch (op.kind) {
+    case "conv":
+      return [
+        ["weight", [op.outChannels, inShape[1] / op.groups, ...op.kernel]],
+        ...(op.bias ? [["bias", [op.outChannels]] as [string, number[]]] : []),
+      ];
+    case "bn":
+      return ["weight", "bias", "running_mean", "running_var"].map((k) => [k, [inShape[1]]]);
+    case "fc":
+      return [
+        ["weight", [op.outFeatures, inShape[1] * inShape[2] * inShape[3] * inShape[4]]],
+        ...(op.bias ? [["bias", [op.outFeatures]] as [string, number[]]] : []),
+      ];
+    default:
+      return [];
+  }
+}
+
+/**
+ * The exported file's size in bytes, from the graph alone (before any weight exists): the
+ * weights exactly, names and graph structure generously.
+ */
+export function onnxSize(graph: Graph): {
+  total: number;
+  weights: number;
+  largest: { name: string; dims: number[]; bytes: number };
+} {
+  let weights = 0;
+  let overhead = 1024;
+  let largest = { name: "", dims: [] as number[], bytes: 0 };
+  for (const n of graph.nodes) {
+    overhead += 256 + 4 * n.path.length;
+    for (const [suffix, dims] of initializerShapes(n, graph)) {
+      const bytes = 4 * dims.reduce((a, b) => a * b, 1);
+      weights += bytes;
+      overhead += 64 + n.path.length + suffix.length;
+      if (bytes > largest.bytes) largest = { name: `${n.path}.${suffix}`, dims, bytes };
+    }
+  }
+  return { total: weights + overhead, weights, largest };
 }
 
 function ints(name: string, values: readonly number[]) {
@@ -64,15 +119,15 @@ export function exportOnnx(
   const tensorOf = new Map<number, string>();
   const rank2 = new Set<number>(); // tensors already flattened by an fc
   const name = (n: Node) => n.path;
-  const init = (n: Node, suffix: string, dims: readonly number[]) => {
-    const id = `${n.path}.${suffix}`;
-    initializers.push(tensorProto(id, dims, weight(n.path, suffix)));
-    return id;
-  };
+  const inits = (n: Node) =>
+    initializerShapes(n, graph).map(([suffix, dims]) => {
+      const id = `${n.path}.${suffix}`;
+      initializers.push(tensorProto(id, dims, weight(n.path, suffix)));
+      return id;
+    });
 
   for (const n of graph.nodes) {
     const x = tensorOf.get(n.inputs[0] ?? -1)!;
-    const inShape = graph.nodes[n.inputs[0] ?? 0]!.shape;
     const op = n.op;
     const out = name(n);
     switch (op.kind) {
@@ -84,33 +139,20 @@ export function exportOnnx(
         if (rank2.has(n.inputs[0]!)) rank2.add(n.id);
         continue;
       case "conv": {
-        const inputs = [
-          x,
-          init(n, "weight", [op.outChannels, inShape[1] / op.groups, ...op.kernel]),
-        ];
-        if (op.bias) inputs.push(init(n, "bias", [op.outChannels]));
         nodes.push({
           name: out,
           opType: "Conv",
-          input: inputs,
+          input: [x, ...inits(n)],
           output: [out],
           attribute: [...windowAttributes(op), int("group", op.groups)],
         });
         break;
       }
       case "bn": {
-        const c = [inShape[1]];
-        const inputs = [
-          x,
-          init(n, "weight", c),
-          init(n, "bias", c),
-          init(n, "running_mean", c),
-          init(n, "running_var", c),
-        ];
         nodes.push({
           name: out,
           opType: "BatchNormalization",
-          input: inputs,
+          input: [x, ...inits(n)],
           output: [out],
           attribute: [float("epsilon", op.eps)],
         });
@@ -141,7 +183,6 @@ export function exportOnnx(
         nodes.push({ name: out, opType: "GlobalAveragePool", input: [x], output: [out] });
         break;
       case "fc": {
-        const features = inShape[1] * inShape[2] * inShape[3] * inShape[4];
         let flat = x;
         if (!rank2.has(n.inputs[0]!)) {
           flat = `${out}.flatten`;
@@ -153,12 +194,10 @@ export function exportOnnx(
             attribute: [int("axis", 1)],
           });
         }
-        const inputs = [flat, init(n, "weight", [op.outFeatures, features])];
-        if (op.bias) inputs.push(init(n, "bias", [op.outFeatures]));
         nodes.push({
           name: out,
           opType: "Gemm",
-          input: inputs,
+          input: [flat, ...inits(n)],
           output: [out],
           attribute: [int("transB", 1)],
         });

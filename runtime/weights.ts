@@ -1,6 +1,7 @@
 // Weights at load time: find each layer's tensors (by csnc or VMZ names), check them against
 // the plan, fold every BN into its conv (in float64), and lay the result out for the kernel
 // that reads it. Every missing, extra or mis-shaped tensor is reported, by name and shape.
+import { bytesText } from "../compiler/cli/format.js";
 import type { Plan, WeightSpec } from "../compiler/plan.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
 import { tensorPrefix, type Naming } from "./naming.js";
@@ -179,6 +180,33 @@ function pack(
   return out;
 }
 
+/** Random weights csnc makes up: at most 4 GiB of float32 per tensor, 8 GiB in all. */
+export const maxRandomTensorElements = 2 ** 30;
+export const maxRandomElements = 2 ** 31;
+
+const gib = (elements: number) => bytesText(4 * elements);
+
+/** Refuses, before allocating any, random weights that no typed array or memory could hold. */
+function checkRandomSizes(plan: Plan, paths: ReadonlySet<string>): void {
+  let total = 0;
+  for (const w of plan.weights) {
+    for (const t of expectedTensors(w, (p) => tensorPrefix(p, "csnc", paths)!)) {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      total += n;
+      if (n > maxRandomTensorElements)
+        throw new CsncError(
+          RuntimeCodes.tooLarge,
+          `layer ${w.path}: random tensor ${t.name} of shape ${t.shape.join("x")} would take ${gib(n)}; csnc makes up at most ${gib(maxRandomTensorElements)} per tensor`,
+        );
+    }
+  }
+  if (total > maxRandomElements)
+    throw new CsncError(
+      RuntimeCodes.tooLarge,
+      `random weights for ${plan.model} would take ${gib(total)}; csnc makes up at most ${gib(maxRandomElements)}`,
+    );
+}
+
 /** He-normal random weights under csnc names, for running a model without a checkpoint. */
 export function randomTensors(plan: Plan, seed = 1): Map<string, Tensor> {
   let state = seed >>> 0 || 1;
@@ -189,6 +217,7 @@ export function randomTensors(plan: Plan, seed = 1): Map<string, Tensor> {
   const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
   const tensors = new Map<string, Tensor>();
   const paths = layerPaths(plan);
+  checkRandomSizes(plan, paths);
   for (const w of plan.weights) {
     for (const t of expectedTensors(w, (p) => tensorPrefix(p, "csnc", paths)!)) {
       const n = t.shape.reduce((a, b) => a * b, 1);
