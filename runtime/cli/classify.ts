@@ -1,11 +1,8 @@
 // `csnc classify VIDEO... --model FILE.csn --weights W`: the model zoos' test-time protocol on
 // real videos: K clips x (1 or 3) crops per video, probabilities averaged over the views.
-import { readFileSync, writeFileSync } from "node:fs";
-import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { Command, Option } from "commander";
-import type { CliIo } from "../../compiler/cli/io.js";
-import { UsageError } from "../../compiler/cli/options.js";
+import { checkOutputFile, writeOutput, type CliIo } from "../../compiler/cli/io.js";
+import { integerOption, maxInputElements, UsageError } from "../../compiler/cli/options.js";
 import { CsncError } from "../errors.js";
 import { writeSafetensors } from "../safetensors.js";
 import {
@@ -18,22 +15,22 @@ import {
   type Normalisation,
 } from "../video.js";
 import { sessionOptions } from "./run.js";
-import { modelFor, openSession, type SessionOptions } from "./session.js";
+import { labelsFrom, modelFor, openSession, type SessionOptions } from "./session.js";
 import { unlimitedLimits } from "../../compiler/kernels/common.js";
 import { compileGraph } from "../../compiler/compile.js";
 
 interface ClassifyOptions extends SessionOptions {
   model?: string;
   labels: string;
-  frames: string;
-  rate: string;
-  size: string;
-  crop: string;
-  clips: string;
+  frames: number;
+  rate: number;
+  size: number;
+  crop: number;
+  clips: number;
   crops: string;
   norm: Normalisation;
   dumpClips?: string;
-  memory: string;
+  memory: number;
 }
 
 // How many views one inference may take: as many as fit the activation memory budget.
@@ -56,45 +53,36 @@ function viewsPerBatch(
   return Math.max(1, Math.min(views, Math.floor(budget / perView)));
 }
 
-function labelsFrom(option: string): string[] {
-  const file =
-    option === "kinetics400"
-      ? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../labels/kinetics400.txt")
-      : option;
-  const found = [file, file.replace(`${path.sep}dist${path.sep}`, path.sep)];
-  for (const f of found) {
-    try {
-      return readFileSync(f, "utf8")
-        .split("\n")
-        .map((l) => l.trim())
-        .filter(Boolean);
-    } catch {
-      // try the next place (the source tree when running from dist)
-    }
-  }
-  throw new UsageError(`cannot read labels ${option}`);
-}
-
-const positive = (text: string, name: string) => {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 1)
-    throw new UsageError(`${name} must be a positive integer, got '${text}'`);
-  return n;
-};
-
 export function classifyCommand(io: CliIo): Command {
   const cmd = new Command("classify")
     .description(
       "classify videos: sample clips, resize, crop and normalise as the model zoos test, run, average",
     )
     .argument("<videos...>", "video files (anything ffmpeg decodes)")
-    .requiredOption("--model <file>", "the .csn model")
+    .requiredOption(
+      "--model <file>",
+      "the .csn model file (a file here; elsewhere --model picks a model of a file)",
+    )
     .option("--labels <set>", "kinetics400 or a file with one class name per line", "kinetics400")
-    .option("--frames <T>", "frames per clip", "32")
-    .option("--rate <r>", "sampling rate (frame interval)", "2")
-    .option("--size <s>", "shorter side after resizing", "256")
-    .option("--crop <c>", "crop size (224 or 256)", "224")
-    .option("--clips <K>", "clips per video (1 or 10)", "1")
+    .addOption(integerOption("--frames <T>", "frames per clip", "--frames", 32))
+    .addOption(integerOption("--rate <r>", "sampling rate (frame interval)", "--rate", 2))
+    .addOption(integerOption("--size <s>", "shorter side after resizing", "--size", 256))
+    .addOption(
+      integerOption(
+        "--crop <c>",
+        "crop size, at most --size (the zoos use 224 or 256)",
+        "--crop",
+        224,
+      ),
+    )
+    .addOption(
+      integerOption(
+        "--clips <K>",
+        "clips per video, spread uniformly (the zoos use 1 or 10)",
+        "--clips",
+        1,
+      ),
+    )
     .addOption(new Option("--crops <n>", "1 (centre) or 3 crops").choices(["1", "3"]).default("1"))
     .addOption(
       new Option("--norm <stats>", "normalisation statistics")
@@ -105,20 +93,30 @@ export function classifyCommand(io: CliIo): Command {
       "--dump-clips <file>",
       "write the tensors fed to the model (the first video's) as .safetensors",
     )
-    .option("--memory <MiB>", "activation memory budget: views are batched to fit it", "1024");
+    .addOption(
+      integerOption(
+        "--memory <MiB>",
+        "activation memory budget in MiB: views are batched to fit it",
+        "--memory",
+        1024,
+      ),
+    );
   sessionOptions(cmd, ["--model"]);
   return cmd.action(async (videos: string[], opts: ClassifyOptions) => {
-    const T = positive(opts.frames, "--frames");
-    const rate = positive(opts.rate, "--rate");
-    const size = positive(opts.size, "--size");
-    const crop = positive(opts.crop, "--crop");
-    const clips = positive(opts.clips, "--clips");
+    const { frames: T, rate, size, crop, clips } = opts;
     const crops = Number(opts.crops) as 1 | 3;
     if (crop > size) throw new UsageError(`--crop ${crop} is larger than --size ${size}`);
+    const views = clips * crops;
+    // Every view of a video is held at once (and dumped): bound them before decoding.
+    const elements = views * 3 * T * crop * crop;
+    if (elements > maxInputElements)
+      throw new UsageError(
+        `--clips ${clips} x --crops ${crops} views of --frames ${T} at --crop ${crop} would hold ${elements.toExponential(2)} values; the limit is ${maxInputElements} (4 GiB of float32): use fewer clips or frames, or a smaller crop`,
+      );
+    if (opts.dumpClips) checkOutputFile(opts.dumpClips);
     if (!opts.weights) io.err("note: no --weights: random weights, so the classes mean nothing");
     const labels = labelsFrom(opts.labels);
-    const views = clips * crops;
-    const budget = positive(opts.memory, "--memory") * 2 ** 20;
+    const budget = opts.memory * 2 ** 20;
     const batchSize = viewsPerBatch(io, opts, T, crop, views, budget);
     if (batchSize === undefined) return;
     const session = await openSession(
@@ -126,6 +124,7 @@ export function classifyCommand(io: CliIo): Command {
       opts.model!,
       { ...opts, model: undefined },
       { input: `3x${T}x${crop}x${crop}`, batch: String(batchSize) },
+      "--crop, --frames or --memory",
     );
     if (!session) return;
     const { plan, executor, device } = session;
@@ -152,7 +151,7 @@ export function classifyCommand(io: CliIo): Command {
           const frames = await decodeFrames(video, resized, new Set(indices.flat()));
           const batch = buildViews(frames, resized, indices, crop, crops, opts.norm);
           if (opts.dumpClips && n === 0)
-            writeFileSync(
+            writeOutput(
               opts.dumpClips,
               writeSafetensors(
                 new Map([["input", { shape: [views, 3, T, crop, crop], data: batch }]]),

@@ -2,10 +2,9 @@
 // own names and float32, with the metadata that lets `csnc run --weights OUT` reproduce the
 // source network without further flags.
 import { createHash } from "node:crypto";
-import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { Command, Option } from "commander";
-import type { CliIo } from "../../compiler/cli/io.js";
+import { checkOutputFile, writeOutput, type CliIo } from "../../compiler/cli/io.js";
 import { modelOptions, UsageError, type ModelOptions } from "../../compiler/cli/options.js";
 import { unlimitedLimits } from "../../compiler/kernels/common.js";
 import { compileGraph } from "../../compiler/compile.js";
@@ -27,7 +26,10 @@ export function importCommand(io: CliIo): Command {
       "convert a published checkpoint (.pth/.pyth zip or legacy, .safetensors) to csnc's weights",
     )
     .argument("<checkpoint>", "the checkpoint file")
-    .requiredOption("--model <file>", "the .csn model the weights belong to")
+    .requiredOption(
+      "--model <file>",
+      "the .csn model file the weights belong to (a file here; elsewhere --model picks a model of a file)",
+    )
     .addOption(
       new Option("--naming <scheme>", "tensor names in the checkpoint; auto recognises them")
         .choices(["auto", ...namings])
@@ -38,6 +40,7 @@ export function importCommand(io: CliIo): Command {
   for (const o of modelOptions.filter((o) => o.long !== "--model")) cmd.addOption(o);
   return cmd.action((checkpoint: string, opts: ImportOptions) => {
     if (!opts.output) throw new UsageError("import needs -o OUT.safetensors");
+    checkOutputFile(opts.output);
     const bytes = readFile(checkpoint, "checkpoint");
     const weights = loadWeights(bytes, checkpoint, opts.naming);
     const graph = modelFor(io, opts.model!, { ...opts, model: undefined }, {}, weights);
@@ -64,7 +67,7 @@ export function importCommand(io: CliIo): Command {
       model_parameters: JSON.stringify(graph.params),
       ...(weights.bnEps !== undefined ? { bn_eps: String(weights.bnEps) } : {}),
     };
-    writeFileSync(opts.output, writeSafetensors(out, metadata));
+    writeOutput(opts.output, writeSafetensors(out, metadata));
     const report = {
       checkpoint,
       format: weights.format,

@@ -4,7 +4,7 @@
 import { Command } from "commander";
 import type { CliIo } from "../../compiler/cli/io.js";
 import { human, table } from "../../compiler/cli/format.js";
-import { UsageError } from "../../compiler/cli/options.js";
+import { integerOption, modelOptions } from "../../compiler/cli/options.js";
 import type { Plan } from "../../compiler/plan.js";
 import type { DispatchTimes } from "../executor.js";
 import { sessionOptions } from "./run.js";
@@ -13,8 +13,8 @@ import { openSession, randomInput, type SessionOptions } from "./session.js";
 interface ProfileOptions extends SessionOptions {
   input?: string;
   batch?: string;
-  iterations: string;
-  warmup: string;
+  iterations: number;
+  warmup: number;
 }
 
 export interface KernelProfile {
@@ -26,13 +26,6 @@ export interface KernelProfile {
   readonly gflops: number;
   readonly bytes: number;
   readonly gbps: number;
-}
-
-function count(text: string, option: string, min: number): number {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min)
-    throw new UsageError(`${option} must be an integer of at least ${min}, got '${text}'`);
-  return n;
 }
 
 export function median(xs: readonly number[]): number {
@@ -64,15 +57,15 @@ export function profileCommand(io: CliIo): Command {
     .description(
       "time a model on WebGPU: latency over repeated inferences and a per-kernel breakdown",
     )
-    .argument("<file>", "a .csn model")
-    .option("--input <CxTxHxW>", "override the model's input size")
-    .option("--batch <N>", "batch size (default 1)")
-    .option("--iterations <n>", "timed inferences", "10")
-    .option("--warmup <n>", "untimed inferences first", "2");
+    .argument("<file>", "a .csn model");
+  for (const o of modelOptions.filter((o) => ["--input", "--batch"].includes(o.long!)))
+    cmd.addOption(o);
+  cmd
+    .addOption(integerOption("--iterations <n>", "timed inferences", "--iterations", 10))
+    .addOption(integerOption("--warmup <n>", "untimed inferences first", "--warmup", 2));
   sessionOptions(cmd);
   return cmd.action(async (file: string, opts: ProfileOptions) => {
-    const iterations = count(opts.iterations, "--iterations", 1);
-    const warmup = count(opts.warmup, "--warmup", 0);
+    const { iterations, warmup } = opts;
     const session = await openSession(io, file, opts, { input: opts.input, batch: opts.batch });
     if (!session) return;
     const { plan, executor, adapter, device } = session;
@@ -80,7 +73,7 @@ export function profileCommand(io: CliIo): Command {
       if (process.stderr.isTTY && !opts.json) process.stderr.write(`\r\x1b[K${text}`);
     };
     try {
-      const input = randomInput(plan.input.shape, Number(opts.seed));
+      const input = randomInput(plan.input.shape, opts.seed);
       for (let i = 0; i < warmup; i++) {
         progress(`warm-up ${i + 1}/${warmup}`);
         await executor.run(input);
@@ -170,7 +163,7 @@ function render(r: {
   return [
     `${r.model} on ${r.backend} (${r.adapter})`,
     `input ${r.input.join("x")}, ${r.dispatches} dispatches`,
-    `latency: median ${l.medianMs.toFixed(2)} ms (min ${l.minMs.toFixed(2)}, max ${l.maxMs.toFixed(2)}) over ${l.iterations} runs after ${l.warmup} warm-up; ${l.gflops.toFixed(2)} GFLOP/s`,
+    `latency: median ${l.medianMs.toFixed(2)} ms (min ${l.minMs.toFixed(2)}, max ${l.maxMs.toFixed(2)}) over ${l.iterations} runs after ${l.warmup} warm-up; ${l.gflops.toFixed(2)} GFLOP/s (2 FLOPs per multiply-add)`,
     `memory: activations ${human(r.memory.activationBytes)}B (lower bound ${human(r.memory.lowerBoundBytes)}B)${r.memory.textureBytes ? `, textures ${human(r.memory.textureBytes)}B` : ""}, weights ${human(r.memory.weightBytes)}B`,
     `setup: compile ${r.setup.compileMs.toFixed(0)} ms, buffers and weights ${r.setup.buffersMs.toFixed(0)} ms, pipelines ${r.setup.pipelinesMs.toFixed(0)} ms`,
     "",

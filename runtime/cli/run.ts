@@ -1,13 +1,13 @@
 // `csnc run FILE --weights W --input X`: one inference on WebGPU, top-5 classes per sample.
 import { Command, Option } from "commander";
-import { writeFileSync } from "node:fs";
-import type { CliIo } from "../../compiler/cli/io.js";
-import { modelOptions, UsageError } from "../../compiler/cli/options.js";
+import { checkOutputFile, writeOutput, type CliIo } from "../../compiler/cli/io.js";
+import { integerOption, modelOptions, ranges, UsageError } from "../../compiler/cli/options.js";
 import { backends } from "../adapter-node.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
 import { namings } from "../naming.js";
 import { readSafetensors, writeSafetensors } from "../safetensors.js";
 import {
+  labelsFrom,
   openSession,
   parseShape,
   randomInput,
@@ -21,12 +21,16 @@ interface RunOptions extends SessionOptions {
   inputName: string;
   shape?: string;
   output?: string;
+  labels: string;
 }
 
 /** Options every command that runs a model takes. */
 export function sessionOptions(cmd: Command, exclude: readonly string[] = []): Command {
   cmd
-    .option("--weights <file>", "weights (.safetensors); random He-normal weights when absent")
+    .option(
+      "--weights <file>",
+      "weights: safetensors or a PyTorch checkpoint (.pth/.pyth); random He-normal weights when absent",
+    )
     .addOption(
       new Option("--naming <scheme>", "tensor names in the weights file; auto recognises them")
         .choices(["auto", ...namings])
@@ -40,7 +44,7 @@ export function sessionOptions(cmd: Command, exclude: readonly string[] = []): C
         .choices(backends)
         .default("auto"),
     )
-    .option("--seed <n>", "seed of random weights and inputs", "1")
+    .addOption(integerOption("--seed <n>", "seed of random weights and inputs", "--seed", 1))
     .option("--json", "print the result as JSON");
   for (const o of modelOptions.filter((o) => !["--input", "--batch", ...exclude].includes(o.long!)))
     cmd.addOption(o);
@@ -53,16 +57,24 @@ export function runCommand(io: CliIo): Command {
     .argument("<file>", "a .csn model")
     .option(
       "--input <file>",
-      "input clip(s): a .safetensors tensor N x 3 x T x H x W; its shape specialises the model",
+      "input clip(s): a .safetensors file holding a tensor N x 3 x T x H x W, whose shape specialises the model (a file here: stats', compile's and profile's --input CxTxHxW is run's --shape)",
     )
     .option("--input-name <name>", "the tensor to read from --input", "input")
     .option(
       "--shape <NxCxTxHxW>",
-      "without --input: run a random clip of this shape (default: the model's input)",
+      `without --input: run a random clip of this shape, N the batch (each ${ranges.dimension.min} to ${ranges.dimension.max}; default: the model's input, N = 1)`,
     )
-    .option("--output <file>", "write logits and probabilities to this .safetensors file");
+    .option("--output <file>", "write logits and probabilities to this .safetensors file")
+    .option(
+      "--labels <set>",
+      "class names: kinetics400, a file with one per line, or none (default: kinetics400 for 400-class models)",
+    );
   sessionOptions(cmd);
   return cmd.action(async (file: string, opts: RunOptions) => {
+    if (opts.output) checkOutputFile(opts.output);
+    // A labels file is read before the work; Kinetics' names only once the classes are known.
+    const given =
+      opts.labels !== undefined && opts.labels !== "none" ? labelsFrom(opts.labels) : undefined;
     let input: Float32Array | undefined;
     let shape: number[] = [];
     if (opts.input) {
@@ -79,6 +91,11 @@ export function runCommand(io: CliIo): Command {
           RuntimeCodes.badInput,
           `${opts.input}: '${opts.inputName}' has shape ${t.shape.join("x")}; expected N x C x T x H x W`,
         );
+      if (t.shape[0]! > ranges["--batch"].max)
+        throw new CsncError(
+          RuntimeCodes.badInput,
+          `${opts.input}: '${opts.inputName}' holds ${t.shape[0]} samples; csnc runs at most ${ranges["--batch"].max} at once`,
+        );
       input = t.data;
       shape = [...t.shape];
     }
@@ -89,13 +106,13 @@ export function runCommand(io: CliIo): Command {
         );
       shape = parseShape(opts.shape, "--shape");
     }
-    const session = await openSession(io, file, opts, shapeDims(shape));
+    const session = await openSession(io, file, opts, shapeDims(shape), "--shape or --input clip");
     if (!session) return;
     const { plan, executor, adapter, device } = session;
     try {
       const inputShape = plan.input.shape;
       const start = performance.now();
-      const out = await executor.run(input ?? randomInput(inputShape, Number(opts.seed)));
+      const out = await executor.run(input ?? randomInput(inputShape, opts.seed));
       const ms = performance.now() - start;
       const [n, classes] = plan.logits.shape as [number, number];
       if (opts.output) {
@@ -103,10 +120,20 @@ export function runCommand(io: CliIo): Command {
           ["logits", { shape: [n, classes], data: out.logits }],
           ["probabilities", { shape: [n, classes], data: out.probabilities }],
         ]);
-        writeFileSync(opts.output, writeSafetensors(tensors));
+        writeOutput(opts.output, writeSafetensors(tensors));
       }
+      const labelSet = opts.labels ?? (classes === 400 ? "kinetics400" : "none");
+      const labels = labelSet === "none" ? undefined : (given ?? labelsFrom(labelSet));
       const top = [...Array(n).keys()].map((i) =>
-        topK(out.probabilities.subarray(i * classes, (i + 1) * classes), 5),
+        topK(out.probabilities.subarray(i * classes, (i + 1) * classes), 5).map((c) =>
+          labels
+            ? {
+                class: c.class,
+                label: labels[c.class] ?? String(c.class),
+                probability: c.probability,
+              }
+            : c,
+        ),
       );
       if (opts.json) {
         const result = {
@@ -115,6 +142,7 @@ export function runCommand(io: CliIo): Command {
           backend: adapter.backend,
           input: inputShape,
           weights: opts.weights ?? "random",
+          labels: labels ? labelSet : null,
           dispatches: plan.dispatches.length,
           milliseconds: ms,
           logits: chunk(out.logits, classes),
@@ -129,7 +157,7 @@ export function runCommand(io: CliIo): Command {
         );
         top.forEach((t, i) =>
           io.out(
-            `sample ${i}: ${t.map((c) => `${c.class} (${c.probability.toFixed(4)})`).join("  ")}`,
+            `sample ${i}: ${t.map((c) => `${c.class}${"label" in c ? ` ${c.label}` : ""} (${c.probability.toFixed(4)})`).join("  ")}`,
           ),
         );
         if (opts.output) io.out(`wrote ${opts.output}`);

@@ -2,8 +2,15 @@
 // the device, load (or invent) the weights, and create the executor.
 import { loadModel } from "../../compiler/cli/load.js";
 import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
 import type { CliIo } from "../../compiler/cli/io.js";
-import { toCheckOptions, UsageError, type ModelOptions } from "../../compiler/cli/options.js";
+import {
+  parseDims,
+  toCheckOptions,
+  UsageError,
+  type ModelOptions,
+} from "../../compiler/cli/options.js";
 import { compileGraph } from "../../compiler/compile.js";
 import { type Graph, type Value } from "../../compiler/index.js";
 import { PlanError, type Plan } from "../../compiler/plan.js";
@@ -19,7 +26,7 @@ export interface SessionOptions extends Omit<ModelOptions, "input" | "batch"> {
   weights?: string;
   naming: Naming | "auto";
   backend: Backend;
-  seed: string;
+  seed: number;
   json?: boolean;
 }
 
@@ -82,12 +89,17 @@ export function modelFor(
   return loadModel(io, file, { ...options, set }, opts.json);
 }
 
-/** Builds the model, compiles it for the chosen adapter and loads its weights. Undefined after reporting errors. */
+/**
+ * Builds the model, compiles it for the chosen adapter and loads its weights. Undefined after
+ * reporting errors. `shrink` names the command's options that make the input smaller, for
+ * the hint of a model too large for the device.
+ */
 export async function openSession(
   io: CliIo,
   file: string,
   opts: SessionOptions,
   dims: Dims,
+  shrink = "--input or --batch",
 ): Promise<Session | undefined> {
   const start = performance.now();
   const weights = opts.weights
@@ -105,18 +117,27 @@ export async function openSession(
     try {
       plan = compileGraph(graph, kernelLimits(device), tuningFor(adapter.adapter));
     } catch (e) {
-      if (e instanceof PlanError) throw new CsncError(RuntimeCodes.tooLarge, e.message);
+      if (e instanceof PlanError)
+        throw new CsncError(RuntimeCodes.tooLarge, e.message.replace("--input or --batch", shrink));
       throw e;
     }
     const compileMs = checkedMs + performance.now() - compileStart;
-    const tensors = weights?.tensors ?? randomTensors(plan, Number(opts.seed));
+    const tensors = weights?.tensors ?? randomTensors(plan, opts.seed);
     const packed = packWeights(
       plan,
       tensors,
       weights?.naming ?? "csnc",
       opts.weights ?? "random weights",
     );
-    const executor = await createExecutor(device, plan, packed);
+    let executor: Executor;
+    try {
+      executor = await createExecutor(device, plan, packed);
+    } catch (e) {
+      // device.ts's out-of-memory hint names stats' options; this command may shrink otherwise.
+      if (e instanceof CsncError && e.message.includes("--input or --batch"))
+        throw new CsncError(e.code, e.message.replace("--input or --batch", shrink));
+      throw e;
+    }
     return { graph, plan, adapter, device, executor, compileMs };
   } catch (e) {
     device.destroy();
@@ -135,10 +156,30 @@ export function randomInput(shape: readonly number[], seed: number): Float32Arra
   return out;
 }
 
-/** `--shape NxCxTxHxW` as numbers. */
+/** `--shape NxCxTxHxW` as numbers, each dimension and the whole in range. */
 export function parseShape(text: string, option: string): number[] {
-  const parts = text.split("x").map(Number);
-  if (parts.length !== 5 || parts.some((p) => !Number.isSafeInteger(p) || p < 1))
-    throw new UsageError(`${option} expects N x C x T x H x W, got '${text}'`);
-  return parts;
+  return parseDims(text, option, "NCTHW");
+}
+
+/**
+ * Class names: `kinetics400` (runtime/labels/kinetics400.txt, found from dist/ or the source
+ * tree) or a file with one name per line.
+ */
+export function labelsFrom(option: string): string[] {
+  const file =
+    option === "kinetics400"
+      ? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../labels/kinetics400.txt")
+      : option;
+  const found = [file, file.replace(`${path.sep}dist${path.sep}`, path.sep)];
+  for (const f of found) {
+    try {
+      return readFileSync(f, "utf8")
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean);
+    } catch {
+      // try the next place (the source tree when running from dist)
+    }
+  }
+  throw new UsageError(`cannot read labels ${option}`);
 }
