@@ -1,5 +1,6 @@
-// A safetensors reader that validates before it trusts: header length, JSON, dtypes, shapes,
-// offsets inside the data region and sizes matching shapes. Float16 and bfloat16 widen to
+// A safetensors reader that validates before it trusts: header length (within the file and a
+// 100 MiB cap), JSON, metadata, dtypes, shapes, offsets inside the data region, sizes matching
+// shapes exactly and no two tensors overlapping. Float16 and bfloat16 widen to
 // float32; integer tensors (BN's num_batches_tracked) are kept as counts only.
 import { CsncError, RuntimeCodes } from "./errors.js";
 
@@ -39,6 +40,24 @@ export function halfToFloat(h: number): number {
   return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
 
+/** The header cap safetensors itself sets (100 MB in the reference reader; here 100 MiB). */
+export const maxHeaderBytes = 100 * 2 ** 20;
+/** JSON values a header may hold: a tensor needs about a dozen; this bounds the parsed size. */
+const maxHeaderValues = 4_000_000;
+
+// JSON values in a header, counted without parsing it: strings, containers and commas.
+function countValues(h: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < h.length; i++) {
+    const c = h[i]!;
+    if (c === 0x22) {
+      n++;
+      for (i++; i < h.length && h[i] !== 0x22; i++) if (h[i] === 0x5c) i++;
+    } else if (c === 0x2c || c === 0x5b || c === 0x7b) n++;
+  }
+  return n;
+}
+
 /** Parses a safetensors file held in memory. `name` is used in error messages. */
 export function readSafetensors(bytes: Uint8Array, name: string): SafetensorsFile {
   const fail = (why: string): never => {
@@ -46,59 +65,104 @@ export function readSafetensors(bytes: Uint8Array, name: string): SafetensorsFil
   };
   if (bytes.length < 8) fail(`it has ${bytes.length} bytes, fewer than the 8-byte header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength > bytes.length - 8)
+  const claimed = view.getBigUint64(0, true);
+  if (claimed > BigInt(bytes.length - 8))
     fail(
-      `the header claims ${headerLength} bytes but the file has ${bytes.length - 8} after the length (truncated?)`,
+      `safetensors header length ${claimed} exceeds the file size (${bytes.length} bytes, ${bytes.length - 8} after the length; truncated?)`,
     );
-  let header: Record<string, unknown>;
+  if (claimed > BigInt(maxHeaderBytes))
+    fail(`safetensors header length ${claimed} exceeds the ${maxHeaderBytes / 2 ** 20} MiB cap`);
+  const headerLength = Number(claimed);
+  const head = bytes.subarray(8, 8 + headerLength);
+  if (head[0] !== 0x7b)
+    fail(
+      headerLength === 0
+        ? "the header is empty"
+        : `the header does not begin with '{' (byte 8 is 0x${head[0]!.toString(16).padStart(2, "0")})`,
+    );
+  if (countValues(head) > maxHeaderValues)
+    fail(`the header holds more than ${maxHeaderValues} JSON values`);
+  let header: unknown;
   try {
-    header = JSON.parse(
-      new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + headerLength)),
-    );
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(head));
   } catch (e) {
     return fail(`the header is not JSON (${(e as Error).message})`);
   }
   if (typeof header !== "object" || header === null || Array.isArray(header))
-    fail("the header is not a JSON object");
+    return fail("the header is not a JSON object");
   const dataStart = 8 + headerLength;
   const dataLength = bytes.length - dataStart;
-  const tensors = new Map<string, Tensor>();
+  const show = (v: unknown) => {
+    const s = JSON.stringify(v) ?? String(v);
+    return s.length > 80 ? s.slice(0, 80) + "..." : s;
+  };
+  const entries: { key: string; dtype: DType; shape: number[]; begin: number; end: number }[] = [];
   let metadata: Record<string, string> = {};
-  for (const [key, entry] of Object.entries(header)) {
+  for (const [key, entry] of Object.entries(header as Record<string, unknown>)) {
     if (key === "__metadata__") {
-      metadata = (entry ?? {}) as Record<string, string>;
+      if (
+        typeof entry !== "object" ||
+        entry === null ||
+        Array.isArray(entry) ||
+        !Object.values(entry).every((v) => typeof v === "string")
+      )
+        fail(`__metadata__ is not a map of strings to strings (${show(entry)})`);
+      metadata = entry as Record<string, string>;
       continue;
     }
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof e !== "object" || e === null) fail(`tensor '${key}' has no description`);
+    if (typeof e !== "object" || e === null || Array.isArray(e))
+      fail(`tensor '${key}' has no description (${show(entry)})`);
     const dtype = e.dtype as DType;
-    if (!(typeof dtype === "string" && dtype in dtypeBytes))
-      fail(`tensor '${key}' has unsupported dtype ${JSON.stringify(e.dtype)}`);
+    if (!(typeof dtype === "string" && Object.hasOwn(dtypeBytes, dtype)))
+      fail(
+        `tensor '${key}' has unsupported dtype ${show(e.dtype)} (csnc reads ${Object.keys(dtypeBytes).join(", ")})`,
+      );
     const shape = e.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
-      fail(`tensor '${key}' has an invalid shape ${JSON.stringify(shape)}`);
+    if (!Array.isArray(shape) || shape.length > 32)
+      fail(`tensor '${key}' has an invalid shape ${show(shape)} (not a list of up to 32 sizes)`);
+    for (const d of shape as unknown[])
+      if (!(typeof d === "number" && Number.isSafeInteger(d) && d >= 0))
+        fail(
+          `tensor '${key}' has an invalid shape ${show(shape)}: ${show(d)} is not a non-negative integer`,
+        );
     const offsets = e.data_offsets;
     if (
       !Array.isArray(offsets) ||
       offsets.length !== 2 ||
-      !offsets.every((d) => Number.isSafeInteger(d) && d >= 0)
+      !offsets.every((d) => typeof d === "number" && Number.isSafeInteger(d) && d >= 0)
     ) {
-      fail(`tensor '${key}' has invalid data_offsets ${JSON.stringify(offsets)}`);
+      fail(
+        `tensor '${key}' has invalid data_offsets ${show(offsets)} (not two non-negative integers)`,
+      );
     }
     const [begin, end] = offsets as [number, number];
-    const count = (shape as number[]).reduce((a, b) => a * b, 1);
-    if (end < begin || end > dataLength)
+    if (end < begin)
+      fail(`tensor '${key}' has data_offsets [${begin}, ${end}] that end before they begin`);
+    if (end > dataLength)
       fail(
         `tensor '${key}' lies outside the data (bytes ${begin}..${end} of ${dataLength}; truncated?)`,
       );
-    if (end - begin !== count * dtypeBytes[dtype]) {
+    // Exact, so that huge dimensions cannot overflow into a plausible size.
+    const needed =
+      (shape as number[]).reduce((a, b) => a * BigInt(b), 1n) * BigInt(dtypeBytes[dtype]);
+    if (needed !== BigInt(end - begin)) {
       fail(
-        `tensor '${key}' (${dtype} ${(shape as number[]).join("x")}) needs ${count * dtypeBytes[dtype]} bytes but has ${end - begin}`,
+        `tensor '${key}' (${dtype} ${(shape as number[]).join("x") || "scalar"}) needs ${needed} bytes but has ${end - begin}`,
       );
     }
-    const at = dataStart + begin;
-    const raw = new DataView(bytes.buffer, bytes.byteOffset + at, end - begin);
+    entries.push({ key, dtype, shape: shape as number[], begin, end });
+  }
+  const sorted = entries.filter((t) => t.end > t.begin).sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < sorted.length; i++)
+    if (sorted[i]!.begin < sorted[i - 1]!.end)
+      fail(
+        `tensors '${sorted[i - 1]!.key}' (bytes ${sorted[i - 1]!.begin}..${sorted[i - 1]!.end}) and '${sorted[i]!.key}' (bytes ${sorted[i]!.begin}..${sorted[i]!.end}) overlap`,
+      );
+  const tensors = new Map<string, Tensor>();
+  for (const { key, dtype, shape, begin, end } of entries) {
+    const count = (end - begin) / dtypeBytes[dtype];
+    const raw = new DataView(bytes.buffer, bytes.byteOffset + dataStart + begin, end - begin);
     let data: Float32Array | undefined;
     if (dtype === "F32") {
       data = new Float32Array(count);
@@ -117,7 +181,7 @@ export function readSafetensors(bytes: Uint8Array, name: string): SafetensorsFil
         data[i] = word.getFloat32(0, true);
       }
     }
-    tensors.set(key, { dtype, shape: shape as number[], data });
+    tensors.set(key, { dtype, shape, data });
   }
   return { tensors, metadata };
 }
