@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { human } from "../compiler/cli/format.js";
+import { plainReason } from "../compiler/cli/io.js";
 import { compileGraph } from "../compiler/compile.js";
 import { checkFile } from "../compiler/index.js";
 import { unlimitedLimits } from "../compiler/kernels/common.js";
@@ -69,6 +70,19 @@ describe("unwritable outputs", () => {
     r = await run("compile", ...small, "-o", path.join(l1, "out"));
     expectClean(r, 1);
     expect(r.err).toContain(`${l1} is a loop of symbolic links`);
+  });
+
+  it("sysfs refuses, and every refusal has words (permission, read-only, full disk...)", async () => {
+    const r = await run("compile", ...small, "-o", "/sys/csnc-no-such");
+    expectClean(r, 1);
+    expect(r.err).toMatch(
+      /cannot write \/sys\/csnc-no-such: (operation not permitted|permission denied|read-only file system|\/sys does not accept new files)/,
+    );
+    expect(plainReason("EACCES")).toBe("permission denied");
+    expect(plainReason("EPERM")).toBe("operation not permitted");
+    expect(plainReason("EROFS")).toBe("read-only file system");
+    expect(plainReason("ENOSPC")).toBe("no space left on the device");
+    expect(plainReason("EDQUOT")).toBe("disk quota exceeded");
   });
 
   it("compile -o /proc/x fails at once (Node's recursive mkdir spins there forever)", () => {

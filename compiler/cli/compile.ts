@@ -56,7 +56,6 @@ export function compileCommand(io: CliIo): Command {
     if (!graph) return;
     // Before compiling: a folder that cannot be made fails now, not after the work.
     prepareOutputDir(opts.output);
-    if (opts.emit === "plan") prepareOutputDir(path.join(opts.output, "kernels"));
     const macs = graph.nodes.reduce((a, n) => addCounts(a, countLayer(n, graph)), zeroCounts).macs;
     let plan: Plan;
     try {
@@ -91,6 +90,7 @@ export function compileCommand(io: CliIo): Command {
 
 function writePlan(plan: Plan, dir: string): void {
   const kernels = path.join(dir, "kernels");
+  prepareOutputDir(kernels);
   const files = plan.shaders.map((code, i) => {
     const name = /^\/\/ ([\w.-]+):/.exec(code)?.[1] ?? "kernel";
     const file = `${String(i).padStart(3, "0")}-${name}.wgsl`;
