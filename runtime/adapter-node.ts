@@ -93,9 +93,15 @@ async function tryOpenGles(create: Create): Promise<GPUAdapter | undefined> {
 /** Finds the best adapter, or the one `backend` names; throws a CsncError saying what to install. */
 export async function acquireAdapter(backend: Backend = "auto"): Promise<AcquiredAdapter> {
   if (!process.env.XDG_RUNTIME_DIR) {
+    // Silences Mesa's warnings; best effort. Not recursive: Node's recursive mkdir spins
+    // forever when TMPDIR lies under /proc.
     const dir = path.join(tmpdir(), `csnc-xdg-${process.getuid?.() ?? 0}`);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    process.env.XDG_RUNTIME_DIR = dir; // silences Mesa's warnings
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch {
+      // EEXIST is fine; any other failure only leaves Mesa's warnings in.
+    }
+    if (existsSync(dir)) process.env.XDG_RUNTIME_DIR = dir;
   }
   const create = await loadDawn();
   const tried: string[] = [];

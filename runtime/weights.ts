@@ -1,10 +1,10 @@
 // Weights at load time: find each layer's tensors (by csnc or VMZ names), check them against
 // the plan, fold every BN into its conv (in float64), and lay the result out for the kernel
 // that reads it. Every missing, extra or mis-shaped tensor is reported, by name and shape.
-import { bytesText } from "../compiler/cli/format.js";
 import type { Plan, WeightSpec } from "../compiler/plan.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
 import { tensorPrefix, type Naming } from "./naming.js";
+import { bytesText } from "./units.js";
 import type { Tensor } from "./safetensors.js";
 
 interface Wanted {

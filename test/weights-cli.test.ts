@@ -46,7 +46,7 @@ describe("csnc weights random", () => {
     for (const [output, message] of [
       [
         path.join(work, "no/such/dir/w.safetensors"),
-        /cannot write .*: the folder .* does not exist/,
+        /cannot write .*: folder .* does not exist/,
       ],
       [folder, /cannot write .*a-folder: it is a folder/],
     ] as const) {

@@ -1,4 +1,5 @@
 // Text rendering helpers for the CLI: human units and aligned tables.
+export { bytesText } from "../../runtime/units.js";
 
 /**
  * 29552144 -> "29.55 M", 96713211904 -> "96.71 G"; small numbers stay exact, counts past the
@@ -18,17 +19,6 @@ export function human(n: number): string {
   for (const [scale, unit] of units)
     if (Math.abs(n) >= scale) return `${(n / scale).toFixed(2)} ${unit}`;
   return String(n);
-}
-
-/** Bytes in binary units: "2.90 GiB", "1.75 TiB". */
-export function bytesText(n: number): string {
-  const units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-  let unit = "B";
-  for (let i = 0; i < units.length && n >= 1024; i++) {
-    n /= 1024;
-    unit = units[i]!;
-  }
-  return unit === "B" ? `${n} B` : `${n.toFixed(2)} ${unit}`;
 }
 
 export interface Column {

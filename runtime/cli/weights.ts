@@ -1,12 +1,12 @@
 // `csnc weights random MODEL.csn -o W.safetensors`: He-normal random weights under csnc's names,
 // the same `csnc run` invents without --weights (same seed, same numbers), with the metadata
 // that lets `csnc run MODEL --weights W` and generated modules use them without further flags.
-import { accessSync, constants, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { Command } from "commander";
-import type { CliIo } from "../../compiler/cli/io.js";
+import { checkOutputFile, writeOutput, type CliIo } from "../../compiler/cli/io.js";
 import { loadModel } from "../../compiler/cli/load.js";
 import {
+  integerOption,
   modelOptions,
   toCheckOptions,
   UsageError,
@@ -24,7 +24,7 @@ const maxBytes = 1 << 30;
 
 interface RandomOptions extends ModelOptions {
   output?: string;
-  seed: string;
+  seed: number;
 }
 
 /** Values of one plan weight entry, as the safetensors file holds them (BN statistics included). */
@@ -41,29 +41,6 @@ function values(w: WeightSpec): number {
   }
 }
 
-/** Fails early, before any work, when `file` cannot be written. */
-function checkWritable(file: string): void {
-  const dir = path.dirname(path.resolve(file));
-  const fail = (why: string): never => {
-    throw new CsncError(RuntimeCodes.badFile, `cannot write ${file}: ${why}`);
-  };
-  let s;
-  try {
-    s = statSync(dir);
-  } catch {
-    fail(`the folder ${dir} does not exist`);
-  }
-  if (!s!.isDirectory()) fail(`${dir} is not a folder`);
-  try {
-    const target = statSync(file, { throwIfNoEntry: false });
-    if (target?.isDirectory()) fail("it is a folder; give a file name such as weights.safetensors");
-    accessSync(target ? file : dir, constants.W_OK);
-  } catch (e) {
-    if (e instanceof CsncError) throw e;
-    fail(`permission denied (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-}
-
 export function weightsCommand(io: CliIo): Command {
   const random = new Command("random")
     .description(
@@ -71,14 +48,19 @@ export function weightsCommand(io: CliIo): Command {
     )
     .argument("<file>", "a .csn model")
     .option("-o, --output <file>", "the .safetensors file to write")
-    .option("--seed <n>", "seed (the same numbers as csnc run --seed without --weights)", "1")
+    .addOption(
+      integerOption(
+        "--seed <n>",
+        "seed (the same numbers as csnc run --seed without --weights)",
+        "--seed",
+        1,
+      ),
+    )
     .option("--json", "print the report as JSON");
   for (const o of modelOptions) random.addOption(o);
   random.action((file: string, opts: RandomOptions) => {
     if (!opts.output) throw new UsageError("weights random needs -o WEIGHTS.safetensors");
-    if (!/^\d+$/.test(opts.seed) || !Number.isSafeInteger(Number(opts.seed)))
-      throw new UsageError(`--seed must be a non-negative integer, got '${opts.seed}'`);
-    checkWritable(opts.output);
+    checkOutputFile(opts.output);
     const graph = loadModel(io, file, toCheckOptions(opts), opts.json);
     if (!graph) return;
     const plan = compileGraph(graph, unlimitedLimits);
@@ -94,7 +76,7 @@ export function weightsCommand(io: CliIo): Command {
       csnc_naming: "csnc",
       source: "random",
       init: "he-normal",
-      seed: opts.seed,
+      seed: String(opts.seed),
       model: path.basename(file),
       model_parameters: JSON.stringify(graph.params),
       input: JSON.stringify(plan.input.shape),
@@ -102,18 +84,11 @@ export function weightsCommand(io: CliIo): Command {
     };
     const floats = new Map([...tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data! }]));
     const bytes = writeSafetensors(floats, metadata);
-    try {
-      writeFileSync(opts.output, bytes);
-    } catch (e) {
-      throw new CsncError(
-        RuntimeCodes.badFile,
-        `cannot write ${opts.output}: ${(e as Error).message}`,
-      );
-    }
+    writeOutput(opts.output, bytes);
     const report = {
       model: plan.model,
       parameters: graph.params,
-      seed: Number(opts.seed),
+      seed: opts.seed,
       tensors: tensors.size,
       values: count,
       bytes: bytes.length,

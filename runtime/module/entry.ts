@@ -212,8 +212,13 @@ async function nodeDevice(backend: Backend, given?: WebGpuPackage): Promise<Acqu
   if (!process.env.XDG_RUNTIME_DIR) {
     // Mesa wants a private runtime folder; without one it only complains.
     const dir = path.join(os.tmpdir(), `csnc-xdg-${process.getuid?.() ?? 0}`);
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    process.env.XDG_RUNTIME_DIR = dir;
+    // Not recursive: Node's recursive mkdir spins forever when TMPDIR lies under /proc.
+    try {
+      fs.mkdirSync(dir, { mode: 0o700 });
+    } catch {
+      // EEXIST is fine; any other failure only leaves Mesa's warnings in.
+    }
+    if (fs.existsSync(dir)) process.env.XDG_RUNTIME_DIR = dir;
   }
   const webgpu = await importDawn(given);
   if (webgpu.globals) Object.assign(globalThis, webgpu.globals);
