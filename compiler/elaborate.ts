@@ -11,7 +11,7 @@ import {
   type Span,
   type Statement,
 } from "../grammar/index.js";
-import { CompileError, evaluate } from "./evaluate.js";
+import { CompileError, evaluate, type Scope } from "./evaluate.js";
 import type { Graph, Node, Op, Shape, Triple } from "./ir.js";
 import { lookupLayer, residualParams, type LayerParam } from "./layers.js";
 import type { Library } from "./resolve.js";
@@ -29,9 +29,32 @@ export interface ElaborateOptions {
 // Guards against programs that would expand forever or beyond any real network.
 const maxNodes = 200_000;
 const maxSteps = 2_000_000;
+// Bodies inside bodies, across block calls: each level is a few stack frames here.
+const maxDepth = 1_000;
+
+/**
+ * A body's names: its own `let`s (and repeat index) over those of the bodies around it, linked
+ * rather than copied, so a repeat over a scope of many names stays linear.
+ */
+class LocalScope implements Scope {
+  constructor(
+    private readonly outer?: Scope,
+    private readonly own = new Map<string, Value>(),
+  ) {}
+  get(name: string): Value | undefined {
+    return this.own.get(name) ?? this.outer?.get(name);
+  }
+  set(name: string, value: Value): void {
+    this.own.set(name, value);
+  }
+  *keys(): Generator<string> {
+    yield* this.own.keys();
+    if (this.outer) yield* this.outer.keys();
+  }
+}
 
 interface Context {
-  readonly scope: Map<string, Value>;
+  readonly scope: LocalScope;
   /** Path segments of the enclosing stages, block instances and repeat iterations. */
   readonly prefix: readonly string[];
   readonly stage?: string;
@@ -60,6 +83,11 @@ class Elaborator {
   private readonly nodes: Node[] = [];
   private readonly paths = new Set<string>();
   private readonly instances = new Set<string>();
+  // The next suffix to try per base name: with thousands of unnamed `relu`s in one scope,
+  // probing `relu_1`, `relu_2`, ... from 1 each time would be quadratic. Names are never
+  // freed, so every suffix below the counter is taken.
+  private readonly nextSuffix = new Map<string, number>();
+  private depth = 0;
   private current: number | undefined;
   private steps = 0;
   private declaredInput = false;
@@ -123,7 +151,12 @@ class Elaborator {
       );
     }
     if (!hasInputStmt) this.makeInput(this.options.input!, model.nameSpan);
-    this.body(model.body, { scope, prefix: [], origin: [], inModel: true });
+    this.body(model.body, {
+      scope: new LocalScope(undefined, scope),
+      prefix: [],
+      origin: [],
+      inModel: true,
+    });
     if (this.current === undefined) {
       throw new CompileError(
         error(Codes.badValue, `model '${model.name}' has no layers`, model.nameSpan),
@@ -180,7 +213,21 @@ class Elaborator {
     // A lone block call in a stage or repeat body adds no path segment: `res2.0.conv_a`.
     const structural = statements.filter((s) => s.kind !== "let");
     const lone = structural.length === 1 ? structural[0] : undefined;
-    for (const s of statements) this.statement(s, ctx, s === lone);
+    if (++this.depth > maxDepth && statements.length > 0) {
+      this.depth--;
+      throw this.fail(
+        ctx,
+        Codes.recursion,
+        `layers nest more than ${maxDepth} levels deep (stages, repeats, ifs, residuals and block calls together)`,
+        statements[0]!.span,
+        "flatten the nesting: repeat a block instead of nesting blocks in blocks",
+      );
+    }
+    try {
+      for (const s of statements) this.statement(s, ctx, s === lone);
+    } finally {
+      this.depth--;
+    }
   }
 
   private tick(span: Span): void {
@@ -234,7 +281,7 @@ class Elaborator {
       case "stage":
         this.body(s.body, {
           ...ctx,
-          scope: new Map(ctx.scope),
+          scope: new LocalScope(ctx.scope),
           prefix: [...ctx.prefix, s.name],
           stage: s.name,
           block: undefined,
@@ -251,7 +298,7 @@ class Elaborator {
           );
         }
         for (let i = 0; i < n.value; i++) {
-          const scope = new Map(ctx.scope);
+          const scope = new LocalScope(ctx.scope);
           if (s.index) scope.set(s.index, { type: "int", value: i });
           const origin = [
             { message: `in iteration ${i} of this repeat`, span: s.span },
@@ -277,7 +324,7 @@ class Elaborator {
             s.span,
           );
         // Branches share the enclosing scope's path, so a layer keeps its name whichever branch made it.
-        this.body(c.value ? s.then : s.otherwise, { ...ctx, scope: new Map(ctx.scope) });
+        this.body(c.value ? s.then : s.otherwise, { ...ctx, scope: new LocalScope(ctx.scope) });
         return;
       }
       case "residual":
@@ -299,7 +346,7 @@ class Elaborator {
       ctx,
     );
     const input = this.requireInput(ctx, s.span);
-    this.body(s.body, { ...ctx, scope: new Map(ctx.scope) });
+    this.body(s.body, { ...ctx, scope: new LocalScope(ctx.scope) });
     const main = this.current!;
     const mainShape = this.nodes[main]!.shape;
     const inShape = this.nodes[input]!.shape;
@@ -307,7 +354,7 @@ class Elaborator {
     const mode = (args.get("shortcut") as { value: string }).value;
     const scCtx: Context = {
       ...ctx,
-      scope: new Map(ctx.scope),
+      scope: new LocalScope(ctx.scope),
       prefix: [...ctx.prefix, "shortcut"],
     };
     if (s.shortcut) {
@@ -447,7 +494,7 @@ class Elaborator {
     const prefix =
       segment === undefined ? ctx.prefix : [...ctx.prefix, this.uniqueSegment(ctx.prefix, segment)];
     this.body(decl.body, {
-      scope,
+      scope: new LocalScope(undefined, scope),
       prefix,
       stage: ctx.stage,
       block: prefix.join(".") || decl.name,
@@ -536,10 +583,22 @@ class Elaborator {
 
   // Two calls of the same block in one scope become `blk` and `blk_1`.
   private uniqueSegment(prefix: readonly string[], segment: string): string {
-    const key = (name: string) => [...prefix, name].join(".");
-    let name = segment;
-    for (let k = 1; this.instances.has(key(name)); k++) name = `${segment}_${k}`;
-    this.instances.add(key(name));
+    const base = [...prefix, segment].join(".");
+    const key = this.unique(this.instances, base);
+    return key === base ? segment : `${segment}${key.slice(base.length)}`;
+  }
+
+  // `base` if free, else `base_k` with the smallest free k; taken into `names`.
+  private unique(names: Set<string>, base: string): string {
+    let name = base;
+    if (names.has(name)) {
+      const counter = `${names === this.paths ? "p" : "i"}:${base}`;
+      let k = this.nextSuffix.get(counter) ?? 1;
+      while (names.has(`${base}_${k}`)) k++;
+      this.nextSuffix.set(counter, k + 1);
+      name = `${base}_${k}`;
+    }
+    names.add(name);
     return name;
   }
 
@@ -587,10 +646,7 @@ class Elaborator {
       inputs.map((i) => this.nodes[i]!.shape),
     );
     if (!("shape" in result)) throw this.fail(ctx, result.code, result.message, span, result.hint);
-    const base = [...ctx.prefix, name].join(".");
-    let path = base;
-    for (let k = 1; this.paths.has(path); k++) path = `${base}_${k}`;
-    this.paths.add(path);
+    const path = this.unique(this.paths, [...ctx.prefix, name].join("."));
     const id = this.nodes.length;
     this.nodes.push({
       id,

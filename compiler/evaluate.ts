@@ -11,17 +11,41 @@ export class CompileError extends Error {
   }
 }
 
-export type Scope = ReadonlyMap<string, Value>;
+/** Where expressions look names up (a Map will do). */
+export interface Scope {
+  get(name: string): Value | undefined;
+  keys(): Iterable<string>;
+}
+
+const maxFunctionArgs = 10_000;
 
 export function evaluate(
   e: Expr,
   scope: Scope,
   enums: ReadonlyMap<string, readonly string[]>,
 ): Value {
-  const fail = (message: string, hint?: string): never => {
+  if (e.kind !== "binary") return evaluateNode(e, scope, enums);
+  // A chain `a + b + c + ...` nests to the left as deep as it is long: walk down its left
+  // spine and fold back up in a loop instead of recursing once per term.
+  const spine: Extract<Expr, { kind: "binary" }>[] = [];
+  let leftmost: Expr = e;
+  while (leftmost.kind === "binary") {
+    spine.push(leftmost);
+    leftmost = leftmost.left;
+  }
+  let acc = evaluateNode(leftmost, scope, enums);
+  for (let i = spine.length - 1; i >= 0; i--) acc = combine(spine[i]!, acc, scope, enums);
+  return acc;
+}
+
+function failAt(e: Expr) {
+  return (message: string, hint?: string): never => {
     throw new CompileError(error(Codes.typeMismatch, message, e.span, { hint }));
   };
-  const int = (value: number): Value => {
+}
+
+function intAt(e: Expr) {
+  return (value: number): Value => {
     if (!Number.isSafeInteger(value)) {
       throw new CompileError(
         error(Codes.tooLarge, `integer result ${value} is out of range`, e.span),
@@ -29,6 +53,33 @@ export function evaluate(
     }
     return { type: "int", value };
   };
+}
+
+// One binary node whose left operand is already evaluated.
+function combine(
+  e: Extract<Expr, { kind: "binary" }>,
+  l: Value,
+  scope: Scope,
+  enums: ReadonlyMap<string, readonly string[]>,
+): Value {
+  const fail = failAt(e);
+  if (e.op === "and" || e.op === "or") {
+    if (l.type !== "bool") return fail(`'${e.op}' needs bools, got ${l.type}`);
+    if (e.op === "and" ? !l.value : l.value) return l;
+    const r = evaluate(e.right, scope, enums);
+    return r.type === "bool" ? r : fail(`'${e.op}' needs bools, got ${r.type}`);
+  }
+  const r = evaluate(e.right, scope, enums);
+  return binary(e.op, l, r, intAt(e), fail);
+}
+
+function evaluateNode(
+  e: Exclude<Expr, { kind: "binary" }>,
+  scope: Scope,
+  enums: ReadonlyMap<string, readonly string[]>,
+): Value {
+  const fail = failAt(e);
+  const int = intAt(e);
   switch (e.kind) {
     case "int":
       return int(e.value);
@@ -63,6 +114,11 @@ export function evaluate(
       const fn = builtinFunctions[e.callee];
       if (!fn) return fail(`unknown function '${e.callee}'`);
       if (e.args.length === 0) return fail(`${e.callee}() needs at least one argument`);
+      // The functions spread their arguments, and a spread of millions overflows the stack.
+      if (e.args.length > maxFunctionArgs)
+        return fail(
+          `${e.callee}() takes at most ${maxFunctionArgs} arguments, got ${e.args.length}`,
+        );
       const args = e.args.map((a) => evaluate(a.value, scope, enums));
       if (args.every((a) => a.type === "int")) return int(fn(args.map((a) => a.value as number)));
       if (args.every((a) => a.type === "int" || a.type === "float"))
@@ -84,18 +140,6 @@ export function evaluate(
       if (c.type !== "bool")
         return fail(`the condition of '? :' must be a bool, got ${c.type} ${showValue(c)}`);
       return evaluate(c.value ? e.then : e.otherwise, scope, enums);
-    }
-    case "binary": {
-      if (e.op === "and" || e.op === "or") {
-        const l = evaluate(e.left, scope, enums);
-        if (l.type !== "bool") return fail(`'${e.op}' needs bools, got ${l.type}`);
-        if (e.op === "and" ? !l.value : l.value) return l;
-        const r = evaluate(e.right, scope, enums);
-        return r.type === "bool" ? r : fail(`'${e.op}' needs bools, got ${r.type}`);
-      }
-      const l = evaluate(e.left, scope, enums);
-      const r = evaluate(e.right, scope, enums);
-      return binary(e.op, l, r, int, fail);
     }
   }
 }

@@ -1,6 +1,6 @@
 // The compiler's front door: a .csn file in, checked graphs and diagnostics out. Never throws
 // for bad input; every problem comes back as a diagnostic.
-import { Codes, error, type Diagnostic, type Program } from "../grammar/index.js";
+import { capDiagnostics, Codes, error, type Diagnostic, type Program } from "../grammar/index.js";
 import { elaborate, type ElaborateOptions } from "./elaborate.js";
 import { CompileError } from "./evaluate.js";
 import type { Graph } from "./ir.js";
@@ -26,12 +26,18 @@ export interface CheckResult {
   readonly program?: Program;
 }
 
+/** Checks `entry` and its imports; at most 50 diagnostics per file come back, then a count. */
 export function checkFile(
   entry: string,
   root: string,
   host: SourceHost,
   options: CheckOptions = {},
 ): CheckResult {
+  const r = check(entry, root, host, options);
+  return { ...r, diagnostics: capDiagnostics(r.diagnostics) };
+}
+
+function check(entry: string, root: string, host: SourceHost, options: CheckOptions): CheckResult {
   const loaded = loadProgram(entry, root, host);
   const program = loaded.programs[0];
   if (loaded.diagnostics.length > 0)
@@ -62,8 +68,18 @@ export function checkFile(
     try {
       graphs.push(elaborate(model, library, options));
     } catch (e) {
-      if (!(e instanceof CompileError)) throw e;
-      errors.push(e.diagnostic);
+      if (e instanceof CompileError) errors.push(e.diagnostic);
+      // The nesting limits should make this unreachable; a smaller stack than Node's default
+      // still must not turn a deep model into a crash.
+      else if (e instanceof RangeError && /call stack/i.test(e.message))
+        errors.push(
+          error(
+            Codes.nestingTooDeep,
+            `model '${model.name}' nests too deeply to build`,
+            model.nameSpan,
+          ),
+        );
+      else throw e;
     }
   }
   return {

@@ -28,10 +28,36 @@ export interface Library {
   readonly enums: ReadonlyMap<string, readonly string[]>;
 }
 
+// "Did you mean" compares a name with every candidate: only the first few diagnostics get a
+// suggestion, so thousands of unknown names among thousands of names stay linear (only 50
+// diagnostics per file are shown anyway).
+const maxSuggestions = 50;
+let suggestions = 0;
+function suggest(name: string, candidates: () => Iterable<string>): string | undefined {
+  return ++suggestions > maxSuggestions ? undefined : didYouMean(name, candidates());
+}
+
+/** Names visible in a body: its own over the enclosing bodies', linked rather than copied. */
+class Names {
+  private readonly own = new Set<string>();
+  constructor(private readonly outer?: Names) {}
+  has(name: string): boolean {
+    return this.own.has(name) || (this.outer?.has(name) ?? false);
+  }
+  add(name: string): void {
+    this.own.add(name);
+  }
+  *[Symbol.iterator](): Generator<string> {
+    yield* this.own;
+    if (this.outer) yield* this.outer;
+  }
+}
+
 export function buildLibrary(programs: readonly Program[]): {
   library: Library;
   diagnostics: Diagnostic[];
 } {
+  suggestions = 0;
   const diagnostics: Diagnostic[] = [];
   const blocks = new Map<string, BlockDecl>();
   const enums = new Map<string, string[]>();
@@ -71,17 +97,18 @@ export function buildLibrary(programs: readonly Program[]): {
     }
   }
   const library: Library = { blocks, enums };
+  // Loops, not push(...): a spread of a huge list of diagnostics overflows the stack.
   for (const program of programs) {
     for (const decl of [...program.blocks, ...program.models])
-      diagnostics.push(...checkDecl(decl, library));
+      for (const d of checkDecl(decl, library)) diagnostics.push(d);
   }
-  diagnostics.push(...findRecursion(library));
+  for (const d of findRecursion(library)) diagnostics.push(d);
   return { library, diagnostics };
 }
 
 function checkDecl(decl: BlockDecl, library: Library): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const scope = new Set<string>();
+  const scope = new Names();
   for (const p of decl.params) {
     if (scope.has(p.name))
       out.push(error(Codes.duplicateName, `parameter '${p.name}' is declared twice`, p.span));
@@ -89,7 +116,7 @@ function checkDecl(decl: BlockDecl, library: Library): Diagnostic[] {
       out.push(
         error(Codes.unknownType, `unknown type '${p.type.name}'`, p.type.span, {
           hint:
-            didYouMean(p.type.name, typeNames) ??
+            suggest(p.type.name, () => typeNames) ??
             `types are ${typeNames.join(", ")}, or an enumeration such as 'ir | ip'`,
         }),
       );
@@ -101,14 +128,20 @@ function checkDecl(decl: BlockDecl, library: Library): Diagnostic[] {
   return out;
 }
 
+function withName(outer: Names, name: string): Names {
+  const names = new Names(outer);
+  names.add(name);
+  return names;
+}
+
 function checkBody(
   body: readonly Statement[],
-  outer: ReadonlySet<string>,
+  outer: Names,
   library: Library,
   out: Diagnostic[],
   inModel: boolean,
 ): void {
-  const scope = new Set(outer);
+  const scope = new Names(outer);
   for (const s of body) {
     switch (s.kind) {
       case "input":
@@ -129,7 +162,7 @@ function checkBody(
         break;
       case "repeat":
         checkExpr(s.count, scope, library, out);
-        checkBody(s.body, s.index ? new Set([...scope, s.index]) : scope, library, out, inModel);
+        checkBody(s.body, s.index ? withName(scope, s.index) : scope, library, out, inModel);
         break;
       case "if":
         checkExpr(s.condition, scope, library, out);
@@ -152,7 +185,7 @@ function checkBody(
         const layer = lookupLayer(s.callee);
         const block = library.blocks.get(s.callee);
         if (!layer && !block) {
-          const known = [
+          const known = () => [
             ...Object.keys(layers),
             ...Object.keys(layerAliases),
             ...library.blocks.keys(),
@@ -160,7 +193,7 @@ function checkBody(
           out.push(
             error(Codes.unknownLayer, `unknown layer or block '${s.callee}'`, s.calleeSpan, {
               hint:
-                didYouMean(s.callee, known) ??
+                suggest(s.callee, known) ??
                 `layers are ${Object.keys(layers).join(", ")}; blocks come from this file or its imports`,
             }),
           );
@@ -186,7 +219,7 @@ function checkArgs(
   args: readonly Arg[],
   params: readonly string[],
   what: string,
-  scope: ReadonlySet<string>,
+  scope: Names,
   library: Library,
   out: Diagnostic[],
 ): void {
@@ -195,7 +228,7 @@ function checkArgs(
       out.push(
         error(Codes.unknownParam, `${what} has no parameter '${a.name}'`, a.span, {
           hint:
-            didYouMean(a.name, params) ??
+            suggest(a.name, () => params) ??
             (params.length ? `its parameters are ${params.join(", ")}` : "it takes no arguments"),
         }),
       );
@@ -204,48 +237,51 @@ function checkArgs(
   }
 }
 
-function checkExpr(e: Expr, scope: ReadonlySet<string>, library: Library, out: Diagnostic[]): void {
-  switch (e.kind) {
-    case "name":
-      if (!scope.has(e.name) && !library.enums.has(e.name)) {
-        out.push(
-          error(Codes.unknownName, `unknown name '${e.name}'`, e.span, {
-            hint:
-              didYouMean(e.name, [...scope, ...library.enums.keys()]) ??
-              "names are parameters, 'let' bindings, repeat indices or enumeration members",
-          }),
-        );
-      }
-      break;
-    case "call":
-      if (!builtinFunctions[e.callee]) {
-        out.push(
-          error(Codes.unknownName, `unknown function '${e.callee}'`, e.span, {
-            hint:
-              didYouMean(e.callee, Object.keys(builtinFunctions)) ??
-              `functions are ${Object.keys(builtinFunctions).join(", ")}`,
-          }),
-        );
-      }
-      for (const a of e.args) checkExpr(a.value, scope, library, out);
-      break;
-    case "dims":
-      for (const item of e.items) checkExpr(item, scope, library, out);
-      break;
-    case "binary":
-      checkExpr(e.left, scope, library, out);
-      checkExpr(e.right, scope, library, out);
-      break;
-    case "unary":
-      checkExpr(e.operand, scope, library, out);
-      break;
-    case "ternary":
-      checkExpr(e.condition, scope, library, out);
-      checkExpr(e.then, scope, library, out);
-      checkExpr(e.otherwise, scope, library, out);
-      break;
-    default:
-      break;
+// Iterative, with an explicit stack: a chain `1 + 1 + ... + 1` is a left-nested tree as deep
+// as it is long. Subexpressions are visited left to right, so diagnostics come in source order.
+function checkExpr(e: Expr, scope: Names, library: Library, out: Diagnostic[]): void {
+  const todo: Expr[] = [e];
+  while (todo.length > 0) {
+    const x = todo.pop()!;
+    switch (x.kind) {
+      case "name":
+        if (!scope.has(x.name) && !library.enums.has(x.name)) {
+          out.push(
+            error(Codes.unknownName, `unknown name '${x.name}'`, x.span, {
+              hint:
+                suggest(x.name, () => [...scope, ...library.enums.keys()]) ??
+                "names are parameters, 'let' bindings, repeat indices or enumeration members",
+            }),
+          );
+        }
+        break;
+      case "call":
+        if (!builtinFunctions[x.callee]) {
+          out.push(
+            error(Codes.unknownName, `unknown function '${x.callee}'`, x.span, {
+              hint:
+                suggest(x.callee, () => Object.keys(builtinFunctions)) ??
+                `functions are ${Object.keys(builtinFunctions).join(", ")}`,
+            }),
+          );
+        }
+        for (let i = x.args.length - 1; i >= 0; i--) todo.push(x.args[i]!.value);
+        break;
+      case "dims":
+        for (let i = x.items.length - 1; i >= 0; i--) todo.push(x.items[i]!);
+        break;
+      case "binary":
+        todo.push(x.right, x.left);
+        break;
+      case "unary":
+        todo.push(x.operand);
+        break;
+      case "ternary":
+        todo.push(x.otherwise, x.then, x.condition);
+        break;
+      default:
+        break;
+    }
   }
 }
 
@@ -268,9 +304,21 @@ function findRecursion(library: Library): Diagnostic[] {
   };
   const out: Diagnostic[] = [];
   const state = new Map<string, "visiting" | "done">();
-  const visit = (name: string, chain: string[]): void => {
-    state.set(name, "visiting");
-    for (const callee of calls(library.blocks.get(name)!.body, [])) {
+  // Depth-first with an explicit stack (a chain of thousands of blocks is only long, not
+  // wrong); `chain` holds the blocks being visited, outermost first.
+  for (const root of library.blocks.keys()) {
+    if (state.has(root)) continue;
+    const chain: string[] = [root];
+    const stack = [{ callees: calls(library.blocks.get(root)!.body, []), next: 0 }];
+    state.set(root, "visiting");
+    while (stack.length > 0) {
+      const frame = stack.at(-1)!;
+      const callee = frame.callees[frame.next++];
+      if (!callee) {
+        state.set(chain.pop()!, "done");
+        stack.pop();
+        continue;
+      }
       const s = state.get(callee.name);
       if (s === "visiting") {
         const cycle = [...chain.slice(chain.indexOf(callee.name)), callee.name];
@@ -284,10 +332,12 @@ function findRecursion(library: Library): Diagnostic[] {
             },
           ),
         );
-      } else if (s === undefined) visit(callee.name, [...chain, callee.name]);
+      } else if (s === undefined) {
+        state.set(callee.name, "visiting");
+        chain.push(callee.name);
+        stack.push({ callees: calls(library.blocks.get(callee.name)!.body, []), next: 0 });
+      }
     }
-    state.set(name, "done");
-  };
-  for (const name of library.blocks.keys()) if (!state.has(name)) visit(name, [name]);
+  }
   return out;
 }

@@ -1,11 +1,12 @@
 // Text -> AST. `parse` never throws: it returns a program when the text is well-formed, and
-// every lexical and syntax error it found otherwise (chevrotain's recovery keeps it going).
+// every lexical and syntax error it found otherwise (chevrotain's recovery keeps it going), or
+// one diagnostic for a binary file or nesting past `maxNesting`.
 import type { IRecognitionException, IToken, TokenType } from "chevrotain";
 import type { Program } from "./ast.js";
 import { Codes, error, type Diagnostic } from "./diagnostics.js";
-import { csnParser } from "./parser.js";
-import { csnLexer } from "./tokens.js";
-import { AstBuilder } from "./to-ast.js";
+import { csnParser, maxNesting, NestingTooDeep } from "./parser.js";
+import { csnLexer, matchString } from "./tokens.js";
+import { tokenEnd, tokenSpan } from "./to-ast.js";
 
 export type * from "./ast.js";
 export * from "./diagnostics.js";
@@ -51,7 +52,7 @@ function syntaxDiagnostic(e: IRecognitionException, file: string, textLength: nu
   const t = e.token;
   const isEof = t.tokenType?.name === "EOF" || Number.isNaN(t.startOffset);
   const start = isEof ? textLength : t.startOffset;
-  const span = { file, start, end: isEof ? textLength : (t.endOffset ?? t.startOffset) + 1 };
+  const span = { file, start, end: isEof ? textLength : Math.max(start + 1, tokenEnd(t)) };
   const found = isEof ? "the end of the file" : describeToken(t);
   const rule = e.context?.ruleStack?.at(-1) ?? "";
   let message: string;
@@ -94,14 +95,117 @@ function expectedWord(name: string): string {
   return punctuation[name] ?? `'${name.toLowerCase()}'`;
 }
 
+// A .csn file is UTF-8 text. NUL bytes, or many control characters and undecodable bytes
+// (U+FFFD from the decoder), mean it is something else: parsing it would only print garbage.
+function notText(text: string): string | undefined {
+  if (text.includes("\0")) return "it holds NUL bytes";
+  let odd = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (
+      (c < 32 && c !== 9 && c !== 10 && c !== 12 && c !== 13) ||
+      (c >= 0x7f && c < 0xa0) ||
+      c === 0xfffd
+    )
+      odd++;
+  }
+  return odd >= 8 && odd * 10 > text.length
+    ? `${odd} of its ${text.length} characters are control characters or invalid UTF-8`
+    : undefined;
+}
+
+/**
+ * Tokens (and dims items) a file may have. Lexing and the AST take memory in proportion, about
+ * 200 bytes each at worst: this bounds a check to about a gigabyte. A 10 MB file of layers has
+ * one to three million; the largest real network, a few thousand.
+ */
+export const maxTokens = 4_000_000;
+
+// An upper bound on the tokens the lexer would make, counted before making them: runs of
+// letters and digits (plus one per `x` between digits, for dims items), each other character,
+// strings; comments and spaces count nothing.
+function countTokens(text: string): number {
+  let n = 0;
+  const word = (c: number) =>
+    (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+  for (let i = 0; i < text.length;) {
+    const c = text.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 10 || c === 13) i++;
+    else if (c === 35) {
+      while (i < text.length && text.charCodeAt(i) !== 10 && text.charCodeAt(i) !== 13) i++;
+    } else if (c === 34) {
+      n++;
+      i += matchString(text, i)?.[0].length ?? 1;
+    } else if (word(c)) {
+      n++;
+      for (i++; i < text.length && word(text.charCodeAt(i)); i++) {
+        if (text.charCodeAt(i) === 120 && i + 1 < text.length) {
+          const next = text.charCodeAt(i + 1);
+          if (next >= 48 && next <= 57) n++;
+        }
+      }
+    } else {
+      n++;
+      i++;
+    }
+  }
+  return n;
+}
+
+function tooDeep(file: string, at: number, end: number): Diagnostic {
+  return error(
+    Codes.nestingTooDeep,
+    `nesting deeper than ${maxNesting} levels`,
+    { file, start: at, end: Math.max(end, at + 1) },
+    {
+      hint: "name parts with 'let' or split them into blocks; bodies, brackets, argument lists, '? :', '-', 'not', '**' and 'else if' each add a level",
+    },
+  );
+}
+
+function isStackOverflow(e: unknown): boolean {
+  return e instanceof RangeError && /call stack/i.test(e.message);
+}
+
 /** Parses one file's text. `file` is the name used in spans and messages. */
 export function parse(text: string, file: string): ParseResult {
-  const lexed = csnLexer.tokenize(text);
+  const binary = notText(text);
+  if (binary) {
+    return {
+      diagnostics: [
+        error(Codes.notText, `${file} is not a text file: ${binary}`, undefined, {
+          hint: ".csn files are UTF-8 text; is this the right file?",
+        }),
+      ],
+    };
+  }
+  const tokens = countTokens(text);
+  if (tokens > maxTokens) {
+    return {
+      diagnostics: [
+        error(
+          Codes.fileTooLarge,
+          `${file} is too large: it has about ${tokens.toLocaleString("en")} tokens, and csnc reads files of up to ${maxTokens.toLocaleString("en")}`,
+          undefined,
+          { hint: "describe repeated layers with 'repeat' or a block instead of writing each out" },
+        ),
+      ],
+    };
+  }
+  let lexed;
+  try {
+    lexed = csnLexer.tokenize(text);
+  } catch (e) {
+    if (!isStackOverflow(e)) throw e;
+    return {
+      diagnostics: [error(Codes.lexError, `${file} has a token too long to read`, undefined)],
+    };
+  }
   const diagnostics: Diagnostic[] = lexed.errors.map((e) => {
     const ch = text.slice(e.offset, e.offset + e.length);
     return error(
       Codes.lexError,
-      `unexpected character ${JSON.stringify(ch[0] ?? ch)}`,
+      `unexpected character ${JSON.stringify(String.fromCodePoint(text.codePointAt(e.offset) ?? 0))}`,
       { file, start: e.offset, end: e.offset + Math.max(1, e.length) },
       {
         hint: ch.startsWith("//")
@@ -112,11 +216,52 @@ export function parse(text: string, file: string): ParseResult {
       },
     );
   });
+  csnParser.file = file;
+  csnParser.badStrings = [];
+  csnParser.names = new Map();
   csnParser.input = lexed.tokens;
-  const cst = csnParser.program();
-  diagnostics.push(...csnParser.errors.map((e) => syntaxDiagnostic(e, file, text.length)));
-  if (diagnostics.length > 0) return { diagnostics };
-  return { program: new AstBuilder(file).program(cst), diagnostics };
+  let program: Program;
+  try {
+    program = csnParser.program();
+  } catch (e) {
+    // Past the nesting limit, or (a smaller stack than expected) out of stack on the way there.
+    const t =
+      e instanceof NestingTooDeep
+        ? e.token
+        : isStackOverflow(e)
+          ? csnParser.nextToken()
+          : undefined;
+    csnParser.input = []; // drop the tokens
+    if (!t) throw e;
+    const at = Number.isNaN(t.startOffset) ? text.length : t.startOffset;
+    diagnostics.push(tooDeep(file, at, tokenEnd(t)));
+    return { diagnostics };
+  }
+  // A loop, not push(...): garbage has hundreds of thousands of errors, and a spread of them
+  // overflows the stack.
+  for (const e of csnParser.errors) diagnostics.push(syntaxDiagnostic(e, file, text.length));
+  for (const t of csnParser.badStrings) {
+    diagnostics.push(
+      error(
+        Codes.lexError,
+        'this string holds a control character or an unknown escape (strings know \\", \\\\, \\n, \\t and \\uXXXX)',
+        tokenSpan(file, t),
+        { hint: "paths take '/' between folders, not '\\'" },
+      ),
+    );
+  }
+  csnParser.input = [];
+  csnParser.names = new Map();
+  if (diagnostics.length > 0) return { diagnostics: sortByPosition(diagnostics) };
+  return { program, diagnostics };
 }
 
-export { describeType };
+// Lexer, parser and string errors in the order of the text.
+function sortByPosition(diagnostics: Diagnostic[]): Diagnostic[] {
+  return diagnostics
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => (a.d.span?.start ?? 0) - (b.d.span?.start ?? 0) || a.i - b.i)
+    .map(({ d }) => d);
+}
+
+export { describeType, maxNesting };

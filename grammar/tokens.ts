@@ -36,8 +36,50 @@ export const Not = keyword("not");
 /** The dimension separator in `3 x 7 x 7`; written without spaces, `3x7x7` is one DimsLiteral. */
 export const Times = createToken({ name: "Times", pattern: "x", longer_alt: Identifier });
 
+// Scanners in loops for the two tokens whose regular expressions would repeat a group once per
+// item or character: on a token of megabytes, the regex engine's backtracking runs out of stack.
+const digits = "0123456789".split("");
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/** `\d+(?:x\d+)+`, as a loop. */
+function matchDims(text: string, offset: number): [string] | null {
+  let i = offset;
+  while (i < text.length && isDigit(text.charCodeAt(i))) i++;
+  if (i === offset) return null;
+  let items = 1;
+  while (text.charCodeAt(i) === 120 && isDigit(text.charCodeAt(i + 1))) {
+    i += 2;
+    while (i < text.length && isDigit(text.charCodeAt(i))) i++;
+    items++;
+  }
+  return items > 1 ? [text.slice(offset, i)] : null;
+}
+
+/** `"(?:[^"\\\n\r]|\\.)*"`, as a loop. */
+export function matchString(text: string, offset: number): [string] | null {
+  if (text.charCodeAt(offset) !== 34) return null;
+  for (let i = offset + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34) return [text.slice(offset, i + 1)];
+    if (c === 10 || c === 13) return null;
+    if (c === 92) {
+      const next = text.charCodeAt(i + 1);
+      // `.` matches anything but a line terminator.
+      if (Number.isNaN(next) || next === 10 || next === 13 || next === 0x2028 || next === 0x2029)
+        return null;
+      i++;
+    }
+  }
+  return null;
+}
+
 // Numbers: a dims literal and a float must be tried before a plain integer.
-export const DimsLiteral = createToken({ name: "DimsLiteral", pattern: /\d+(?:x\d+)+/ });
+export const DimsLiteral = createToken({
+  name: "DimsLiteral",
+  pattern: { exec: matchDims },
+  start_chars_hint: digits,
+  line_breaks: false,
+});
 export const FloatLiteral = createToken({
   name: "FloatLiteral",
   pattern: /\d+\.\d*(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\.\d+(?:[eE][+-]?\d+)?/,
@@ -45,7 +87,9 @@ export const FloatLiteral = createToken({
 export const IntegerLiteral = createToken({ name: "IntegerLiteral", pattern: /\d+/ });
 export const StringLiteral = createToken({
   name: "StringLiteral",
-  pattern: /"(?:[^"\\\n\r]|\\.)*"/,
+  pattern: { exec: matchString },
+  start_chars_hint: ['"'],
+  line_breaks: false,
 });
 
 export const Power = createToken({ name: "Power", pattern: "**" });
@@ -119,7 +163,9 @@ export const allTokens: TokenType[] = [
   RBrace,
 ];
 
+// Offsets only (a token's end is its start plus its length): lines and columns are computed
+// when a diagnostic is printed, and a 10 MB file has millions of tokens.
 export const csnLexer = new Lexer(allTokens, {
-  positionTracking: "full",
+  positionTracking: "onlyOffset",
   ensureOptimizations: false,
 });
