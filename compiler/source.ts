@@ -1,17 +1,32 @@
 // Loading a .csn file and everything it imports. Imports resolve relative to the importing file
-// and must stay inside the project tree; files are read through a host so the browser can
-// supply its own.
+// and must stay inside the project tree, or name csnc's own models with `csnc:`; files are
+// read through a host so the browser can supply its own.
 import { parse, Codes, error, type Diagnostic, type Program } from "../grammar/index.js";
+
+/** The scheme of imports from csnc's shipped models/ folder: `import "csnc:lib/blocks.csn"`. */
+export const shippedScheme = "csnc:";
 
 export interface SourceHost {
   /** The file's text, or undefined when it does not exist or cannot be read. */
   read(file: string): string | undefined;
-  /** The file `spec` names, relative to the directory of `from`. */
+  /**
+   * The file `spec` names, relative to the directory of `from`; a `csnc:` spec names a file
+   * under `shippedRoot`.
+   */
   resolve(from: string, spec: string): string;
   /** Whether `file` lies inside the directory `root`. */
   inside(root: string, file: string): boolean;
-  /** How to show a file in messages (e.g. relative to the working directory). */
-  display(file: string): string;
+  /**
+   * How to show a file in messages (e.g. relative to the working directory); `shipped`: it was
+   * reached through a `csnc:` import (and may be shown as `csnc:lib/blocks.csn`).
+   */
+  display(file: string, shipped?: boolean): string;
+  /** Where a file really is (symlinks followed), for the inside-the-tree check. */
+  realpath?(file: string): string;
+  /** Why `read` gave nothing (default: no such file), with a hint where one helps. */
+  unreadable?(file: string): { reason: string; hint?: string };
+  /** csnc's models/ folder, for `csnc:` imports; without it they are refused. */
+  readonly shippedRoot?: string;
 }
 
 export interface LoadedProgram {
@@ -26,58 +41,101 @@ export function loadProgram(entry: string, root: string, host: SourceHost): Load
   const programs: Program[] = [];
   const sources = new Map<string, string>();
   const diagnostics: Diagnostic[] = [];
+  // Real paths of the files loaded or reported, so that a file reached twice (or through a
+  // symlink) is read once.
   const loaded = new Set<string>();
+  const real = (file: string) => host.realpath?.(file) ?? file;
+  const why = (file: string) => host.unreadable?.(file) ?? { reason: "no such file" };
 
-  const load = (file: string): void => {
-    loaded.add(file);
-    const name = host.display(file);
-    const text = host.read(file);
-    if (text === undefined) return; // reported by the importer, or by the caller for the entry
+  // `tree`: the directory its imports must stay in (the project, or csnc's models/).
+  const shippedReal = host.shippedRoot === undefined ? undefined : real(host.shippedRoot);
+  const parseFile = (file: string, text: string, tree: string) => {
+    const name = host.display(file, tree === shippedReal);
     sources.set(name, text);
     const result = parse(text, name);
-    diagnostics.push(...result.diagnostics);
-    if (!result.program) return;
-    programs.push(result.program);
-    for (const imp of result.program.imports) {
-      const target = host.resolve(file, imp.path);
-      if (!host.inside(root, target)) {
-        diagnostics.push(
-          error(
-            Codes.importOutsideProject,
-            `import '${imp.path}' points outside the project tree (${host.display(root)})`,
-            imp.span,
-            {
-              hint: "keep shared .csn files inside the project, e.g. in models/lib/",
-            },
-          ),
-        );
-        continue;
-      }
-      if (loaded.has(target)) continue;
-      if (host.read(target) === undefined) {
-        diagnostics.push(
-          error(
-            Codes.importNotFound,
-            `cannot read imported file '${imp.path}' (looked for ${host.display(target)})`,
-            imp.span,
-            {
-              hint: "import paths are relative to the importing file",
-            },
-          ),
-        );
-        loaded.add(target);
-        continue;
-      }
-      load(target);
-    }
+    for (const d of result.diagnostics) diagnostics.push(d); // no push(...): lists can be huge
+    if (result.program) programs.push(result.program);
+    return { file, tree, imports: result.program?.imports ?? [], next: 0 };
   };
 
-  if (host.read(entry) === undefined) {
+  const entryText = host.read(entry);
+  if (entryText === undefined) {
+    const { reason, hint } = why(entry);
     diagnostics.push(
-      error(Codes.importNotFound, `cannot read ${host.display(entry)}: no such file`),
+      error(Codes.importNotFound, `cannot read ${host.display(entry)}: ${reason}`, undefined, {
+        hint,
+      }),
     );
     return { programs, sources, diagnostics };
   }
-  load(entry);
+  const entryReal = real(entry);
+  loaded.add(entryReal);
+  // Depth first, in import order, with an explicit stack: import chains may be long.
+  const stack = [parseFile(entry, entryText, real(root))];
+  const realFiles = new Map([[entry, entryReal]]);
+  while (stack.length > 0) {
+    const top = stack.at(-1)!;
+    const imp = top.imports[top.next++];
+    if (!imp) {
+      stack.pop();
+      continue;
+    }
+    const shipped = imp.path.startsWith(shippedScheme);
+    if (shipped && host.shippedRoot === undefined) {
+      diagnostics.push(
+        error(
+          Codes.importNotFound,
+          `import '${imp.path}': csnc's models are not available here`,
+          imp.span,
+          { hint: "import the file by its path, relative to this one" },
+        ),
+      );
+      continue;
+    }
+    // Relative to where the importing file really is, as Node resolves modules.
+    const target = host.resolve(realFiles.get(top.file) ?? top.file, imp.path);
+    const targetReal = real(target);
+    const tree = shipped ? shippedReal! : top.tree;
+    if (!host.inside(tree, targetReal)) {
+      diagnostics.push(
+        shipped
+          ? error(
+              Codes.importOutsideProject,
+              `import '${imp.path}' points outside csnc's models`,
+              imp.span,
+              { hint: "csnc: names a file of csnc's models/ folder, e.g. csnc:lib/blocks.csn" },
+            )
+          : error(
+              Codes.importOutsideProject,
+              `import '${imp.path}' points outside the project tree (${tree})${targetReal === target ? "" : `: it leads to ${targetReal}`}`,
+              imp.span,
+              { hint: "keep shared .csn files inside the project, e.g. in models/lib/" },
+            ),
+      );
+      continue;
+    }
+    if (loaded.has(targetReal)) continue;
+    loaded.add(targetReal);
+    const text = host.read(target);
+    if (text === undefined) {
+      const { reason } = why(target);
+      diagnostics.push(
+        error(
+          Codes.importNotFound,
+          `cannot read imported file '${imp.path}' (looked for ${host.display(target, tree === shippedReal)}: ${reason})`,
+          imp.span,
+          {
+            hint: shipped
+              ? "csnc: paths are relative to csnc's models/ folder, e.g. csnc:lib/blocks.csn"
+              : "import paths are relative to the importing file",
+          },
+        ),
+      );
+      continue;
+    }
+    realFiles.set(target, targetReal);
+    // A file of csnc's models keeps its relative imports inside them.
+    stack.push(parseFile(target, text, tree));
+  }
   return { programs, sources, diagnostics };
 }

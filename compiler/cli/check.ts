@@ -1,7 +1,7 @@
 // `csnc check FILE...`: parse, resolve and shape-check each file; exit 1 if any fails.
 import { Command } from "commander";
 import * as path from "node:path";
-import { diagnosticToJson, formatDiagnostic } from "../../grammar/index.js";
+import { diagnosticToJson, formatDiagnostic, printable } from "../../grammar/index.js";
 import { checkFile, formatShape } from "../index.js";
 import { nodeHost, projectRoot } from "../node-host.js";
 import { modelOptions, toCheckOptions, type ModelOptions } from "./options.js";
@@ -56,7 +56,7 @@ export function checkCommand(io: CliIo): Command {
               )
               .join("; ")
           : `library, ${r.program?.blocks.length ?? 0} blocks`;
-        io.out(`ok  ${file}  (${what})`);
+        io.out(`ok  ${printable(file)}  (${what})`); // a file name may hold terminal escapes
       }
       if (failed > 0) io.err(`${failed} of ${files.length} file(s) failed`);
     }

@@ -1,5 +1,6 @@
 // The first step of every command that works on one model: check the file and pick its model.
 import * as path from "node:path";
+import { printable } from "../../grammar/index.js";
 import { checkFile, type CheckOptions, type Graph } from "../index.js";
 import { nodeHost, projectRoot } from "../node-host.js";
 import type { CliIo } from "./io.js";
@@ -20,9 +21,10 @@ export function loadModel(
     io.exitCode(1);
     return undefined;
   }
+  const name = printable(file); // a file name may hold terminal escapes
   if (r.graphs.length === 0)
-    throw new UsageError(`${file} defines no model (it is a block library)`);
+    throw new UsageError(`${name} defines no model (it is a block library)`);
   if (r.graphs.length > 1)
-    throw new UsageError(`${file} defines ${r.graphs.length} models: pick one with --model`);
+    throw new UsageError(`${name} defines ${r.graphs.length} models: pick one with --model`);
   return r.graphs[0]!;
 }

@@ -3,7 +3,7 @@
 // Bundled by `npm run build` into dist/demo/app.js; served by examples/browser/serve.mjs.
 import { compileGraph } from "../../compiler/compile.js";
 import { checkFile, type Graph, type Value } from "../../compiler/index.js";
-import type { SourceHost } from "../../compiler/source.js";
+import { shippedScheme, type SourceHost } from "../../compiler/source.js";
 import { statsReport } from "../../compiler/stats/report.js";
 import { formatDiagnostic } from "../../grammar/index.js";
 import { describeAdapter, kernelLimits, requestDevice, tuningFor } from "../../runtime/device.js";
@@ -29,12 +29,17 @@ const normalise = (p: string) => {
   }
   return "/" + out.join("/");
 };
+// models/ is served from '/models', so `csnc:lib/blocks.csn` is /models/lib/blocks.csn.
 const host: SourceHost = {
   read: (file) => files[normalise(file).slice(1)],
-  resolve: (from, spec) => normalise(from.slice(0, from.lastIndexOf("/")) + "/" + spec),
+  resolve: (from, spec) =>
+    spec.startsWith(shippedScheme)
+      ? normalise("/models/" + spec.slice(shippedScheme.length))
+      : normalise(from.slice(0, from.lastIndexOf("/")) + "/" + spec),
   inside: (root, file) =>
     normalise(root) === "/" || normalise(file).startsWith(normalise(root) + "/"),
   display: (file) => normalise(file).slice(1),
+  shippedRoot: "/models",
 };
 
 const human = (n: number) => {
