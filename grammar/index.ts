@@ -246,7 +246,7 @@ export function parse(text: string, file: string): ParseResult {
         Codes.lexError,
         'this string holds a control character or an unknown escape (strings know \\", \\\\, \\n, \\t and \\uXXXX)',
         tokenSpan(file, t),
-        { hint: "paths take '/' between folders, not '\\'" },
+        { hint: t.image.includes("\\") ? "paths take '/' between folders, not '\\'" : undefined },
       ),
     );
   }
