@@ -90,6 +90,8 @@ const punctuation: Record<string, string> = {
   Assign: "'='",
   Colon: "':'",
   Comma: "','",
+  // Where the top level stops: anything but a declaration.
+  EOF: "'import', 'block' or 'model'",
 };
 function expectedWord(name: string): string {
   return punctuation[name] ?? `'${name.toLowerCase()}'`;
