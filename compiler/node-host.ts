@@ -124,11 +124,11 @@ export const nodeHost: SourceHost = {
 };
 
 /**
- * The project tree of a file: the nearest ancestor of where it really is (symlinks followed)
- * holding package.json or .git, else its folder.
+ * The project tree of a file: the nearest ancestor holding package.json or .git, else its
+ * folder. The file as named: a symlink out of the tree is then refused (see loadProgram).
  */
 export function projectRoot(file: string): string {
-  const start = path.dirname(realpath(file));
+  const start = path.dirname(path.resolve(file));
   for (let dir = start; ; dir = path.dirname(dir)) {
     if (existsSync(path.join(dir, "package.json")) || existsSync(path.join(dir, ".git")))
       return dir;

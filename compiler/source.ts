@@ -58,6 +58,21 @@ export function loadProgram(entry: string, root: string, host: SourceHost): Load
     return { file, tree, imports: result.program?.imports ?? [], next: 0 };
   };
 
+  // An entry inside the project that is a symlink out of it is refused unread too: `csnc
+  // check models/*.csn` in someone else's tree must not print the first line of ~/.ssh/id_rsa.
+  const entryReal = real(entry);
+  const rootReal = real(root);
+  if (host.inside(root, entry) && !host.inside(rootReal, entryReal)) {
+    diagnostics.push(
+      error(
+        Codes.importOutsideProject,
+        `${host.display(entry)} is a symbolic link out of its project tree (${rootReal}), to ${entryReal}`,
+        undefined,
+        { hint: "check the file where it lies, if you trust it" },
+      ),
+    );
+    return { programs, sources, diagnostics };
+  }
   const entryText = host.read(entry);
   if (entryText === undefined) {
     const { reason, hint } = why(entry);
@@ -68,10 +83,9 @@ export function loadProgram(entry: string, root: string, host: SourceHost): Load
     );
     return { programs, sources, diagnostics };
   }
-  const entryReal = real(entry);
   loaded.add(entryReal);
   // Depth first, in import order, with an explicit stack: import chains may be long.
-  const stack = [parseFile(entry, entryText, real(root))];
+  const stack = [parseFile(entry, entryText, rootReal)];
   const realFiles = new Map([[entry, entryReal]]);
   while (stack.length > 0) {
     const top = stack.at(-1)!;

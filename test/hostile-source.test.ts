@@ -56,6 +56,18 @@ describe("symlinks", () => {
     expect(r.err).not.toContain("SECRET-FIRST-LINE");
   });
 
+  it("refuses a file to check that is a symlink out of its project, without reading it", () => {
+    const entry = path.join(project, "models/evil.csn");
+    symlinkSync(secret, entry);
+    const r = csnc(["check", entry]);
+    expectClean(
+      r,
+      1,
+      /error: .*evil\.csn is a symbolic link out of its project tree \(.*project\), to .*secret\.csn \[CSN1102\]/,
+    );
+    expect(r.err).not.toContain("SECRET-FIRST-LINE");
+  });
+
   it("follows a symlink that stays inside, and a project reached through a linked folder", () => {
     const entry = path.join(project, "models/ok.csn");
     writeFileSync(entry, 'import "lib/alias.csn"\nmodel ok {\n  input 3x4x8x8\n  twice\n}\n');
