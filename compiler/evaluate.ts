@@ -114,7 +114,7 @@ function evaluateNode(
       const fn = builtinFunctions[e.callee];
       if (!fn) return fail(`unknown function '${e.callee}'`);
       if (e.args.length === 0) return fail(`${e.callee}() needs at least one argument`);
-      // The functions spread their arguments, and a spread of millions overflows the stack.
+      // A bound, so a call of millions of arguments ends in a diagnostic, not a long wait.
       if (e.args.length > maxFunctionArgs)
         return fail(
           `${e.callee}() takes at most ${maxFunctionArgs} arguments, got ${e.args.length}`,

@@ -156,6 +156,6 @@ export const builtinEnumMembers = ["auto", "identity", "project"];
 
 /** Functions usable in expressions. */
 export const builtinFunctions: Record<string, (args: number[]) => number> = {
-  min: (a) => Math.min(...a),
-  max: (a) => Math.max(...a),
+  min: (a) => a.reduce((m, v) => Math.min(m, v)),
+  max: (a) => a.reduce((m, v) => Math.max(m, v)),
 };

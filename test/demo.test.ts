@@ -1,7 +1,7 @@
 // The demo page end to end in headless Chromium: statistics and chart, a run on the test
 // pattern, the top-5 classes and the per-kernel profile chart; a screenshot for review.
 import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -62,6 +62,14 @@ describe("demo page", () => {
     expect(await page.locator("#status").getAttribute("class")).not.toBe("error");
     expect(await page.locator("#status").innerText()).toMatch(/ir_csn_50 on .*57 dispatches/);
     expect(await page.locator("#top li").count()).toBe(5);
+    // 400 classes: Kinetics names, as csnc run prints them.
+    const kinetics = readFileSync(
+      path.resolve(import.meta.dirname, "../runtime/labels/kinetics400.txt"),
+      "utf8",
+    ).split("\n");
+    const first = await page.locator("#top li").first().innerText();
+    const [, k, name] = /^(\d+) (.+) \d+\.\d+%$/.exec(first) ?? [];
+    expect(name, first).toBe(kinetics[Number(k)]);
     expect(await page.locator("#profile-chart rect.bar").count()).toBe(12);
     mkdirSync(shots, { recursive: true });
     await page.screenshot({ path: path.join(shots, "demo.png"), fullPage: true });

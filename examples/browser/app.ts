@@ -29,6 +29,26 @@ const normalise = (p: string) => {
   }
   return "/" + out.join("/");
 };
+
+let kinetics: Promise<string[] | undefined> | undefined;
+/** The 400 Kinetics class names the demo server serves, fetched once; undefined if missing. */
+function kineticsLabels(): Promise<string[] | undefined> {
+  kinetics ??= fetch("/labels/kinetics400.txt")
+    .then((r) => (r.ok ? r.text() : undefined))
+    .then((t) =>
+      t
+        ?.split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l !== ""),
+    )
+    .then((names) => (names?.length === 400 ? names : undefined))
+    .catch(() => undefined);
+  return kinetics;
+}
+
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+
 // models/ is served from '/models', so `csnc:lib/blocks.csn` is /models/lib/blocks.csn.
 const host: SourceHost = {
   read: (file) => files[normalise(file).slice(1)],
@@ -216,8 +236,13 @@ async function run() {
     const classes = plan.logits.shape[1]!;
     const p = out.probabilities.subarray(0, classes);
     const top = [...p.keys()].sort((a, b) => p[b]! - p[a]!).slice(0, 5);
+    // A 400-class model is taken as Kinetics-400, as csnc run and classify take it.
+    const names = classes === 400 ? await kineticsLabels() : undefined;
     $("top").innerHTML = top
-      .map((k) => `<li>class ${k} <b>${(100 * p[k]!).toFixed(2)}%</b></li>`)
+      .map(
+        (k) =>
+          `<li>${names?.[k] ? `${k} ${escapeHtml(names[k])}` : `class ${k}`} <b>${(100 * p[k]!).toFixed(2)}%</b></li>`,
+      )
       .join("");
     const times = await executor.timeDispatches();
     const kernels = plan.dispatches

@@ -1,5 +1,6 @@
 // The demo's static server: node examples/browser/serve.mjs [port]. Serves the page, the
-// bundled app (dist/demo/app.js, made by `npm run build`) and the .csn files of models/.
+// bundled app (dist/demo/app.js, made by `npm run build`), the .csn files of models/ and the
+// Kinetics-400 class names.
 import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import * as path from "node:path";
@@ -11,6 +12,7 @@ const types = {
   ".js": "text/javascript",
   ".css": "text/css",
   ".csn": "text/plain",
+  ".txt": "text/plain",
 };
 
 function modelFiles(dir = path.join(root, "models"), prefix = "models") {
@@ -35,7 +37,9 @@ export function createDemoServer() {
         ? path.join(root, "examples/browser/index.html")
         : url === "/app.js"
           ? path.join(root, "dist/demo/app.js")
-          : path.join(root, "examples/browser", url);
+          : url === "/labels/kinetics400.txt"
+            ? path.join(root, "runtime/labels/kinetics400.txt")
+            : path.join(root, "examples/browser", url);
     if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) {
       res
         .writeHead(404)
