@@ -44,10 +44,7 @@ describe("csnc weights random", () => {
     const folder = path.join(work, "a-folder");
     mkdirSync(folder);
     for (const [output, message] of [
-      [
-        path.join(work, "no/such/dir/w.safetensors"),
-        /cannot write .*: folder .* does not exist/,
-      ],
+      [path.join(work, "no/such/dir/w.safetensors"), /cannot write .*: folder .* does not exist/],
       [folder, /cannot write .*a-folder: it is a folder/],
     ] as const) {
       const r = await run("weights", "random", model, "-o", output);
