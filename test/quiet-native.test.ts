@@ -1,5 +1,5 @@
 // The first command a user runs: the fastest CPU adapter, and none of Dawn's native warnings.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -32,7 +32,7 @@ describe("native warnings", () => {
     f.end();
     const g = nativeFilter((t) => out.push(t));
     g.push("Error: Loader Message: setup_loader_term_phys_devs:  Failed to detect any valid GPUs");
-    f.end();
+    g.end();
     expect(out.join("")).toBe(
       "csnc: error: the input has 5 values [CSN4001]\n\r\x1b[Kprofiling 3/10\nlast line without a newline",
     );
@@ -57,5 +57,16 @@ describe("native warnings", () => {
     });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/backend/);
+  });
+
+  it("a signal to csnc reaches the WebGPU child, and csnc exits as the shell expects", async () => {
+    const p = spawn(process.execPath, [bin, "profile", model, "--iterations", "10000"]);
+    let err = "";
+    p.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    await new Promise((r) => setTimeout(r, 1500));
+    p.kill("SIGTERM");
+    const code = await new Promise<number | null>((r) => p.on("close", (c) => r(c)));
+    expect(code, err).toBe(128 + 15);
+    expect(err).not.toMatch(/internal error|\n\s+at /);
   });
 });

@@ -4,10 +4,11 @@
 // a child process whose stderr passes through a filter that drops exactly those lines;
 // `--verbose` (or CSNC_NATIVE_LOGS=1) runs in-process and shows them.
 import { spawn } from "node:child_process";
+import { constants as osConstants } from "node:os";
 import { fileURLToPath } from "node:url";
 
 /** Commands that open a WebGPU adapter. */
-const webgpuCommands = new Set(["run", "profile", "classify", "tune", "grad", "train"]);
+const webgpuCommands = new Set(["run", "profile", "classify"]);
 /** Set in the child: its stderr is filtered, and whether the user's stderr is a terminal. */
 const childMarker = "CSNC_FILTERED_STDERR";
 
@@ -74,12 +75,11 @@ export function runFiltered(argv: readonly string[], entry: string): Promise<num
   const filter = nativeFilter((text) => process.stderr.write(text));
   child.stderr!.setEncoding("utf8");
   child.stderr!.on("data", (chunk: string) => filter.push(chunk));
-  // The terminal sends Ctrl-C to both; other signals are passed on.
-  const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
-  const signals: NodeJS.Signals[] = ["SIGTERM", "SIGHUP"];
-  const handlers = signals.map((s) => [s, forward(s)] as const);
+  // Signals sent to this process go on to the child (a terminal's Ctrl-C reaches both: a
+  // second SIGINT is harmless); this process exits as the child did.
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  const handlers = signals.map((s) => [s, () => child.kill(s)] as const);
   for (const [s, h] of handlers) process.on(s, h);
-  process.on("SIGINT", () => {});
   return new Promise((resolve) => {
     child.on("error", (e) => {
       process.stderr.write(`csnc: error: could not start a child process: ${e.message}\n`);
@@ -88,7 +88,22 @@ export function runFiltered(argv: readonly string[], entry: string): Promise<num
     child.on("close", (code, signal) => {
       filter.end();
       for (const [s, h] of handlers) process.off(s, h);
-      resolve(code ?? (signal === "SIGINT" ? 130 : 1));
+      if (code !== null) return resolve(code);
+      resolve(signalExit(signal ?? "SIGKILL"));
     });
   });
 }
+
+/** The exit code for a child ended by `signal`, with a message unless the user sent it. */
+function signalExit(signal: NodeJS.Signals): number {
+  const number = osConstants.signals[signal] ?? 9;
+  if (userSignals.has(signal)) return 128 + number; // asked for: the shell's convention, no message
+  const why =
+    signal === "SIGKILL"
+      ? "it was killed (SIGKILL), most likely by the system for using too much memory: try a smaller input"
+      : `it crashed with ${signal}, probably in the WebGPU driver; rerun with --verbose to see the driver's messages`;
+  process.stderr.write(`csnc: error: the run did not finish: ${why}\n`);
+  return 1;
+}
+
+const userSignals = new Set<string>(["SIGINT", "SIGTERM", "SIGHUP"]);
