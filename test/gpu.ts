@@ -98,5 +98,29 @@ export async function differential(backend: Backend, graph: Graph, o: Differenti
   const ref = runReference(graph, input, new Map([...out.weights].map(([k, v]) => [k, v.data!])));
   const last = graph.nodes.at(-1)!;
   const expected = last.op.kind === "softmax" ? ref.get(last.inputs[0]!)! : ref.get(last.id)!;
-  return { plan: out.plan, error: relL2(out.logits, expected.data) };
+  return {
+    plan: out.plan,
+    error: relL2(out.logits, expected.data),
+    probabilitiesError: relL2(
+      out.probabilities,
+      softmaxOverChannels(expected.data, expected.shape),
+    ),
+  };
+}
+
+/** Softmax over channels at every position of a channels-first tensor, in float64. */
+function softmaxOverChannels(x: Float64Array, shape: readonly number[]): Float64Array {
+  const [n, c] = shape as [number, number];
+  const positions = x.length / (n * c);
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < n; i++)
+    for (let p = 0; p < positions; p++) {
+      const at = (k: number) => (i * c + k) * positions + p;
+      let max = -Infinity;
+      for (let k = 0; k < c; k++) max = Math.max(max, x[at(k)]!);
+      let sum = 0;
+      for (let k = 0; k < c; k++) sum += Math.exp(x[at(k)]! - max);
+      for (let k = 0; k < c; k++) out[at(k)] = Math.exp(x[at(k)]! - max) / sum;
+    }
+  return out;
 }
