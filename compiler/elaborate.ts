@@ -15,7 +15,7 @@ import { CompileError, evaluate, type Scope } from "./evaluate.js";
 import type { Graph, Node, Op, Shape, Triple } from "./ir.js";
 import { lookupLayer, residualParams, type LayerParam } from "./layers.js";
 import type { Library } from "./resolve.js";
-import { flatFeatures, inferShape } from "./shapes.js";
+import { flatFeatures, inferShape, tooManyElements } from "./shapes.js";
 import { coerce, describeType, showValue, type ParamType, type Value } from "./values.js";
 
 export interface ElaborateOptions {
@@ -627,6 +627,13 @@ class Elaborator {
         ),
       );
     }
+    const big = tooManyElements("the input", shape);
+    if (big)
+      throw new CompileError(
+        error(Codes.tensorTooLarge, big, span, {
+          hint: "declare a smaller input (or give --input)",
+        }),
+      );
     this.nodes.push({
       id: 0,
       path: "input",

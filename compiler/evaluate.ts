@@ -70,7 +70,12 @@ function combine(
     return r.type === "bool" ? r : fail(`'${e.op}' needs bools, got ${r.type}`);
   }
   const r = evaluate(e.right, scope, enums);
-  return binary(e.op, l, r, intAt(e), fail);
+  const v = binary(e.op, l, r, intAt(e), fail);
+  if (v.type === "float" && !Number.isFinite(v.value))
+    throw new CompileError(
+      error(Codes.tooLarge, `float result ${v.value} is out of range`, e.span),
+    );
+  return v;
 }
 
 function evaluateNode(
@@ -82,8 +87,21 @@ function evaluateNode(
   const int = intAt(e);
   switch (e.kind) {
     case "int":
+      if (!Number.isSafeInteger(e.value))
+        throw new CompileError(
+          error(
+            Codes.tooLarge,
+            "integer literal is out of range: csnc integers go up to 2^53 - 1",
+            e.span,
+          ),
+        );
       return int(e.value);
     case "float":
+      // `1e400` reads as Infinity: refuse it rather than compute with it.
+      if (!Number.isFinite(e.value))
+        throw new CompileError(
+          error(Codes.tooLarge, "number literal is out of range: it overflows to infinity", e.span),
+        );
       return { type: "float", value: e.value };
     case "bool":
       return { type: "bool", value: e.value };

@@ -47,15 +47,19 @@ export function shippedModels(): string | undefined {
   return models && existsSync(models) ? models : undefined;
 }
 
-/** Where `file` really is: symlinks followed as far as the path exists. */
+/**
+ * Where `file` really is: symlinks followed as far as the path exists. Missing parts are
+ * collected in reverse and joined once (unshift and join per part were quadratic); import
+ * paths are capped (source.ts) so the walk up is short.
+ */
 function realpath(file: string): string {
-  const rest: string[] = [];
+  const missing: string[] = [];
   for (let cur = path.resolve(file); ; cur = path.dirname(cur)) {
     try {
-      return path.join(realpathSync(cur), ...rest);
+      return path.join(realpathSync(cur), ...missing.reverse());
     } catch {
       if (path.dirname(cur) === cur) return path.resolve(file);
-      rest.unshift(path.basename(cur));
+      missing.push(path.basename(cur));
     }
   }
 }

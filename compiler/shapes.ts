@@ -50,7 +50,48 @@ function checkWindowAttrs(kernel: Triple, stride: Triple, pad: Triple): ShapeRes
   return undefined;
 }
 
+/**
+ * The most elements a tensor (activation or weight) may have: 2^31 floats are 8 GB, past any
+ * adapter's buffer limits, and indices past it overflow the kernels' 32-bit arithmetic.
+ */
+export const maxTensorElements = 2 ** 31;
+
+/** `6.5e14`: a count too large to spell out. */
+export function approx(n: number): string {
+  return n < 1e6 ? String(n) : n.toExponential(1).replace("e+", "e");
+}
+
+/** Why a tensor of `shape` (N x C x T x H x W) is too large, or undefined when it fits. */
+export function tooManyElements(what: string, shape: readonly number[]): string | undefined {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n <= maxTensorElements) return undefined;
+  return `${what} is ${shape.join("x")} = ${approx(n)} elements; csnc handles tensors of up to 2^31 elements`;
+}
+
+function weightElements(op: Op, x: Shape): number {
+  if (op.kind === "conv")
+    return op.outChannels * (x[1] / op.groups) * op.kernel[0] * op.kernel[1] * op.kernel[2];
+  if (op.kind === "fc") return op.outFeatures * flatFeatures(x);
+  return 0;
+}
+
+/** The output shape of `op`, refused when it or the op's weights pass `maxTensorElements`. */
 export function inferShape(op: Op, inputs: readonly Shape[]): ShapeResult {
+  const result = inferRaw(op, inputs);
+  if (!("shape" in result)) return result;
+  const big = tooManyElements(`the output of ${op.kind}`, result.shape);
+  if (big) return fail(Codes.tensorTooLarge, big, "use a smaller input or fewer channels");
+  const weights = weightElements(op, inputs[0]!);
+  if (weights > maxTensorElements)
+    return fail(
+      Codes.tensorTooLarge,
+      `the weights of ${op.kind} have ${approx(weights)} elements; csnc handles tensors of up to 2^31 elements`,
+      "use fewer channels or features",
+    );
+  return result;
+}
+
+function inferRaw(op: Op, inputs: readonly Shape[]): ShapeResult {
   const x = inputs[0]!;
   const [n, c] = x;
   switch (op.kind) {

@@ -1,7 +1,7 @@
 // Loading a .csn file and everything it imports. Imports resolve relative to the importing file
 // and must stay inside the project tree, or name csnc's own models with `csnc:`; files are
 // read through a host so the browser can supply its own.
-import { parse, Codes, error, type Diagnostic, type Program } from "../grammar/index.js";
+import { parse, Codes, error, quote, type Diagnostic, type Program } from "../grammar/index.js";
 
 /** The scheme of imports from csnc's shipped models/ folder: `import "csnc:lib/blocks.csn"`. */
 export const shippedScheme = "csnc:";
@@ -35,6 +35,10 @@ export interface LoadedProgram {
   readonly sources: ReadonlyMap<string, string>;
   readonly diagnostics: readonly Diagnostic[];
 }
+
+/** Import paths longer than this (bytes, as PATH_MAX) or with more parts are refused unresolved. */
+export const maxImportPathBytes = 4096;
+export const maxImportPathParts = 256;
 
 /** Parses `entry` and, transitively, every file it imports. Never throws. */
 export function loadProgram(entry: string, root: string, host: SourceHost): LoadedProgram {
@@ -95,11 +99,29 @@ export function loadProgram(entry: string, root: string, host: SourceHost): Load
       continue;
     }
     const shipped = imp.path.startsWith(shippedScheme);
+    // No file system takes such a path, and resolving one costs time per part: refuse it.
+    const tooLong =
+      imp.path.length > maxImportPathBytes ||
+      new TextEncoder().encode(imp.path).length > maxImportPathBytes;
+    const parts = tooLong ? 0 : imp.path.split(/[\\/]/).length;
+    if (tooLong || parts > maxImportPathParts) {
+      diagnostics.push(
+        error(
+          Codes.importNotFound,
+          !tooLong
+            ? `import '${quote(imp.path)}' has ${parts} path parts, and csnc resolves import paths of up to ${maxImportPathParts}`
+            : `import '${quote(imp.path)}' is ${imp.path.length.toLocaleString("en")} characters long, and csnc resolves import paths of up to ${maxImportPathBytes} bytes`,
+          imp.span,
+          { hint: "import paths are relative to the importing file, e.g. lib/blocks.csn" },
+        ),
+      );
+      continue;
+    }
     if (shipped && host.shippedRoot === undefined) {
       diagnostics.push(
         error(
           Codes.importNotFound,
-          `import '${imp.path}': csnc's models are not available here`,
+          `import '${quote(imp.path)}': csnc's models are not available here`,
           imp.span,
           { hint: "import the file by its path, relative to this one" },
         ),
@@ -115,13 +137,13 @@ export function loadProgram(entry: string, root: string, host: SourceHost): Load
         shipped
           ? error(
               Codes.importOutsideProject,
-              `import '${imp.path}' points outside csnc's models`,
+              `import '${quote(imp.path)}' points outside csnc's models`,
               imp.span,
               { hint: "csnc: names a file of csnc's models/ folder, e.g. csnc:lib/blocks.csn" },
             )
           : error(
               Codes.importOutsideProject,
-              `import '${imp.path}' points outside the project tree (${tree})${targetReal === target ? "" : `: it leads to ${targetReal}`}`,
+              `import '${quote(imp.path)}' points outside the project tree (${tree})${targetReal === target ? "" : `: it leads to ${targetReal}`}`,
               imp.span,
               { hint: "keep shared .csn files inside the project, e.g. in models/lib/" },
             ),
@@ -136,7 +158,7 @@ export function loadProgram(entry: string, root: string, host: SourceHost): Load
       diagnostics.push(
         error(
           Codes.importNotFound,
-          `cannot read imported file '${imp.path}' (looked for ${host.display(target, tree === shippedReal)}: ${reason})`,
+          `cannot read imported file '${quote(imp.path)}' (looked for ${host.display(target, tree === shippedReal)}: ${reason})`,
           imp.span,
           {
             hint: shipped

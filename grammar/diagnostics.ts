@@ -36,6 +36,7 @@ export const Codes = {
   windowTooLarge: 3004,
   dimensionZero: 3005,
   badRank: 3006,
+  tensorTooLarge: 3007,
   usage: 5001,
 } as const;
 
@@ -57,13 +58,40 @@ export interface Diagnostic {
   readonly hint?: string;
 }
 
+/** Messages, notes and hints are cut to this many characters (head and tail kept). */
+export const maxMessageChars = 300;
+
+/**
+ * `text` cut to `max` characters with `…` in the middle: messages quote user text (names,
+ * import paths), and a 60 MB identifier must not make a 60 MB diagnostic.
+ */
+export function clip(text: string, max = maxMessageChars): string {
+  if (text.length <= max) return text;
+  const tail = Math.floor(max / 5);
+  let head = max - tail - 1;
+  let from = text.length - tail;
+  // Do not split a surrogate pair.
+  if (/[\ud800-\udbff]/.test(text[head - 1]!)) head--;
+  if (/[\udc00-\udfff]/.test(text[from]!)) from++;
+  return `${text.slice(0, head)}…${text.slice(from)}`;
+}
+
+/** User text for a message: at most `max` characters (default 80), terminal controls escaped. */
+export function quote(text: string, max = 80): string {
+  return printable(clip(text, max));
+}
+
 export function error(
   code: number,
   message: string,
   span?: Span,
   extra: Partial<Pick<Diagnostic, "notes" | "hint">> = {},
 ): Diagnostic {
-  return { code, severity: "error", message, span, notes: extra.notes ?? [], hint: extra.hint };
+  const notes = (extra.notes ?? []).map((n) =>
+    n.message.length > maxMessageChars ? { ...n, message: clip(n.message) } : n,
+  );
+  const hint = extra.hint === undefined ? undefined : clip(extra.hint);
+  return { code, severity: "error", message: clip(message), span, notes, hint };
 }
 
 // Offsets where each line starts, per text: positions of many layers (stats) and diagnostics
@@ -212,16 +240,16 @@ function caret(span: Span, sources: Sources): string[] {
 /** `path:line:col: error: message`, the source line with a caret, notes and hint. */
 export function formatDiagnostic(d: Diagnostic, sources: Sources): string {
   const where = d.span ? `${location(d.span, sources)}: ` : "";
-  const lines = [`${where}${d.severity}: ${printable(d.message)} [CSN${d.code}]`];
+  const lines = [`${where}${d.severity}: ${printable(clip(d.message))} [CSN${d.code}]`];
   if (d.span) lines.push(...caret(d.span, sources));
   for (const note of d.notes) {
     lines.push(
       note.span
-        ? `  ${location(note.span, sources)}: note: ${printable(note.message)}`
-        : `  note: ${printable(note.message)}`,
+        ? `  ${location(note.span, sources)}: note: ${printable(clip(note.message))}`
+        : `  note: ${printable(clip(note.message))}`,
     );
   }
-  if (d.hint) lines.push(`  hint: ${printable(d.hint)}`);
+  if (d.hint) lines.push(`  hint: ${printable(clip(d.hint))}`);
   return lines.join("\n");
 }
 
@@ -267,10 +295,10 @@ export function diagnosticToJson(d: Diagnostic, sources: Sources): object {
   return {
     code: `CSN${d.code}`,
     severity: d.severity,
-    message: d.message,
+    message: clip(d.message),
     location: pos(d.span),
-    notes: d.notes.map((n) => ({ message: n.message, location: pos(n.span) })),
-    hint: d.hint,
+    notes: d.notes.map((n) => ({ message: clip(n.message), location: pos(n.span) })),
+    hint: d.hint === undefined ? undefined : clip(d.hint),
   };
 }
 

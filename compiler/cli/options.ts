@@ -106,11 +106,27 @@ export const modelOptions = [
 
 /** A parameter value as written after `--set name=`: int, float, bool, dims (3x3x3) or a name. */
 export function parseValue(text: string): Value {
-  if (/^-?\d+$/.test(text)) return { type: "int", value: Number(text) };
-  if (/^-?(\d+\.\d*|\d*\.\d+|\d+)(e[+-]?\d+)?$/i.test(text))
-    return { type: "float", value: Number(text) };
+  // A number past the float range would arrive as Infinity (and an integer past 2^53 rounded):
+  // refuse it here rather than compute with it.
+  if (/^-?\d+$/.test(text)) {
+    const value = Number(text);
+    if (!Number.isSafeInteger(value))
+      throw new UsageError(`--set: ${truncate(text)} is too large for an integer`);
+    return { type: "int", value };
+  }
+  if (/^-?(\d+\.\d*|\d*\.\d+|\d+)(e[+-]?\d+)?$/i.test(text)) {
+    const value = Number(text);
+    if (!Number.isFinite(value))
+      throw new UsageError(`--set: ${truncate(text)} is out of range for a number`);
+    return { type: "float", value };
+  }
   if (text === "true" || text === "false") return { type: "bool", value: text === "true" };
-  if (/^\d+(x\d+)+$/.test(text)) return { type: "dims", value: text.split("x").map(Number) };
+  if (/^\d+(x\d+)+$/.test(text)) {
+    const value = text.split("x").map(Number);
+    if (!value.every(Number.isSafeInteger))
+      throw new UsageError(`--set: ${truncate(text)} has a dimension too large`);
+    return { type: "dims", value };
+  }
   if (/^[A-Za-z_]\w*$/.test(text)) return { type: "enum", value: text };
   return { type: "string", value: text };
 }

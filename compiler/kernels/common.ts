@@ -57,6 +57,9 @@ export interface Kernel {
 
 export const workgroupSize = 64;
 
+/** A dispatch too large for the device's grid; buildPlan reports it as a PlanError naming the layer. */
+export class GridError extends Error {}
+
 /**
  * Workgroups for `invocations` threads, folded into a 2D grid when one dimension cannot hold
  * them. Kernels recover the linear index with `linearIndex(nx)`.
@@ -71,7 +74,9 @@ export function grid(
   const ny = Math.ceil(groups / max);
   const nx = Math.ceil(groups / ny);
   if (ny > max)
-    throw new Error(`a dispatch of ${invocations} invocations exceeds the device's grid`);
+    throw new GridError(
+      `a dispatch of ${invocations} invocations exceeds the device's grid (${max}x${max} workgroups of ${workgroupSize})`,
+    );
   return { dispatch: [nx, ny, 1], nx };
 }
 
