@@ -14,6 +14,7 @@ import {
   dtypeBytes,
   halfToFloat,
   readSafetensors,
+  shown,
   type DType,
   type Tensor,
 } from "./safetensors.js";
@@ -33,26 +34,42 @@ const maxDeflateRatio = 1032;
 const bad = (message: string) => new CsncError(RuntimeCodes.badFile, message);
 const amount = (n: number) => (n < MiB ? `${n} bytes` : `${+(n / MiB).toFixed(1)} MiB`);
 
+/** Deflate ratio up to which a storage counts as honest data: float weights deflate to 0.8-0.95. */
+const honestRatio = 4;
+
 /**
- * Bytes the reader may allocate beyond the file (inflated storages, float32 tensors): the larger
- * of 512 MiB and 3 times the file size. An honest checkpoint needs at most about twice its size
- * (float16 widened); this stops a small file from describing a huge stride-0 tensor, many
- * tensors over one storage, or a deflated storage of zeros.
+ * Bytes the reader may allocate beyond the file: inflated storages and float32 tensors. An
+ * honest checkpoint needs, per storage it uses, the inflated bytes (none when stored) and float32
+ * copies of up to twice those bytes (float16 widened): 2x a stored storage, 3x a deflated one, so
+ * a deflated float16 checkpoint needs 3 times its uncompressed size, several times the file. Each
+ * storage read earns that allowance, a deflated one only up to `honestRatio` times its compressed
+ * bytes, and in all at most what the file's own bytes can earn (directory entries may share data);
+ * 512 MiB are always allowed. A small file describing a huge stride-0 tensor, many tensors over
+ * one storage, or a deflated storage of zeros runs out.
  */
 class Budget {
-  private readonly limit: number;
+  private static readonly floor = 512 * MiB;
+  private readonly ceiling: number;
+  private earned = 0;
   private used = 0;
   constructor(
     private readonly file: string,
     private readonly size: number,
   ) {
-    this.limit = Math.max(512 * MiB, 3 * size);
+    this.ceiling = 3 * honestRatio * size;
+  }
+  /** A storage of `bytes` bytes was read: stored in the file, or inflated from `compressed`. */
+  earn(bytes: number, compressed?: number) {
+    const allowance =
+      compressed === undefined ? 2 * bytes : 3 * Math.min(bytes, honestRatio * compressed);
+    this.earned = Math.min(this.earned + allowance, this.ceiling);
   }
   take(bytes: number, what: string) {
     this.used += bytes;
-    if (!(this.used <= this.limit))
+    const limit = Math.max(Budget.floor, this.earned);
+    if (!(this.used <= limit))
       throw bad(
-        `${this.file}: refused: ${what} would take the unpacked tensors past ${amount(this.limit)}, more than a checkpoint of ${amount(this.size)} can honestly hold (the limit is the larger of 512 MiB and 3 times the file size)`,
+        `${this.file}: refused: ${what} would take the unpacked tensors past ${amount(limit)}, more than a checkpoint of ${amount(this.size)} can honestly hold (the limit is the larger of 512 MiB and what its storages need: twice their bytes for float32 copies, plus the inflated bytes where they deflate by up to ${honestRatio} to 1)`,
       );
   }
 }
@@ -115,16 +132,17 @@ function tensorsOf(
     for (let d = 0; d < t.shape.length; d++) last += (t.shape[d]! - 1) * t.stride[d]!;
     if (count > 0 && !(last < t.storage.numel))
       throw bad(
-        `${file}: tensor '${name}' (shape ${t.shape.join("x")}, strides ${t.stride.join(",")}, offset ${t.offset}) reaches beyond its storage ${t.storage.key} of ${t.storage.numel} elements`,
+        `${file}: tensor '${shown(name)}' (shape ${t.shape.join("x")}, strides ${t.stride.join(",")}, offset ${t.offset}) reaches beyond its storage ${shown(t.storage.key)} of ${t.storage.numel} elements`,
       );
     if (!floats.has(dtype)) {
       out.set(name, { dtype, shape: t.shape });
       continue;
     }
-    budget.take(4 * count, `tensor '${name}' (${t.shape.join("x")})`);
+    // The storage first: reading it earns the allowance its float32 copy may take.
     const raw = storage(t.storage);
+    budget.take(4 * count, `tensor '${shown(name)}' (${t.shape.join("x")})`);
     if (count > 0 && (last + 1) * dtypeBytes[dtype] > raw.length)
-      throw bad(`${file}: tensor '${name}' reaches beyond its storage (truncated?)`);
+      throw bad(`${file}: tensor '${shown(name)}' reaches beyond its storage (truncated?)`);
     // Row-major strides: element i is offset + i, without the per-dimension walk.
     let contiguous = true;
     for (let d = t.shape.length - 1, s = 1; d >= 0; s *= t.shape[d]!, d--)
@@ -209,21 +227,30 @@ function zipDirectory(bytes: Uint8Array, file: string): Map<string, ZipEntry | "
     let size = u32(at + 24);
     let compressedSize = u32(at + 20);
     let headerOffset = u32(at + 42);
-    // Zip64: the 0xffffffff fields, in this order, in extra field 1.
-    for (let x = at + 46 + nameLength; x + 4 <= at + 46 + nameLength + extraLength;) {
+    // Zip64: the 0xffffffff fields, in this order, in extra field 1. Every read stays inside the
+    // entry's extra field, itself inside the directory and the file: a field whose length
+    // claims more is damaged, not read past.
+    const extraEnd = at + 46 + nameLength + extraLength;
+    for (let x = at + 46 + nameLength; x + 4 <= extraEnd;) {
       const id = u16(x);
       const length = u16(x + 2);
+      const fieldEnd = x + 4 + length;
       if (id === 1) {
+        if (fieldEnd > extraEnd)
+          throw damaged(
+            `entry '${shown(name)}' has a zip64 field of ${length} bytes, but only ${extraEnd - x - 4} of its extra field follow`,
+          );
         let p = x + 4;
-        const take = () => {
-          if (p + 8 > x + 4 + length) throw damaged(`entry '${name}' has a short zip64 field`);
+        const take = (what: string) => {
+          if (p + 8 > fieldEnd)
+            throw damaged(`entry '${shown(name)}' has a short zip64 field (no ${what} in it)`);
           return ((p += 8), u64size(p - 8));
         };
-        if (size === 0xffffffff) size = take();
-        if (compressedSize === 0xffffffff) compressedSize = take();
-        if (headerOffset === 0xffffffff) headerOffset = take();
+        if (size === 0xffffffff) size = take("size");
+        if (compressedSize === 0xffffffff) compressedSize = take("compressed size");
+        if (headerOffset === 0xffffffff) headerOffset = take("header offset");
       }
-      x += 4 + length;
+      x = fieldEnd;
     }
     const entry = {
       name,
@@ -284,7 +311,7 @@ function readEntry(
   budget: Budget | undefined,
 ): Uint8Array {
   const e = entries.get(name);
-  const where = `${file}: zip entry '${name}'`;
+  const where = `${file}: zip entry '${shown(name)}'`;
   if (e === undefined) throw bad(`${where} is missing from the archive`);
   if (e === "duplicate") throw bad(`${where} appears twice in the zip directory`);
   if (e.flags & 1) throw bad(`${where} is encrypted`);
@@ -314,13 +341,15 @@ function readEntry(
       throw bad(
         `${where} is stored uncompressed, yet its zip directory gives ${e.compressedSize} compressed and ${e.size} uncompressed bytes`,
       );
+    budget?.earn(e.size);
     return data;
   }
   if (e.size > maxDeflateRatio * e.compressedSize + 64)
     throw bad(
       `${where} claims to inflate ${e.compressedSize} bytes to ${e.size}, more than deflate can (${maxDeflateRatio} to 1); refused as a zip bomb`,
     );
-  budget?.take(e.size, `inflating zip entry '${name}'`);
+  budget?.earn(e.size, e.compressedSize);
+  budget?.take(e.size, `inflating zip entry '${shown(name)}'`);
   return inflateExactly(data, e.size, where);
 }
 
@@ -372,7 +401,7 @@ function readZip(bytes: Uint8Array, file: string, budget: Budget): Map<string, T
           entries,
           `${prefix}data/${ref.key}`,
           file,
-          { bytes: size, what: `storage ${ref.key} as ${ref.numel} ${ref.dtype} elements` },
+          { bytes: size, what: `storage ${shown(ref.key)} as ${ref.numel} ${ref.dtype} elements` },
           undefined,
           budget,
         );
@@ -415,28 +444,31 @@ function readLegacy(bytes: Uint8Array, file: string, budget: Budget): Map<string
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (const key of keys as string[]) {
     const ref = refs.get(key);
-    if (!ref) throw bad(`${file}: storage ${key} is listed but the pickle never describes it`);
-    if (at + 8 > bytes.length) throw bad(`${file}: ends before storage ${key} (truncated?)`);
+    if (!ref)
+      throw bad(`${file}: storage ${shown(key)} is listed but the pickle never describes it`);
+    if (at + 8 > bytes.length) throw bad(`${file}: ends before storage ${shown(key)} (truncated?)`);
     const numel = view.getBigInt64(at, true);
     at += 8;
     if (numel !== BigInt(ref.numel))
       throw bad(
-        `${file}: storage ${key} holds ${numel} elements but the pickle declares ${ref.numel}`,
+        `${file}: storage ${shown(key)} holds ${numel} elements but the pickle declares ${ref.numel}`,
       );
     // ref.numel is a safe integer; a size past the file is refused before anything is sliced.
     const size = ref.numel * dtypeBytes[ref.dtype as DType];
     if (at + size > bytes.length)
       throw bad(
-        `${file}: storage ${key} (${size} bytes at offset ${at}) is cut short by the end of the file (${bytes.length} bytes; truncated?)`,
+        `${file}: storage ${shown(key)} (${size} bytes at offset ${at}) is cut short by the end of the file (${bytes.length} bytes; truncated?)`,
       );
     storages.set(key, bytes.subarray(at, at + size));
+    budget.earn(size);
     at += size;
   }
   return tensorsOf(
     dict,
     (ref) => {
       const data = storages.get(ref.key);
-      if (!data) throw bad(`${file}: storage ${ref.key} is not among the storages the file holds`);
+      if (!data)
+        throw bad(`${file}: storage ${shown(ref.key)} is not among the storages the file holds`);
       return data;
     },
     file,

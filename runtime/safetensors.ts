@@ -58,6 +58,61 @@ function countValues(h: Uint8Array): number {
   return n;
 }
 
+/**
+ * A name from a file as a message shows it: at most `max` characters, control characters
+ * escaped, so that a hostile name cannot flood or garble the terminal.
+ */
+export function shown(text: string, max = 80): string {
+  const cut = text.length > max ? text.slice(0, max) + "..." : text;
+  let out = "";
+  for (const c of cut) {
+    const code = c.charCodeAt(0);
+    const control =
+      code < 0x20 || (code >= 0x7f && code < 0xa0) || code === 0x2028 || code === 0x2029;
+    out += control ? `\\u${code.toString(16).padStart(4, "0")}` : c;
+  }
+  return out;
+}
+
+class Text {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * A JSON value as compact JSON, cut at `max` characters. Iterative and lazy: a header value
+ * nested thousands deep or holding millions of items costs about `max` steps, where
+ * JSON.stringify would overflow the call stack or build the whole text.
+ */
+export function preview(value: unknown, max = 80): string {
+  let out = "";
+  const work: unknown[] = [value];
+  while (work.length && out.length <= max) {
+    const v = work.pop();
+    if (v instanceof Text) out += v.text;
+    else if (typeof v === "string") out += JSON.stringify(v.length > max ? v.slice(0, max) : v);
+    else if (Array.isArray(v)) {
+      // Every item renders as at least one character: more than `max` are never reached.
+      const items = v.slice(0, max + 1);
+      work.push(new Text("]"));
+      for (let i = items.length - 1; i >= 0; i--) {
+        work.push(items[i]);
+        if (i > 0) work.push(new Text(","));
+      }
+      out += "[";
+    } else if (typeof v === "object" && v !== null) {
+      const keys: string[] = [];
+      for (const k in v) if (keys.push(k) > max) break;
+      work.push(new Text("}"));
+      for (let i = keys.length - 1; i >= 0; i--) {
+        work.push((v as Record<string, unknown>)[keys[i]!]);
+        work.push(new Text(`${i > 0 ? "," : ""}${JSON.stringify(keys[i]!.slice(0, max))}:`));
+      }
+      out += "{";
+    } else out += String(v);
+  }
+  return out.length > max ? out.slice(0, max) + "..." : out;
+}
+
 /** Parses a safetensors file held in memory. `name` is used in error messages. */
 export function readSafetensors(bytes: Uint8Array, name: string): SafetensorsFile {
   const fail = (why: string): never => {
@@ -92,10 +147,7 @@ export function readSafetensors(bytes: Uint8Array, name: string): SafetensorsFil
     return fail("the header is not a JSON object");
   const dataStart = 8 + headerLength;
   const dataLength = bytes.length - dataStart;
-  const show = (v: unknown) => {
-    const s = JSON.stringify(v) ?? String(v);
-    return s.length > 80 ? s.slice(0, 80) + "..." : s;
-  };
+  const show = (v: unknown) => preview(v);
   const entries: { key: string; dtype: DType; shape: number[]; begin: number; end: number }[] = [];
   let metadata: Record<string, string> = {};
   for (const [key, entry] of Object.entries(header as Record<string, unknown>)) {
@@ -112,19 +164,21 @@ export function readSafetensors(bytes: Uint8Array, name: string): SafetensorsFil
     }
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof e !== "object" || e === null || Array.isArray(e))
-      fail(`tensor '${key}' has no description (${show(entry)})`);
+      fail(`tensor '${shown(key)}' has no description (${show(entry)})`);
     const dtype = e.dtype as DType;
     if (!(typeof dtype === "string" && Object.hasOwn(dtypeBytes, dtype)))
       fail(
-        `tensor '${key}' has unsupported dtype ${show(e.dtype)} (csnc reads ${Object.keys(dtypeBytes).join(", ")})`,
+        `tensor '${shown(key)}' has unsupported dtype ${show(e.dtype)} (csnc reads ${Object.keys(dtypeBytes).join(", ")})`,
       );
     const shape = e.shape;
     if (!Array.isArray(shape) || shape.length > 32)
-      fail(`tensor '${key}' has an invalid shape ${show(shape)} (not a list of up to 32 sizes)`);
+      fail(
+        `tensor '${shown(key)}' has an invalid shape ${show(shape)} (not a list of up to 32 sizes)`,
+      );
     for (const d of shape as unknown[])
       if (!(typeof d === "number" && Number.isSafeInteger(d) && d >= 0))
         fail(
-          `tensor '${key}' has an invalid shape ${show(shape)}: ${show(d)} is not a non-negative integer`,
+          `tensor '${shown(key)}' has an invalid shape ${show(shape)}: ${show(d)} is not a non-negative integer`,
         );
     const offsets = e.data_offsets;
     if (
@@ -133,22 +187,22 @@ export function readSafetensors(bytes: Uint8Array, name: string): SafetensorsFil
       !offsets.every((d) => typeof d === "number" && Number.isSafeInteger(d) && d >= 0)
     ) {
       fail(
-        `tensor '${key}' has invalid data_offsets ${show(offsets)} (not two non-negative integers)`,
+        `tensor '${shown(key)}' has invalid data_offsets ${show(offsets)} (not two non-negative integers)`,
       );
     }
     const [begin, end] = offsets as [number, number];
     if (end < begin)
-      fail(`tensor '${key}' has data_offsets [${begin}, ${end}] that end before they begin`);
+      fail(`tensor '${shown(key)}' has data_offsets [${begin}, ${end}] that end before they begin`);
     if (end > dataLength)
       fail(
-        `tensor '${key}' lies outside the data (bytes ${begin}..${end} of ${dataLength}; truncated?)`,
+        `tensor '${shown(key)}' lies outside the data (bytes ${begin}..${end} of ${dataLength}; truncated?)`,
       );
     // Exact, so that huge dimensions cannot overflow into a plausible size.
     const needed =
       (shape as number[]).reduce((a, b) => a * BigInt(b), 1n) * BigInt(dtypeBytes[dtype]);
     if (needed !== BigInt(end - begin)) {
       fail(
-        `tensor '${key}' (${dtype} ${(shape as number[]).join("x") || "scalar"}) needs ${needed} bytes but has ${end - begin}`,
+        `tensor '${shown(key)}' (${dtype} ${(shape as number[]).join("x") || "scalar"}) needs ${needed} bytes but has ${end - begin}`,
       );
     }
     entries.push({ key, dtype, shape: shape as number[], begin, end });
@@ -157,7 +211,7 @@ export function readSafetensors(bytes: Uint8Array, name: string): SafetensorsFil
   for (let i = 1; i < sorted.length; i++)
     if (sorted[i]!.begin < sorted[i - 1]!.end)
       fail(
-        `tensors '${sorted[i - 1]!.key}' (bytes ${sorted[i - 1]!.begin}..${sorted[i - 1]!.end}) and '${sorted[i]!.key}' (bytes ${sorted[i]!.begin}..${sorted[i]!.end}) overlap`,
+        `tensors '${shown(sorted[i - 1]!.key)}' (bytes ${sorted[i - 1]!.begin}..${sorted[i - 1]!.end}) and '${shown(sorted[i]!.key)}' (bytes ${sorted[i]!.begin}..${sorted[i]!.end}) overlap`,
       );
   const tensors = new Map<string, Tensor>();
   for (const { key, dtype, shape, begin, end } of entries) {

@@ -39,7 +39,7 @@ export function sessionOptions(cmd: Command, exclude: readonly string[] = []): C
     .addOption(
       new Option(
         "--backend <name>",
-        "WebGPU adapter: auto picks a GPU, then SwiftShader, then llvmpipe",
+        "WebGPU adapter: auto picks a GPU, then llvmpipe, then SwiftShader (fastest first)",
       )
         .choices(backends)
         .default("auto"),
@@ -106,7 +106,10 @@ export function runCommand(io: CliIo): Command {
         );
       shape = parseShape(opts.shape, "--shape");
     }
-    const session = await openSession(io, file, opts, shapeDims(shape), "--shape or --input clip");
+    // A clip's shape is blamed on the clip: run has no --batch or CxTxHxW --input.
+    const source = opts.input ? `${opts.input}: tensor '${opts.inputName}'` : "--shape";
+    const dims = shapeDims(shape, source);
+    const session = await openSession(io, file, opts, dims, "--shape or --input clip");
     if (!session) return;
     const { plan, executor, adapter, device } = session;
     try {

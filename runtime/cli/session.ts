@@ -1,14 +1,26 @@
 // What `run` and `profile` share: build the model for a shape, pick the adapter, compile for
 // the device, load (or invent) the weights, and create the executor.
 import { loadModel } from "../../compiler/cli/load.js";
-import { readFileSync } from "node:fs";
+import { constants as bufferConstants } from "node:buffer";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  type Stats,
+} from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { CliIo } from "../../compiler/cli/io.js";
+import { plainReason, type CliIo } from "../../compiler/cli/io.js";
 import {
+  maxInputElements,
   parseDims,
+  ranges,
   toCheckOptions,
-  UsageError,
   type ModelOptions,
 } from "../../compiler/cli/options.js";
 import { compileGraph } from "../../compiler/compile.js";
@@ -40,13 +52,103 @@ export interface Session {
   readonly compileMs: number;
 }
 
-export function readFile(file: string, what: string): Uint8Array {
+const MiB = 2 ** 20;
+const amount = (n: number) =>
+  n < MiB
+    ? `${n} bytes`
+    : n < 2 ** 30
+      ? `${+(n / MiB).toFixed(1)} MiB`
+      : `${+(n / 2 ** 30).toFixed(1)} GiB`;
+
+/** The largest file read whole: Node's largest buffer (4 GiB on Node 20), so never bad_alloc. */
+export const maxReadBytes = Math.min(4 * 2 ** 30, bufferConstants.MAX_LENGTH);
+
+/** Why `file` could not be stat'ed, opened or read, in words. */
+function readProblem(e: unknown, file: string): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") {
+    let link = false;
+    try {
+      link = lstatSync(file).isSymbolicLink();
+    } catch {
+      // missing altogether
+    }
+    return link ? "it is a broken symbolic link" : "no such file";
+  }
+  if (code === "ENOTDIR") return "a part of the path is not a folder";
+  if (code === "ELOOP") return "it is a loop of symbolic links";
+  return plainReason(code);
+}
+
+function notRegular(st: Stats): string | undefined {
+  if (st.isFile()) return undefined;
+  return st.isDirectory()
+    ? "it is a folder"
+    : "it is not a regular file (a device, pipe or socket)";
+}
+
+/**
+ * A user-given file (--weights, --input, --labels, a checkpoint), read whole. Only a regular
+ * file (symbolic links followed) of at most `cap` bytes is read: a device such as /dev/zero
+ * would grow without end, a pipe could block forever, a folder is a mistake. Errors name the
+ * file and say why, as CsncErrors (exit 1).
+ */
+export function readFile(file: string, what: string, cap = maxReadBytes): Uint8Array {
+  const fail = (why: string) =>
+    new CsncError(RuntimeCodes.badFile, `cannot read ${what} ${file}: ${why}`);
+  const check = (st: Stats) => {
+    const odd = notRegular(st);
+    if (odd) throw fail(odd);
+    if (st.size > cap)
+      throw fail(`it holds ${amount(st.size)}; csnc reads ${what} files of up to ${amount(cap)}`);
+  };
+  let fd: number;
   try {
-    return readFileSync(file);
+    // Looked at before it is opened: opening a device or a pipe may block or have effects.
+    check(statSync(file));
+    // Non-blocking, and looked at again once open: it may have been replaced in between.
+    fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (e) {
-    const why =
-      (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message;
-    throw new CsncError(RuntimeCodes.badFile, `cannot read ${what} ${file}: ${why}`);
+    if (e instanceof CsncError) throw e;
+    throw fail(readProblem(e, file));
+  }
+  try {
+    const st = fstatSync(fd);
+    check(st);
+    // To the end of the file, not to its stated size: /proc files state 0, and a file may grow
+    // while it is read; either way no more than `cap` bytes.
+    let buffer = new Uint8Array(st.size);
+    let n = 0;
+    const probe = new Uint8Array(65536);
+    for (;;) {
+      if (n < buffer.length) {
+        // At most 1 GiB a call: Node refuses reads of 2 GiB or more.
+        const got = readSync(fd, buffer, n, Math.min(buffer.length - n, 2 ** 30), null);
+        if (got === 0) break;
+        n += got;
+        continue;
+      }
+      // Full at its stated size: anything more?
+      const got = readSync(fd, probe, 0, probe.length, null);
+      if (got === 0) break;
+      if (n + got > cap)
+        throw fail(
+          `it holds more than ${amount(cap)}; csnc reads ${what} files of up to ${amount(cap)}`,
+        );
+      const grown = new Uint8Array(Math.min(cap, Math.max(2 * n, n + got, 65536)));
+      grown.set(buffer.subarray(0, n));
+      grown.set(probe.subarray(0, got), n);
+      buffer = grown;
+      n += got;
+    }
+    return n === buffer.length ? buffer : buffer.subarray(0, n);
+  } catch (e) {
+    if (e instanceof CsncError) throw e;
+    if (e instanceof RangeError)
+      throw fail(`not enough memory to hold it (${(e as Error).message})`);
+    throw fail(readProblem(e, file));
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -56,9 +158,28 @@ export interface Dims {
   readonly batch?: string;
 }
 
-/** `[N, C, T, H, W]` as Dims; empty means as declared. */
-export function shapeDims(shape: readonly number[]): Dims {
-  return shape.length ? { input: shape.slice(1).join("x"), batch: String(shape[0]) } : {};
+/**
+ * `[N, C, T, H, W]` as Dims; empty means as declared. `source` names where the shape comes from
+ * (an input clip's tensor, --shape): its dimensions are checked here, so that a bad one is
+ * blamed on it rather than on an option the command may not even have.
+ */
+export function shapeDims(shape: readonly number[], source = "--shape"): Dims {
+  if (!shape.length) return {};
+  const names = "NCTHW";
+  const bad = (why: string) =>
+    new CsncError(RuntimeCodes.badInput, `${source} has shape ${shape.join("x")}; ${why}`);
+  if (shape.length !== 5) throw bad("expected N x C x T x H x W");
+  shape.forEach((d, i) => {
+    const r = i === 0 ? ranges["--batch"] : ranges.dimension;
+    if (!(Number.isSafeInteger(d) && d >= r.min && d <= r.max))
+      throw bad(
+        `its ${names[i]}${i === 0 ? " (the batch)" : ""} is ${d}, not from ${r.min} to ${r.max}`,
+      );
+  });
+  const elements = shape.reduce((a, b) => a * b, 1);
+  if (elements > maxInputElements)
+    throw bad(`it holds ${elements} elements; the limit is ${maxInputElements} (4 GiB of float32)`);
+  return { input: shape.slice(1).join("x"), batch: String(shape[0]) };
 }
 
 /**
@@ -161,25 +282,56 @@ export function parseShape(text: string, option: string): number[] {
   return parseDims(text, option, "NCTHW");
 }
 
+/** runtime/labels/`name`: beside this module in the source tree, or in the installed package. */
+function bundledLabels(name: string): string | undefined {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  // runtime/cli/session.ts in the source tree; dist/runtime/cli/session.js when built.
+  const candidates = [path.resolve(here, "../labels", name)];
+  // The package root, found by walking up to csnc's own package.json, holds runtime/labels.
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as {
+        name?: unknown;
+      };
+      if (pkg.name === "csnc") {
+        candidates.push(path.join(dir, "runtime", "labels", name));
+        break;
+      }
+    } catch {
+      // no (readable) package.json here: keep walking up
+    }
+    if (path.dirname(dir) === dir) break;
+  }
+  return candidates.find((f) => {
+    try {
+      return statSync(f).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The most a labels file may hold: Kinetics-400's names are 6 KB. */
+const maxLabelBytes = 64 * MiB;
+
 /**
  * Class names: `kinetics400` (runtime/labels/kinetics400.txt, found from dist/ or the source
  * tree) or a file with one name per line.
  */
 export function labelsFrom(option: string): string[] {
-  const file =
-    option === "kinetics400"
-      ? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../labels/kinetics400.txt")
-      : option;
-  const found = [file, file.replace(`${path.sep}dist${path.sep}`, path.sep)];
-  for (const f of found) {
-    try {
-      return readFileSync(f, "utf8")
-        .split("\n")
-        .map((l) => l.trim())
-        .filter(Boolean);
-    } catch {
-      // try the next place (the source tree when running from dist)
-    }
+  let file = option;
+  if (option === "kinetics400") {
+    const found = bundledLabels("kinetics400.txt");
+    if (!found)
+      throw new CsncError(
+        RuntimeCodes.badFile,
+        "cannot find the kinetics400 labels (runtime/labels/kinetics400.txt) beside csnc; the installation is incomplete",
+      );
+    file = found;
   }
-  throw new UsageError(`cannot read labels ${option}`);
+  return new TextDecoder()
+    .decode(readFile(file, "labels", maxLabelBytes))
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
