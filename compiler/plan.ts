@@ -3,7 +3,12 @@
 // the runtime executes it and `csnc compile` writes it out.
 import type { InferenceGraph, InferenceNode } from "./inference.js";
 import type { Triple } from "./ir.js";
-import type { BindingRole, KernelLimits, TextureShape } from "./kernels/common.js";
+import {
+  GridError,
+  type BindingRole,
+  type KernelLimits,
+  type TextureShape,
+} from "./kernels/common.js";
 import type { ActivationTexture } from "./kernels/texture.js";
 import {
   channelsFirstInput,
@@ -238,7 +243,17 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
   const shaderIndex = new Map<string, number>();
   const weights: (WeightSpec & { bytes: number; texture?: TextureShape })[] = [];
   const textures: PlanTexture[] = [];
-  const kernels = steps.map((n) => selectKernel(n, g, limits, tuning, inputFirst, inputTexture));
+  const kernels = steps.map((n) => {
+    try {
+      return selectKernel(n, g, limits, tuning, inputFirst, inputTexture);
+    } catch (e) {
+      // A dispatch past the grid is a plan the device cannot run, not an internal error.
+      if (!(e instanceof GridError)) throw e;
+      throw new PlanError(
+        `layer ${n.path} (${n.shape.join("x")}): ${e.message}: use a smaller --input or --batch`,
+      );
+    }
+  });
   if (inputTexture) {
     const reader = kernels.find((_, i) => steps[i]!.inputs[0] === inputNode.id)!;
     textures.push({ id: 0, purpose: "clip", ...reader.textures!.input! });
