@@ -1,7 +1,8 @@
 // The inference graph: the checked IR after lowering for execution. Dropout is gone, every BN
 // is folded into the conv before it (the numbers are folded at load time, from the weights),
 // and elementwise epilogues ride on the conv that produces their input.
-import type { ConvAttrs, PoolAttrs, Shape } from "./ir.js";
+import type { ConvAttrs, Op, PoolAttrs, Shape } from "./ir.js";
+import { inferShape } from "./shapes.js";
 
 export interface FoldedBn {
   /** Path of the BN layer whose statistics fold into the conv. */
@@ -52,42 +53,91 @@ export interface InferenceGraph {
   readonly probabilities: number;
 }
 
-/** Consumers of each node id. */
-export function consumers(g: InferenceGraph): Map<number, number[]> {
-  const out = new Map<number, number[]>();
-  for (const n of g.nodes) for (const i of n.inputs) out.set(i, [...(out.get(i) ?? []), n.id]);
-  return out;
+const arity: Record<InferenceOp["kind"], number> = {
+  input: 0,
+  conv: 1,
+  bn: 1,
+  relu: 1,
+  add: 2,
+  maxpool: 1,
+  avgpool: 1,
+  global_avgpool: 1,
+  fc: 1,
+  softmax: 1,
+};
+
+/** The checked-IR op whose shape rule an inference op follows. */
+function irOp(op: InferenceOp): Op {
+  if (op.kind === "conv") return { kind: "conv", ...op.conv };
+  if (op.kind === "add") return { kind: "add" };
+  return op;
 }
 
-/** Replaces uses of `from` by `to` and drops the node `from`. */
-export function bypass(g: InferenceGraph, from: number, to: number): InferenceGraph {
-  const rename = (i: number) => (i === from ? to : i);
-  return {
-    ...g,
-    nodes: g.nodes
-      .filter((n) => n.id !== from)
-      .map((n) => ({ ...n, inputs: n.inputs.map(rename) })),
-    logits: rename(g.logits),
-    probabilities: rename(g.probabilities),
-  };
-}
+const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
 
-export function replaceNode(g: InferenceGraph, node: InferenceNode): InferenceGraph {
-  const nodes = g.nodes.map((n) => (n.id === node.id ? node : n)).sort((a, b) => a.order - b.order);
-  return { ...g, nodes };
-}
-
-/** Structural checks run after every pass in tests: inputs defined before use, ids unique. */
+/**
+ * Checks run after every pass in tests: ids unique, inputs computed before use, the schedule
+ * sorted by `order`, each op's arity, each node's shape recomputed from its inputs' with the
+ * checker's rules (a residual operand must match the conv's output), and epilogue flags that
+ * make sense. Every tensor is f32, so there are no dtypes to check. Linear in the graph's size.
+ */
 export function verify(g: InferenceGraph): string[] {
   const problems: string[] = [];
-  const seen = new Set<number>();
+  const byId = new Map<number, InferenceNode>();
+  let lastOrder = -Infinity;
   for (const n of g.nodes) {
-    if (seen.has(n.id)) problems.push(`duplicate node id ${n.id}`);
-    for (const i of n.inputs)
-      if (!seen.has(i)) problems.push(`${n.path} uses node ${i} before it is computed`);
-    seen.add(n.id);
+    if (byId.has(n.id)) problems.push(`duplicate node id ${n.id}`);
+    if (!(n.order > lastOrder)) problems.push(`${n.path} is out of schedule order`);
+    lastOrder = n.order;
+    const want = arity[n.op.kind] + (n.op.kind === "conv" && n.op.residual ? 1 : 0);
+    if (n.inputs.length !== want)
+      problems.push(`${n.path} (${n.op.kind}) has ${n.inputs.length} inputs, expected ${want}`);
+    const inputs = n.inputs.map((i) => byId.get(i));
+    inputs.forEach((x, k) => {
+      if (!x) problems.push(`${n.path} uses node ${n.inputs[k]} before it is computed`);
+    });
+    if (n.op.kind === "conv" && n.op.reluAfterAdd && !n.op.residual)
+      problems.push(`${n.path} has a ReLU after an add it does not have`);
+    if (n.op.kind === "conv" && n.op.relu && n.op.residual)
+      problems.push(`${n.path} has both a ReLU before its residual add and the add`);
+    if (n.op.kind !== "input" && inputs.length === n.inputs.length && inputs.every(Boolean)) {
+      const shapes = inputs.map((x) => x!.shape);
+      const r = inferShape(irOp(n.op), n.op.kind === "conv" ? shapes.slice(0, 1) : shapes);
+      if (!("shape" in r)) problems.push(`${n.path}: ${r.message}`);
+      else if (!sameShape(r.shape, n.shape))
+        problems.push(
+          `${n.path} has shape ${n.shape.join("x")}, its inputs give ${r.shape.join("x")}`,
+        );
+      if (n.op.kind === "conv" && n.op.residual && !sameShape(shapes[1]!, n.shape))
+        problems.push(`${n.path} adds a ${shapes[1]!.join("x")} residual to ${n.shape.join("x")}`);
+    }
+    byId.set(n.id, n);
   }
-  if (!seen.has(g.logits)) problems.push("logits are not computed");
-  if (!seen.has(g.probabilities)) problems.push("probabilities are not computed");
+  if (!byId.has(g.logits)) problems.push("logits are not computed");
+  if (!byId.has(g.probabilities)) problems.push("probabilities are not computed");
   return problems;
+}
+
+/** One line per node, for `--dump-after`: id, op with its fused epilogue, inputs, shape, layers. */
+export function formatGraph(g: InferenceGraph): string {
+  const lines = [`graph ${g.model}: logits %${g.logits}, probabilities %${g.probabilities}`];
+  for (const n of g.nodes) {
+    let op: string = n.op.kind;
+    if (n.op.kind === "conv") {
+      const c = n.op.conv;
+      const epilogue = [
+        n.op.bn ? `bn(${n.op.bn.path})` : "",
+        n.op.relu ? "relu" : "",
+        n.op.residual ? "add" : "",
+        n.op.reluAfterAdd ? "relu" : "",
+      ].filter(Boolean);
+      op = `conv(${c.outChannels}, ${c.kernel.join("x")}, stride ${c.stride.join("x")}, pad ${c.pad.join("x")}, groups ${c.groups}${c.bias ? ", bias" : ""})`;
+      if (epilogue.length) op += ` +${epilogue.join("+")}`;
+    } else if (n.op.kind === "add" && n.op.relu) op = "add +relu";
+    const inputs = n.inputs.map((i) => `%${i}`).join(", ");
+    lines.push(
+      `%${n.id} = ${op}(${inputs}) : ${n.shape.join("x")}  # ${n.path} [${n.layers.join(", ")}]`,
+    );
+  }
+  return lines.join("\n") + "\n";
 }

@@ -205,20 +205,37 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
   const order = [...tensorNodes].sort(
     (a, b) => elements(b.shape) - elements(a.shape) || a.id - b.id,
   );
-  const buffers: { bytes: number; intervals: [number, number][] }[] = [];
+  // A buffer's intervals are disjoint, kept sorted by start: a binary search finds the only one
+  // that can overlap a span, so a long chain (few buffers, many tensors each) stays O(n log n).
+  const buffers: { bytes: number; starts: number[]; ends: number[] }[] = [];
+  const overlaps = (b: { starts: number[]; ends: number[] }, s: number, e: number) => {
+    // The last interval starting at or before e overlaps [s, e] iff it ends at or after s.
+    let lo = 0;
+    let hi = b.starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (b.starts[mid]! <= e) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo > 0 && b.ends[lo - 1]! >= s;
+  };
   const bufferOf = new Map<number, number>();
   for (const n of order) {
     const span: [number, number] = [def.get(n.id)!, lastUse.get(n.id) ?? def.get(n.id)!];
     let best = -1;
     buffers.forEach((b, i) => {
-      const free = b.intervals.every(([s, e]) => span[1] < s || span[0] > e);
+      const free = !overlaps(b, span[0], span[1]);
       if (free && (best < 0 || b.bytes < buffers[best]!.bytes)) best = i;
     });
     if (best < 0) {
       best = buffers.length;
-      buffers.push({ bytes: 4 * elements(n.shape), intervals: [] });
+      buffers.push({ bytes: 4 * elements(n.shape), starts: [], ends: [] });
     }
-    buffers[best]!.intervals.push(span);
+    const b = buffers[best]!;
+    let at = b.starts.length;
+    while (at > 0 && b.starts[at - 1]! > span[0]) at--;
+    b.starts.splice(at, 0, span[0]);
+    b.ends.splice(at, 0, span[1]);
     bufferOf.set(n.id, best);
   }
   const tensors: PlanTensor[] = tensorNodes.map((n) => ({
@@ -230,11 +247,17 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
     def: def.get(n.id)!,
     lastUse: lastUse.get(n.id) ?? def.get(n.id)!,
   }));
+  // Live bytes at each dispatch i in -1..steps, as a prefix sum of +bytes at def, -bytes after
+  // the last use (one pass, not a filter over every tensor per dispatch).
+  const delta = new Float64Array(steps.length + 3);
+  for (const t of tensors) {
+    if (t.lastUse < t.def) continue;
+    delta[t.def + 1] += t.bytes;
+    delta[t.lastUse + 2] -= t.bytes;
+  }
   let lowerBound = 0;
-  for (let i = -1; i <= steps.length; i++) {
-    const live = tensors
-      .filter((t) => t.def <= i && t.lastUse >= i)
-      .reduce((a, t) => a + t.bytes, 0);
+  for (let i = 0, live = 0; i < steps.length + 2; i++) {
+    live += delta[i]!;
     lowerBound = Math.max(lowerBound, live);
   }
 
@@ -245,7 +268,10 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
   const textures: PlanTexture[] = [];
   const kernels = steps.map((n) => {
     try {
-      return selectKernel(n, g, limits, tuning, inputFirst, inputTexture);
+      // selectKernel looks up the node's input in `g.nodes` by a linear find: hand it a graph of
+      // just that node, or planning is quadratic in the node count.
+      const view = { ...g, nodes: [byId.get(n.inputs[0]!)!] };
+      return selectKernel(n, view, limits, tuning, inputFirst, inputTexture);
     } catch (e) {
       // A dispatch past the grid is a plan the device cannot run, not an internal error.
       if (!(e instanceof GridError)) throw e;

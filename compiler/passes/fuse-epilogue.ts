@@ -1,93 +1,93 @@
-// Elementwise epilogues ride on the conv that produces their input:
+// Elementwise epilogues ride on the node that produces their input, one rule table per pass:
 //   conv -> relu                      conv{relu}
-//   add(conv, other) [-> relu]        conv{residual: other, reluAfterAdd}
-// The fused conv moves to the add's place in the schedule, after the shortcut it now reads.
-import {
-  bypass,
-  consumers,
-  replaceNode,
-  type InferenceGraph,
-  type InferenceNode,
-} from "../inference.js";
+//   add(conv, other)                  conv{residual: other}
+//   conv{residual} -> relu            conv{residual, reluAfterAdd}
+//   add -> relu (add left unfused)    add{relu}
+// The residual conv moves to the add's place in the schedule, after the shortcut it now reads.
+import type { InferenceGraph, InferenceNode } from "../inference.js";
+import { rewrite, type Rewrite, type RewriteContext, type Rule } from "./rewrite.js";
 
 type ConvNode = InferenceNode & { op: Extract<InferenceNode["op"], { kind: "conv" }> };
-
-function soleConsumer(g: InferenceGraph, id: number): InferenceNode | undefined {
-  const users = consumers(g).get(id) ?? [];
-  if (users.length !== 1 || id === g.logits || id === g.probabilities) return undefined;
-  return g.nodes.find((n) => n.id === users[0]);
-}
 
 function isConv(n: InferenceNode | undefined): n is ConvNode {
   return n?.op.kind === "conv";
 }
 
-export function fuseRelu(g: InferenceGraph): InferenceGraph {
-  for (const conv of g.nodes) {
-    if (!isConv(conv) || conv.op.residual || conv.op.relu) continue;
-    const relu = soleConsumer(g, conv.id);
-    if (relu?.op.kind !== "relu") continue;
-    const fused = {
-      ...conv,
-      layers: [...conv.layers, ...relu.layers],
-      op: { ...conv.op, relu: true },
-    };
-    return fuseRelu(bypass(replaceNode(g, fused), relu.id, conv.id));
-  }
-  return g;
+/** `node` swallows the ReLU that is its only user, setting the flag `set` does. */
+function absorbRelu(
+  node: InferenceNode,
+  ctx: RewriteContext,
+  set: (n: InferenceNode) => InferenceNode["op"],
+): Rewrite | undefined {
+  const relu = ctx.soleUser(node.id);
+  if (relu?.op.kind !== "relu") return undefined;
+  return {
+    node: { ...node, layers: [...node.layers, ...relu.layers], op: set(node) },
+    absorbs: relu.id,
+  };
 }
 
-export function fuseResidual(g: InferenceGraph): InferenceGraph {
-  for (const add of g.nodes) {
-    if (add.op.kind !== "add") continue;
-    // Prefer the main path (inputs[0]); the other input becomes the residual operand.
-    for (const [mine, other] of [
-      [0, 1],
-      [1, 0],
-    ] as const) {
-      const conv = g.nodes.find((n) => n.id === add.inputs[mine]);
-      if (!isConv(conv) || conv.op.residual || conv.op.relu) continue;
-      if (soleConsumer(g, conv.id)?.id !== add.id) continue;
-      const fused: InferenceNode = {
-        ...conv,
-        layers: [...conv.layers, ...add.layers],
-        op: { ...conv.op, residual: true },
-        inputs: [conv.inputs[0]!, add.inputs[other]!],
-        order: add.order,
-      };
-      return fuseResidual(bypass(replaceNode(g, fused), add.id, conv.id));
-    }
-  }
-  return g;
-}
+export const fuseReluRules: readonly Rule[] = [
+  {
+    name: "conv-relu",
+    match: (conv, ctx) =>
+      isConv(conv) && !conv.op.residual && !conv.op.relu
+        ? absorbRelu(conv, ctx, () => ({ ...conv.op, relu: true }))
+        : undefined,
+  },
+];
 
-export function fuseResidualRelu(g: InferenceGraph): InferenceGraph {
-  for (const conv of g.nodes) {
-    if (!isConv(conv) || !conv.op.residual || conv.op.reluAfterAdd) continue;
-    const relu = soleConsumer(g, conv.id);
-    if (relu?.op.kind !== "relu") continue;
-    const fused = {
-      ...conv,
-      layers: [...conv.layers, ...relu.layers],
-      op: { ...conv.op, reluAfterAdd: true },
-    };
-    return fuseResidualRelu(bypass(replaceNode(g, fused), relu.id, conv.id));
-  }
-  return g;
-}
+export const fuseResidualRules: readonly Rule[] = [
+  {
+    name: "conv-add",
+    match(add, ctx) {
+      if (add.op.kind !== "add") return undefined;
+      // Prefer the main path (inputs[0]); the other input becomes the residual operand.
+      for (const [mine, other] of [
+        [0, 1],
+        [1, 0],
+      ] as const) {
+        const conv = ctx.node(add.inputs[mine]!);
+        if (!isConv(conv) || conv.op.residual || conv.op.relu) continue;
+        if (ctx.soleUser(conv.id)?.id !== add.id) continue;
+        return {
+          node: {
+            ...conv,
+            layers: [...conv.layers, ...add.layers],
+            op: { ...conv.op, residual: true },
+            inputs: [conv.inputs[0]!, add.inputs[other]!],
+            order: add.order,
+          },
+          absorbs: add.id,
+        };
+      }
+      return undefined;
+    },
+  },
+];
+
+export const fuseResidualReluRules: readonly Rule[] = [
+  {
+    name: "residual-relu",
+    match: (conv, ctx) =>
+      isConv(conv) && conv.op.residual && !conv.op.reluAfterAdd
+        ? absorbRelu(conv, ctx, () => ({ ...conv.op, reluAfterAdd: true }))
+        : undefined,
+  },
+];
 
 // A relu after an unfused add folds into the add.
-export function fuseAddRelu(g: InferenceGraph): InferenceGraph {
-  for (const add of g.nodes) {
-    if (add.op.kind !== "add" || add.op.relu) continue;
-    const relu = soleConsumer(g, add.id);
-    if (relu?.op.kind !== "relu") continue;
-    const fused = {
-      ...add,
-      layers: [...add.layers, ...relu.layers],
-      op: { kind: "add" as const, relu: true },
-    };
-    return fuseAddRelu(bypass(replaceNode(g, fused), relu.id, add.id));
-  }
-  return g;
-}
+export const fuseAddReluRules: readonly Rule[] = [
+  {
+    name: "add-relu",
+    match: (add, ctx) =>
+      add.op.kind === "add" && !add.op.relu
+        ? absorbRelu(add, ctx, () => ({ kind: "add", relu: true }))
+        : undefined,
+  },
+];
+
+export const fuseRelu = (g: InferenceGraph) => rewrite(g, fuseReluRules).graph;
+export const fuseResidual = (g: InferenceGraph) => rewrite(g, fuseResidualRules).graph;
+export const fuseResidualRelu = (g: InferenceGraph) => rewrite(g, fuseResidualReluRules).graph;
+export const fuseAddRelu = (g: InferenceGraph) => rewrite(g, fuseAddReluRules).graph;
