@@ -47,7 +47,7 @@ const honestRatio = 4;
  * 512 MiB are always allowed. A small file describing a huge stride-0 tensor, many tensors over
  * one storage, or a deflated storage of zeros runs out.
  */
-class Budget {
+export class Budget {
   private static readonly floor = 512 * MiB;
   private readonly ceiling: number;
   private earned = 0;
