@@ -1,6 +1,6 @@
 // Checked graph -> executable plan for a device's limits: the pass pipeline, then planning.
 import type { Graph } from "./ir.js";
-import type { InferenceGraph } from "./inference.js";
+import { verify, type InferenceGraph } from "./inference.js";
 import type { KernelLimits } from "./kernels/common.js";
 import { lower } from "./passes/index.js";
 import { buildPlan, type Plan } from "./plan.js";
@@ -12,6 +12,8 @@ export { lower, passNames } from "./passes/index.js";
 export interface CompileOptions {
   /** Called with each stage's graph ("from-graph", then every pass), e.g. for `--dump-after`. */
   readonly onPass?: (name: string, graph: InferenceGraph) => void;
+  /** Debug: run `verify` after every stage and throw on the first ill-formed graph (linear). */
+  readonly verify?: boolean;
 }
 
 export function compileGraph(
@@ -20,5 +22,19 @@ export function compileGraph(
   tuning: Tuning = {},
   options: CompileOptions = {},
 ): Plan {
-  return buildPlan(lower(graph, options.onPass), limits, tuning);
+  const { onPass, verify: check } = options;
+  const after =
+    check || onPass
+      ? (name: string, g: InferenceGraph) => {
+          if (check) {
+            const problems = verify(g);
+            if (problems.length)
+              throw new Error(
+                `csnc bug: the graph after ${name} is ill-formed: ${problems.join("; ")}`,
+              );
+          }
+          onPass?.(name, g);
+        }
+      : undefined;
+  return buildPlan(lower(graph, after), limits, tuning);
 }

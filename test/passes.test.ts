@@ -152,8 +152,17 @@ describe("rewrite passes", () => {
 
   it("compileGraph's onPass sees every stage", () => {
     const seen: string[] = [];
-    compileGraph(graph("ir-csn-26.csn"), big, {}, { onPass: (name) => seen.push(name) });
+    const plan = compileGraph(
+      graph("ir-csn-26.csn"),
+      big,
+      {},
+      {
+        onPass: (name) => seen.push(name),
+        verify: true,
+      },
+    );
     expect(seen).toEqual(passNames);
+    expect(plan.dispatches.length).toBe(32);
   });
 
   it("scales linearly: 20 000 relu lines and 5 000 conv/relu pairs compile in seconds", () => {
