@@ -19,7 +19,7 @@ import { Budget } from "../runtime/checkpoint.js";
 import { labelsFrom, maxReadBytes, readFile, shapeDims } from "../runtime/cli/session.js";
 import { CsncError } from "../runtime/errors.js";
 import { preview, readSafetensors } from "../runtime/safetensors.js";
-import { safetensors } from "./hostile-weights-files.js";
+import { pickle, safetensors, tensor, zeroDeflate, zip } from "./hostile-weights-files.js";
 
 const root = path.resolve(import.meta.dirname, "..");
 const work = mkdtempSync(path.join(tmpdir(), "csnc-hostile-runtime-"));
@@ -187,6 +187,25 @@ describe("hostile runtime inputs through the CLI", () => {
     expectRefused(
       run("--labels", folder, "--shape", "1x3x8x32x32"),
       `cannot read labels ${folder}: it is a folder`,
+    );
+  });
+
+  it("a truthful zip directory and pickle over 600 MiB of deflated zeros (600 KB) is refused", () => {
+    const numel = (600 * MiB) / 4;
+    const file = write(
+      "zeros-600m.pth",
+      zip([
+        {
+          name: "archive/data.pkl",
+          data: pickle({ dict: [["conv1.weight", tensor("0", numel, [numel], [1])]] }),
+        },
+        { name: "archive/data/0", data: zeroDeflate(600 * MiB), method: 8, size: 600 * MiB },
+      ]),
+    );
+    expect(statSync(file).size).toBeLessThan(MiB);
+    expectRefused(
+      importFile(file),
+      /zeros-600m\.pth: refused: inflating zip entry 'archive\/data\/0' would take the unpacked tensors past 512 MiB/,
     );
   });
 
