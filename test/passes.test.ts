@@ -10,7 +10,7 @@ import { compatLimits } from "../compiler/kernels/common.js";
 import { nodeHost, projectRoot } from "../compiler/node-host.js";
 import { passes } from "../compiler/passes/index.js";
 import { rewrite } from "../compiler/passes/rewrite.js";
-import { checkSource } from "./helpers.js";
+import { checkSource, run } from "./helpers.js";
 
 const models = path.resolve(import.meta.dirname, "../models");
 const big = { ...compatLimits, maxStorageBufferBindingSize: 1 << 30, maxBufferSize: 1 << 30 };
@@ -175,4 +175,21 @@ describe("rewrite passes", () => {
       expect(plan.dispatches.length).toBe(body.startsWith("  relu") ? 20001 : 5001);
     }
   }, 60_000);
+});
+
+describe("csnc compile --dump-after", () => {
+  it("prints the graph after the named pass, and refuses an unknown pass", async () => {
+    const file = path.join(models, "ir-csn-50.csn");
+    const r = await run("compile", file, "--dump-after", "fuse-residual");
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^graph ir_csn_50: logits %\d+, probabilities %\d+/);
+    // After fuse-residual the block's add lives in conv_c; the relu after it is not fused yet.
+    expect(r.out).toMatch(/res2\.0\.conv_c .*res2\.0\.add\]/);
+    expect(r.out).not.toMatch(/res2\.0\.conv_c .*res2\.0\.relu\]/);
+    const before = await run("compile", file, "--dump-after", "fold-bn");
+    expect(before.out).toMatch(/= add\(/);
+    const bad = await run("compile", file, "--dump-after", "nope");
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/fuse-residual/);
+  });
 });

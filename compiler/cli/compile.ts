@@ -3,7 +3,7 @@ import { loadModel } from "./load.js";
 import { emitModule } from "../emit-module.js";
 import { Command, Option } from "commander";
 import * as path from "node:path";
-import { compileGraph } from "../compile.js";
+import { compileGraph, formatGraph, passNames, type InferenceGraph } from "../compile.js";
 import { compatLimits, type KernelLimits } from "../kernels/common.js";
 import { PlanError, type Plan } from "../plan.js";
 import { addCounts, countLayer, zeroCounts } from "../stats/count.js";
@@ -23,6 +23,7 @@ const coreLimits: KernelLimits = {
 
 interface CompileOptions extends ModelOptions {
   emit: "plan" | "module";
+  dumpAfter?: string;
   output?: string;
   limits: "compat" | "core";
 }
@@ -48,24 +49,36 @@ export function compileCommand(io: CliIo): Command {
         .choices(["plan", "module"])
         .default("plan"),
     )
+    .addOption(
+      new Option(
+        "--dump-after <pass>",
+        "print the inference graph after this pass (then -o is optional)",
+      ).choices(passNames),
+    )
     .option("--json", "print the summary as JSON");
   for (const o of modelOptions) cmd.addOption(o);
   return cmd.action((file: string, opts: CompileOptions) => {
-    if (!opts.output) throw new UsageError("compile needs -o DIR");
+    if (!opts.output && !opts.dumpAfter) throw new UsageError("compile needs -o DIR");
     const graph = loadModel(io, file, toCheckOptions(opts), opts.json);
     if (!graph) return;
-    // Before compiling: a folder that cannot be made fails now, not after the work.
-    prepareOutputDir(opts.output);
-    const macs = graph.nodes.reduce((a, n) => addCounts(a, countLayer(n, graph)), zeroCounts).macs;
+    const limits = opts.limits === "compat" ? compatLimits : coreLimits;
+    const onPass = (name: string, g: InferenceGraph) => {
+      if (name === opts.dumpAfter) io.out(formatGraph(g));
+    };
     let plan: Plan;
     try {
-      plan = compileGraph(graph, opts.limits === "compat" ? compatLimits : coreLimits);
+      plan = compileGraph(graph, limits, undefined, { onPass });
     } catch (e) {
       if (!(e instanceof PlanError)) throw e;
       io.err(`${file}: error: ${e.message}`);
       io.exitCode(1);
       return;
     }
+    // With only --dump-after, the dump is the output.
+    if (!opts.output) return io.exitCode(0);
+    // A folder that cannot be made fails before anything is written.
+    prepareOutputDir(opts.output);
+    const macs = graph.nodes.reduce((a, n) => addCounts(a, countLayer(n, graph)), zeroCounts).macs;
     if (opts.emit === "module") {
       const output = opts.output;
       const files = writingFiles(() => emitModule(graph, plan, output));
