@@ -3,6 +3,7 @@
 // and that no block calls itself. Errors here hold even for blocks no model uses yet.
 import {
   Codes,
+  DiagnosticSink,
   didYouMean,
   error,
   type Arg,
@@ -58,7 +59,8 @@ export function buildLibrary(programs: readonly Program[]): {
   diagnostics: Diagnostic[];
 } {
   suggestions = 0;
-  const diagnostics: Diagnostic[] = [];
+  // Bounded per file: a file of millions of unknown names builds only the first thousand.
+  const diagnostics = new DiagnosticSink();
   const blocks = new Map<string, BlockDecl>();
   const enums = new Map<string, string[]>();
   for (const m of builtinEnumMembers) enums.set(m, ["auto", "identity", "project"]);
@@ -100,14 +102,13 @@ export function buildLibrary(programs: readonly Program[]): {
   // Loops, not push(...): a spread of a huge list of diagnostics overflows the stack.
   for (const program of programs) {
     for (const decl of [...program.blocks, ...program.models])
-      for (const d of checkDecl(decl, library)) diagnostics.push(d);
+      checkDecl(decl, library, diagnostics);
   }
   for (const d of findRecursion(library)) diagnostics.push(d);
-  return { library, diagnostics };
+  return { library, diagnostics: diagnostics.done() };
 }
 
-function checkDecl(decl: BlockDecl, library: Library): Diagnostic[] {
-  const out: Diagnostic[] = [];
+function checkDecl(decl: BlockDecl, library: Library, out: DiagnosticSink): void {
   const scope = new Names();
   for (const p of decl.params) {
     if (scope.has(p.name))
@@ -125,7 +126,6 @@ function checkDecl(decl: BlockDecl, library: Library): Diagnostic[] {
     scope.add(p.name);
   }
   checkBody(decl.body, scope, library, out, decl.kind === "model");
-  return out;
 }
 
 function withName(outer: Names, name: string): Names {
@@ -138,7 +138,7 @@ function checkBody(
   body: readonly Statement[],
   outer: Names,
   library: Library,
-  out: Diagnostic[],
+  out: DiagnosticSink,
   inModel: boolean,
 ): void {
   const scope = new Names(outer);
@@ -185,6 +185,12 @@ function checkBody(
         const layer = lookupLayer(s.callee);
         const block = library.blocks.get(s.callee);
         if (!layer && !block) {
+          // Past the file's bound: count it without building a message and suggestion.
+          if (out.full(s.calleeSpan.file)) {
+            out.count(s.calleeSpan.file);
+            for (const a of s.args) checkExpr(a.value, scope, library, out);
+            break;
+          }
           const known = () => [
             ...Object.keys(layers),
             ...Object.keys(layerAliases),
@@ -221,7 +227,7 @@ function checkArgs(
   what: string,
   scope: Names,
   library: Library,
-  out: Diagnostic[],
+  out: DiagnosticSink,
 ): void {
   for (const a of args) {
     if (a.name !== undefined && !params.includes(a.name)) {
@@ -239,20 +245,22 @@ function checkArgs(
 
 // Iterative, with an explicit stack: a chain `1 + 1 + ... + 1` is a left-nested tree as deep
 // as it is long. Subexpressions are visited left to right, so diagnostics come in source order.
-function checkExpr(e: Expr, scope: Names, library: Library, out: Diagnostic[]): void {
+function checkExpr(e: Expr, scope: Names, library: Library, out: DiagnosticSink): void {
   const todo: Expr[] = [e];
   while (todo.length > 0) {
     const x = todo.pop()!;
     switch (x.kind) {
       case "name":
         if (!scope.has(x.name) && !library.enums.has(x.name)) {
-          out.push(
-            error(Codes.unknownName, `unknown name '${x.name}'`, x.span, {
-              hint:
-                suggest(x.name, () => [...scope, ...library.enums.keys()]) ??
-                "names are parameters, 'let' bindings, repeat indices or enumeration members",
-            }),
-          );
+          if (out.full(x.span.file)) out.count(x.span.file);
+          else
+            out.push(
+              error(Codes.unknownName, `unknown name '${x.name}'`, x.span, {
+                hint:
+                  suggest(x.name, () => [...scope, ...library.enums.keys()]) ??
+                  "names are parameters, 'let' bindings, repeat indices or enumeration members",
+              }),
+            );
         }
         break;
       case "call":

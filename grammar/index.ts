@@ -3,7 +3,13 @@
 // one diagnostic for a binary file or nesting past `maxNesting`.
 import type { IRecognitionException, IToken, TokenType } from "chevrotain";
 import type { Program } from "./ast.js";
-import { Codes, error, type Diagnostic } from "./diagnostics.js";
+import {
+  Codes,
+  error,
+  maxCollectedPerFile,
+  omittedDiagnostics,
+  type Diagnostic,
+} from "./diagnostics.js";
 import { csnParser, maxNesting, NestingTooDeep } from "./parser.js";
 import { csnLexer, matchString } from "./tokens.js";
 import { tokenEnd, tokenSpan } from "./to-ast.js";
@@ -117,11 +123,11 @@ function notText(text: string): string | undefined {
 }
 
 /**
- * Tokens (and dims items) a file may have. Lexing and the AST take memory in proportion, about
- * 200 bytes each at worst: this bounds a check to about a gigabyte. A 10 MB file of layers has
- * one to three million; the largest real network, a few thousand.
+ * Tokens (and dims items) a file may have. Lexing and the AST take memory in proportion, up to
+ * about 350 bytes each (a file of distinct unknown layer names: 3.9 million took 1.4 GB): two
+ * million bound a check to about 700 MB. The largest real network has a few thousand.
  */
-export const maxTokens = 4_000_000;
+export const maxTokens = 2_000_000;
 
 // An upper bound on the tokens the lexer would make, counted before making them: runs of
 // letters and digits (plus one per `x` between digits, for dims items), each other character,
@@ -203,7 +209,10 @@ export function parse(text: string, file: string): ParseResult {
       diagnostics: [error(Codes.lexError, `${file} has a token too long to read`, undefined)],
     };
   }
-  const diagnostics: Diagnostic[] = lexed.errors.map((e) => {
+  // Each kind of error comes in text order: the first `maxCollectedPerFile` of each, merged,
+  // hold the first of all; the rest are only counted.
+  const total = lexed.errors.length;
+  const diagnostics: Diagnostic[] = lexed.errors.slice(0, maxCollectedPerFile).map((e) => {
     const ch = text.slice(e.offset, e.offset + e.length);
     return error(
       Codes.lexError,
@@ -241,8 +250,9 @@ export function parse(text: string, file: string): ParseResult {
   }
   // A loop, not push(...): garbage has hundreds of thousands of errors, and a spread of them
   // overflows the stack.
-  for (const e of csnParser.errors) diagnostics.push(syntaxDiagnostic(e, file, text.length));
-  for (const t of csnParser.badStrings) {
+  for (const e of csnParser.errors.slice(0, maxCollectedPerFile))
+    diagnostics.push(syntaxDiagnostic(e, file, text.length));
+  for (const t of csnParser.badStrings.slice(0, maxCollectedPerFile)) {
     diagnostics.push(
       error(
         Codes.lexError,
@@ -252,9 +262,14 @@ export function parse(text: string, file: string): ParseResult {
       ),
     );
   }
+  const count = total + csnParser.errors.length + csnParser.badStrings.length;
   csnParser.input = [];
   csnParser.names = new Map();
-  if (diagnostics.length > 0) return { diagnostics: sortByPosition(diagnostics) };
+  if (diagnostics.length > 0) {
+    const kept = sortByPosition(diagnostics).slice(0, maxCollectedPerFile);
+    if (count > kept.length) kept.push(omittedDiagnostics(file, count - kept.length));
+    return { diagnostics: kept };
+  }
   return { program, diagnostics };
 }
 

@@ -7,7 +7,14 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { maxNesting, parse, printable } from "../grammar/index.js";
+import {
+  capDiagnostics,
+  maxCollectedPerFile,
+  maxNesting,
+  parse,
+  printable,
+} from "../grammar/index.js";
+import { buildLibrary } from "../compiler/resolve.js";
 import { chain, deep, modelWith } from "./hostile-source-inputs.js";
 import { csnc } from "./hostile-source-cli.js";
 
@@ -158,11 +165,11 @@ describe("scale", () => {
     let r = csnc(["check", f]);
     expectClean(r, 1, /:200003:3: error: the model expands to more than 200000 layers/);
     expect(r.ms).toBeLessThan(20_000);
-    r = csnc(["check", file(modelWith(`let a = ${chain("1", "+", 2_100_000)}`))]);
+    r = csnc(["check", file(modelWith(`let a = ${chain("1", "+", 1_100_000)}`))]);
     expectClean(
       r,
       1,
-      /error: .*\.csn is too large: it has about 4,200,\d{3} tokens, and csnc reads files of up to 4,000,000 \[CSN1006\]/,
+      /error: .*\.csn is too large: it has about 2,200,\d{3} tokens, and csnc reads files of up to 2,000,000 \[CSN1006\]/,
     );
     expect(r.ms).toBeLessThan(10_000);
   });
@@ -313,5 +320,86 @@ describe("csnc: imports", () => {
       "esc.csn:3:1: error: cannot read imported file 'csnc:nope.csn' (looked for csnc:nope.csn: no such file)",
     );
     expect(r.err).not.toContain("root:");
+  });
+});
+
+describe("user text and sizes past the limits", () => {
+  const big = "a".repeat(1_000_000);
+
+  it("quotes a 1 MB identifier cut to fit, as a name and as a layer word", () => {
+    for (const body of [`conv(${big}, 1x1x1)`, big]) {
+      const r = csnc(["check", file(modelWith(body))]);
+      expectClean(r, 1, /error: unknown (name|layer or block) 'a+…a+' \[CSN200[23]\]/);
+      expect(r.err.length).toBeLessThan(2_000);
+    }
+  });
+
+  it("refuses a 1 MB import path and a 20000-part one before resolving them", () => {
+    let r = csnc(["check", file(`import "${big}"\n${modelWith("relu")}`)]);
+    expectClean(
+      r,
+      1,
+      /:1:1: error: import 'a+…a+' is 1,000,000 characters long, and csnc resolves import paths of up to 4096 bytes \[CSN1101\]/,
+    );
+    expect(r.err.length).toBeLessThan(2_000);
+    r = csnc(["check", file(`import "${"a/".repeat(20_000)}x.csn"\n${modelWith("relu")}`)]);
+    expectClean(r, 1, /:1:1: error: import 'a\/a\/.*….*x\.csn' is 40,005 characters long/);
+    expect(r.ms).toBeLessThan(10_000);
+    r = csnc(["check", file(`import "${"a/".repeat(300)}x.csn"\n${modelWith("relu")}`)]);
+    expectClean(
+      r,
+      1,
+      /error: import '.*' has 301 path parts, and csnc resolves import paths of up to 256 \[CSN1101\]/,
+    );
+  });
+
+  it("builds at most 1000 diagnostics of a file of 200000 distinct unknown layers", () => {
+    const names = Array.from({ length: 200_000 }, (_, i) => `x${i}`).join(" ");
+    const r = csnc(["check", file(modelWith(names))]);
+    expectClean(r, 1, /error: and 199950 more error\(s\) in .*, not shown \(the first 50 are\)/);
+    expect(r.err.match(/error: unknown layer or block/g)).toHaveLength(50);
+    expect(r.ms).toBeLessThan(15_000);
+    expect(r.maxRssMiB).toBeLessThan(600);
+    // In process: the binder builds 1000 and stands in for the rest with one count.
+    const { diagnostics } = buildLibrary([parse(modelWith(names), "many.csn").program!]);
+    expect(diagnostics).toHaveLength(maxCollectedPerFile + 1);
+    expect(diagnostics.at(-1)!.omitted).toBe(200_000 - maxCollectedPerFile);
+    expect(capDiagnostics(diagnostics).at(-1)!.message).toMatch(/^and 199950 more error\(s\)/);
+  });
+
+  it("refuses a declared input past 2^31 elements, in check, weights random and export", () => {
+    const f = file("model m() { input 3x60000x60000x60000 relu avgpool fc(10) }\n");
+    const message =
+      /:1:13: error: the input is 1x3x60000x60000x60000 = 6\.5e14 elements; csnc handles tensors of up to 2\^31 elements \[CSN3007\]/;
+    expectClean(csnc(["check", f]), 1, message);
+    const out = path.join(work, "x.safetensors");
+    expectClean(csnc(["weights", "random", f, "-o", out]), 1, message);
+    expectClean(csnc(["export", f, "--onnx", path.join(work, "x.onnx")]), 1, message);
+  });
+
+  it("refuses a layer's output or weights past 2^31 elements at the layer", () => {
+    let r = csnc(["check", file(modelWith("conv(100000000000, 1x1x1)"))]);
+    expectClean(
+      r,
+      1,
+      /:3:3: error: the output of conv is 1x100000000000x4x8x8 = 2\.6e13 elements; csnc handles tensors of up to 2\^31 elements \[CSN3007\]/,
+    );
+    r = csnc(["check", file(modelWith("fc(10000000)"))]);
+    expectClean(r, 1, /:3:3: error: the weights of fc have 7\.7e9 elements/);
+  });
+
+  it("refuses numbers that overflow to infinity, in the file and on the command line", () => {
+    const f = file(modelWith("bn(eps = 1e400)"));
+    expectClean(
+      csnc(["check", f]),
+      1,
+      /:3:12: error: number literal is out of range: it overflows to infinity \[CSN2013\]/,
+    );
+    const g = file("model m(eps: float = 0.1) {\n  input 3x4x8x8\n  bn(eps = eps)\n}\n");
+    expectClean(
+      csnc(["check", g, "--set", "eps=1e400"]),
+      2,
+      /error: --set: 1e400 is out of range for a number/,
+    );
   });
 });
