@@ -83,6 +83,23 @@ describe("csnc run", () => {
     }
   }
 
+  it("auto moves on to SwiftShader when a model exceeds llvmpipe's 128 MiB buffers", async () => {
+    const big = path.join(work, "big.csn");
+    writeFileSync(
+      big,
+      "model big() {\n  input 4 x 1 x 4096 x 3200\n  relu\n  avgpool\n  fc(2)\n}\n",
+    );
+    const r = await run("run", big);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(
+      /too large for llvmpipe \(layer input produces 1x4x1x4096x3200 \(200\.0 MiB\)/,
+    );
+    expect(r.out).toMatch(/^big on swiftshader /);
+    const pinned = await run("run", big, "--backend", "opengles");
+    expect(pinned.code).toBe(1);
+    expect(pinned.err).toMatch(/128 MiB/);
+  });
+
   it("runs with random weights and a random clip, as JSON", async () => {
     const r = await run(
       "run",

@@ -230,17 +230,42 @@ export async function openSession(
   if (!graph) return undefined;
   const checkedMs = performance.now() - start;
 
-  const adapter = await acquireAdapter(opts.backend);
-  const device = await requestDevice(adapter.adapter);
+  let adapter = await acquireAdapter(opts.backend);
+  let device = await requestDevice(adapter.adapter);
   try {
     const compileStart = performance.now();
     let plan: Plan;
     try {
       plan = compileGraph(graph, kernelLimits(device), tuningFor(adapter.adapter));
     } catch (e) {
-      if (e instanceof PlanError)
+      if (!(e instanceof PlanError)) throw e;
+      // auto takes llvmpipe first for speed, but its buffers are limited to 128 MiB;
+      // SwiftShader, next in line, allows 1 GiB.
+      const fallback = (opts.backend ?? "auto") === "auto" && adapter.backend === "opengles";
+      let planned: Plan | undefined;
+      if (fallback) {
+        const next = await acquireAdapter("swiftshader").catch(() => undefined);
+        if (next) {
+          const nextDevice = await requestDevice(next.adapter);
+          try {
+            planned = compileGraph(graph, kernelLimits(nextDevice), tuningFor(next.adapter));
+          } catch (again) {
+            nextDevice.destroy();
+            if (!(again instanceof PlanError)) throw again;
+          }
+          if (planned) {
+            io.err(
+              `note: the model is too large for llvmpipe (${e.message.replace(/[:;] use a smaller.*$/s, "")}); running on SwiftShader, which is slower`,
+            );
+            device.destroy();
+            adapter = next;
+            device = nextDevice;
+          }
+        }
+      }
+      if (!planned)
         throw new CsncError(RuntimeCodes.tooLarge, e.message.replace("--input or --batch", shrink));
-      throw e;
+      plan = planned;
     }
     const compileMs = checkedMs + performance.now() - compileStart;
     const tensors = weights?.tensors ?? randomTensors(plan, opts.seed);

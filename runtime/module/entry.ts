@@ -98,6 +98,12 @@ async function readWeights(w: string | ArrayBuffer | Uint8Array): Promise<Uint8A
   if (isNode && !/^(https?|data|blob):/.test(w)) {
     const fs = await import(/* @vite-ignore */ "node:fs/promises");
     try {
+      // Only a regular file of a sane size: a pipe would block forever, a device never end.
+      const st = await fs.stat(w);
+      if (!st.isFile())
+        throw new Error(st.isDirectory() ? "it is a folder" : "it is not a regular file");
+      if (st.size > 4 * 2 ** 30)
+        throw new Error(`it holds ${st.size} bytes; weights files are read up to 4 GiB`);
       return new Uint8Array(await fs.readFile(w));
     } catch (e) {
       throw new CsncError(
