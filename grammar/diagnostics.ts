@@ -184,7 +184,7 @@ const contextColumns = 60;
 export type Sources = ReadonlyMap<string, string>;
 
 function location(span: Span, sources: Sources): string {
-  const file = printable(span.file);
+  const file = printable(clip(span.file));
   const text = sources.get(span.file);
   if (text === undefined) return file;
   const { line, col } = lineCol(text, span.start);

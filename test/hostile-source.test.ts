@@ -14,6 +14,11 @@ import {
   parse,
   printable,
 } from "../grammar/index.js";
+import { compileGraph } from "../compiler/compile.js";
+import { checkFile } from "../compiler/index.js";
+import { compatLimits, grid, GridError } from "../compiler/kernels/common.js";
+import { nodeHost } from "../compiler/node-host.js";
+import { PlanError } from "../compiler/plan.js";
 import { buildLibrary } from "../compiler/resolve.js";
 import { chain, deep, modelWith } from "./hostile-source-inputs.js";
 import { csnc } from "./hostile-source-cli.js";
@@ -386,6 +391,19 @@ describe("user text and sizes past the limits", () => {
     );
     r = csnc(["check", file(modelWith("fc(10000000)"))]);
     expectClean(r, 1, /:3:3: error: the weights of fc have 7\.7e9 elements/);
+  });
+
+  it("reports a dispatch past the device's grid as a PlanError naming the layer", () => {
+    const f = file("model m() {\n  input 3x4x64x64\n  conv(8, 3x3x3, pad = 1)\n}\n");
+    const r = checkFile(f, path.dirname(f), nodeHost);
+    expect(r.diagnostics).toEqual([]);
+    // 2x2 workgroups of 64 cannot cover 8x4x64x64 outputs.
+    const tiny = { ...compatLimits, maxComputeWorkgroupsPerDimension: 2 };
+    expect(() => grid(1 << 20, tiny)).toThrow(GridError);
+    expect(() => compileGraph(r.graphs[0]!, tiny)).toThrow(PlanError);
+    expect(() => compileGraph(r.graphs[0]!, tiny)).toThrow(
+      /^layer conv \(1x8x4x64x64\): a dispatch of \d+ invocations exceeds the device's grid \(2x2 workgroups of 64\)/,
+    );
   });
 
   it("refuses numbers that overflow to infinity, in the file and on the command line", () => {
