@@ -319,22 +319,31 @@ describe("models too large to hold", () => {
   });
 
   it("fc(100000) on a 3x32x224x224 input: refused by export, compile, run and random weights", async () => {
-    let r = await run("export", fcModel, "--onnx", path.join(work, "fc.onnx"));
-    expectClean(r, 1);
-    expect(r.err).toContain("the largest fc.weight of shape 100000x12845056: 4.67 TiB");
-    r = await run("compile", fcModel, "-o", path.join(work, "fc"));
-    expect(r.code).toBe(1);
-    expect(r.err).toMatch(
-      /error: the weights of fc take .* above the device's largest storage buffer/,
-    );
-    r = await run("run", fcModel, "--backend", "swiftshader");
-    expectClean(r, 1);
-    expect(r.err).toMatch(/the weights of fc take .* \[CSN4105\]/);
-    const checked = checkFile(fcModel, work, nodeHost, {});
-    const plan = compileGraph(checked.graphs[0]!, unlimitedLimits);
+    // 1.3e12 weights: past the checker's 2^31 elements per tensor, so every command stops at
+    // the layer, before any plan or allocation.
+    for (const args of [
+      ["export", fcModel, "--onnx", path.join(work, "fc.onnx")],
+      ["compile", fcModel, "-o", path.join(work, "fc")],
+      ["run", fcModel, "--backend", "swiftshader"],
+      ["weights", "random", fcModel, "-o", path.join(work, "fc.safetensors")],
+    ]) {
+      const r = await run(...args);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(
+        /fc\.csn:4:3: error: the weights of fc have 1\.3e12 elements; .*2\^31/,
+      );
+      expect(r.err).not.toMatch(/internal error|\n\s+at /);
+    }
+    // Under the checker's limit, random weights still refuse a tensor over 4 GiB by name.
+    const fc6g = path.join(work, "fc6g.csn");
+    writeFileSync(fc6g, "model f() {\n  input 3 x 8 x 56 x 56\n  fc(20000)\n}\n");
+    const plan = compileGraph(checkFile(fc6g, work, nodeHost, {}).graphs[0]!, unlimitedLimits);
     expect(() => randomTensors(plan)).toThrow(
-      "layer fc: random tensor fc.weight of shape 100000x12845056 would take 4.67 TiB; csnc makes up at most 4.00 GiB per tensor",
+      "layer fc: random tensor fc.weight of shape 20000x75264 would take 5.61 GiB; csnc makes up at most 4.00 GiB per tensor",
     );
+    const r = await run("export", fc6g, "--onnx", path.join(work, "fc6g.onnx"));
+    expectClean(r, 1);
+    expect(r.err).toContain("the largest fc.weight of shape 20000x75264: 5.61 GiB");
   });
 
   it("huge counts scale their unit instead of widening the column", async () => {
@@ -342,10 +351,16 @@ describe("models too large to hold", () => {
     expect(human(3.5e16)).toBe("35.00 P");
     expect(human(2e19)).toBe("20.00 E");
     expect(human(4.2e23)).toBe("4.20e+23");
-    const r = await run("stats", fcModel, "--by", "layer", "--set", "classes=1000000000");
+    // 2^50 multiply-adds from a 2^20-weight conv over a padded 1x1x1 input, batch 1024.
+    const huge = path.join(work, "huge.csn");
+    writeFileSync(
+      huge,
+      "model m() {\n  input 1 x 1 x 1 x 1\n  conv(1, 1x1024x1024, pad = 0x1023x1023)\n}\n",
+    );
+    const r = await run("stats", huge, "--by", "layer", "--batch", "1024");
     expect(r.code).toBe(0);
     expect(r.out).toMatch(
-      /^fc\s+fc\s+bias\s+1x1000000000x1x1x1\s+12\.85 P\s+12\.85 P\s+\S*fc\.csn:4:3$/m,
+      /^conv\s+conv\s+.*1024x1x1x1024x1024\s+1\.05 M\s+1\.13 P\s+\S*huge\.csn:3:3$/m,
     );
   });
 });
