@@ -329,9 +329,7 @@ describe("models too large to hold", () => {
     ]) {
       const r = await run(...args);
       expect(r.code).toBe(1);
-      expect(r.err).toMatch(
-        /fc\.csn:4:3: error: the weights of fc have 1\.3e12 elements; .*2\^31/,
-      );
+      expect(r.err).toMatch(/fc\.csn:4:3: error: the weights of fc have 1\.3e12 elements; .*2\^31/);
       expect(r.err).not.toMatch(/internal error|\n\s+at /);
     }
     // Under the checker's limit, random weights still refuse a tensor over 4 GiB by name.
