@@ -2,16 +2,8 @@
 // safetensors header nested thousands deep, devices, pipes and folders given as files, an empty
 // batch. Each ends in a clear error naming the file and problem: exit 1 or 2, no internal error
 // or stack trace, output under 100 KB, peak RSS under 1.5 GB, no hang.
+import { cpSync, mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -19,52 +11,14 @@ import { Budget } from "../runtime/checkpoint.js";
 import { labelsFrom, maxReadBytes, readFile, shapeDims } from "../runtime/cli/session.js";
 import { CsncError } from "../runtime/errors.js";
 import { preview, readSafetensors } from "../runtime/safetensors.js";
+import { csncRunner } from "./csnc-process.js";
 import { pickle, safetensors, tensor, zeroDeflate, zip } from "./hostile-weights-files.js";
 
 const root = path.resolve(import.meta.dirname, "..");
 const work = mkdtempSync(path.join(tmpdir(), "csnc-hostile-runtime-"));
 const MiB = 2 ** 20;
 
-// The built CLI when it is at least as new as the sources these cases go through, else tsx.
-const sources = ["checkpoint", "safetensors", "cli/session", "cli/run"];
-const built =
-  existsSync(path.join(root, "dist/compiler/cli/bin.js")) &&
-  sources.every((s) => {
-    const js = path.join(root, `dist/runtime/${s}.js`);
-    return (
-      existsSync(js) && statSync(js).mtimeMs >= statSync(path.join(root, `runtime/${s}.ts`)).mtimeMs
-    );
-  });
-const entry = built ? ["dist/compiler/cli/bin.js"] : ["--import", "tsx", "compiler/cli/bin.ts"];
-// Prints the process's peak RSS (KiB) as it exits.
-const probe =
-  "data:text/javascript," +
-  encodeURIComponent(
-    'process.on("exit", () => process.stderr.write(`\\n[maxrss ${process.resourceUsage().maxRSS}]\\n`));',
-  );
-
-function csnc(...args: string[]) {
-  const env = { ...process.env };
-  delete env.CSNC_DEBUG;
-  const start = performance.now();
-  const r = spawnSync(process.execPath, ["--import", probe, ...entry, ...args], {
-    cwd: root,
-    env,
-    encoding: "utf8",
-    maxBuffer: 4 * MiB,
-    // A read that blocks (a pipe without a writer) must not hang the suite.
-    timeout: 30_000,
-    killSignal: "SIGKILL",
-  });
-  const all = `${r.stdout}${r.stderr}`;
-  const rss = /\[maxrss (\d+)\]/.exec(all);
-  return {
-    code: r.status,
-    output: all.replace(/\n\[maxrss \d+\]\n/, ""),
-    rssBytes: rss ? Number(rss[1]) * 1024 : Infinity,
-    seconds: (performance.now() - start) / 1000,
-  };
-}
+const csnc = csncRunner(["checkpoint", "safetensors", "cli/session", "cli/run"], 30_000);
 
 function expectRefused(r: ReturnType<typeof csnc>, message: RegExp | string) {
   expect(r.code, r.output).not.toBeNull(); // null: killed by the timeout

@@ -2,7 +2,6 @@
 // safetensors headers. Each must end in a clear error (or, for an unreferenced bomb, a normal
 // import) in bounded time and memory: exit 1, no internal error or stack trace, peak RSS under
 // 1.5 GB, output under 100 KB. The files are built here; the largest is a few megabytes.
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { deflateRawSync } from "node:zlib";
@@ -13,6 +12,7 @@ import { readCheckpoint } from "../runtime/checkpoint.js";
 import { CsncError } from "../runtime/errors.js";
 import { loadWeights } from "../runtime/load-weights.js";
 import { readSafetensors } from "../runtime/safetensors.js";
+import { csncRunner } from "./csnc-process.js";
 import { fixturesDir } from "./fixtures.js";
 import {
   concat,
@@ -25,50 +25,11 @@ import {
   type ZipEntry,
 } from "./hostile-weights-files.js";
 
-const root = path.resolve(import.meta.dirname, "..");
 const work = mkdtempSync(path.join(tmpdir(), "csnc-hostile-"));
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 
-// The built CLI when it is at least as new as the readers, else the sources through tsx.
-const readers = ["checkpoint", "pickle", "safetensors", "load-weights"];
-const built =
-  existsSync(path.join(root, "dist/compiler/cli/bin.js")) &&
-  readers.every((r) => {
-    const js = path.join(root, `dist/runtime/${r}.js`);
-    return (
-      existsSync(js) && statSync(js).mtimeMs >= statSync(path.join(root, `runtime/${r}.ts`)).mtimeMs
-    );
-  });
-const entry = built ? ["dist/compiler/cli/bin.js"] : ["--import", "tsx", "compiler/cli/bin.ts"];
-// Prints the process's peak RSS (KiB) as it exits.
-const probe =
-  "data:text/javascript," +
-  encodeURIComponent(
-    'process.on("exit", () => process.stderr.write(`\\n[maxrss ${process.resourceUsage().maxRSS}]\\n`));',
-  );
-
-function csnc(...args: string[]) {
-  const env = { ...process.env };
-  delete env.CSNC_DEBUG;
-  const start = performance.now();
-  const r = spawnSync(process.execPath, ["--import", probe, ...entry, ...args], {
-    cwd: root,
-    env,
-    encoding: "utf8",
-    maxBuffer: 4 * MiB,
-    timeout: 60_000,
-  });
-  const seconds = (performance.now() - start) / 1000;
-  const all = `${r.stdout}${r.stderr}`;
-  const rss = /\[maxrss (\d+)\]/.exec(all);
-  return {
-    code: r.status,
-    output: all.replace(/\n\[maxrss \d+\]\n/, ""),
-    rssBytes: rss ? Number(rss[1]) * 1024 : Infinity,
-    seconds,
-  };
-}
+const csnc = csncRunner(["checkpoint", "pickle", "safetensors", "load-weights"], 60_000);
 
 const model = ["--model", "models/ir-csn-50.csn", "--set", "width=8", "--set", "classes=10"];
 const importFile = (file: string) =>
