@@ -86,27 +86,38 @@ export interface ModelCase {
   readonly probabilities: Tensor;
 }
 
+/** The fixture networks: folder under models/, .csn file, parameters. */
+const fixtureModels: [string, string, Record<string, number>][] = [
+  ["ir-csn-50-w8", "ir-csn-50.csn", { width: 8, classes: 10 }],
+  ["ip-csn-50-w8", "ip-csn-50.csn", { width: 8, classes: 10 }],
+  ["resnet3d-50-w4", "resnet3d-50.csn", { width: 4, classes: 7 }],
+];
+
+/** A fixture network with its weights, and a clip with its logits from the file `io`. */
+function modelCase(
+  [folder, model, set]: (typeof fixtureModels)[number],
+  io: string,
+  name = folder,
+): ModelCase {
+  const dir = path.join(fixturesDir, "models", folder);
+  const clip = readSafetensors(readFileSync(io), io).tensors;
+  return {
+    name,
+    model,
+    set,
+    meta: JSON.parse(readFileSync(path.join(dir, "model.json"), "utf8")),
+    weights: readSafetensors(readFileSync(path.join(dir, "weights.safetensors")), "weights")
+      .tensors,
+    input: clip.get("input")!,
+    logits: clip.get("logits")!,
+    probabilities: clip.get("probabilities")!,
+  };
+}
+
 export function modelCases(): ModelCase[] {
-  const list: [string, string, Record<string, number>][] = [
-    ["ir-csn-50-w8", "ir-csn-50.csn", { width: 8, classes: 10 }],
-    ["ip-csn-50-w8", "ip-csn-50.csn", { width: 8, classes: 10 }],
-    ["resnet3d-50-w4", "resnet3d-50.csn", { width: 4, classes: 7 }],
-  ];
-  return list.map(([name, model, set]) => {
-    const dir = path.join(fixturesDir, "models", name);
-    const io = readSafetensors(readFileSync(path.join(dir, "io.safetensors")), "io").tensors;
-    return {
-      name,
-      model,
-      set,
-      meta: JSON.parse(readFileSync(path.join(dir, "model.json"), "utf8")),
-      weights: readSafetensors(readFileSync(path.join(dir, "weights.safetensors")), "weights")
-        .tensors,
-      input: io.get("input")!,
-      logits: io.get("logits")!,
-      probabilities: io.get("probabilities")!,
-    };
-  });
+  return fixtureModels.map((m) =>
+    modelCase(m, path.join(fixturesDir, "models", m[0], "io.safetensors")),
+  );
 }
 
 /**
@@ -115,24 +126,13 @@ export function modelCases(): ModelCase[] {
  * `batch1-t1/make.py`.
  */
 export function batch1T1Cases(): ModelCase[] {
-  const list: [string, string, Record<string, number>][] = [
-    ["ir-csn-50-w8", "ir-csn-50.csn", { width: 8, classes: 10 }],
-    ["ip-csn-50-w8", "ip-csn-50.csn", { width: 8, classes: 10 }],
-  ];
-  return list.map(([name, model, set]) => {
-    const dir = path.join(fixturesDir, "models", name);
-    const file = path.join(fixturesDir, "batch1-t1", `${name}.safetensors`);
-    const io = readSafetensors(readFileSync(file), file).tensors;
-    return {
-      name: `${name} batch 1, T reaching 1`,
-      model,
-      set,
-      meta: JSON.parse(readFileSync(path.join(dir, "model.json"), "utf8")),
-      weights: readSafetensors(readFileSync(path.join(dir, "weights.safetensors")), "weights")
-        .tensors,
-      input: io.get("input")!,
-      logits: io.get("logits")!,
-      probabilities: io.get("probabilities")!,
-    };
-  });
+  return fixtureModels
+    .slice(0, 2)
+    .map((m) =>
+      modelCase(
+        m,
+        path.join(fixturesDir, "batch1-t1", `${m[0]}.safetensors`),
+        `${m[0]} batch 1, T reaching 1`,
+      ),
+    );
 }
