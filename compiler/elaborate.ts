@@ -88,6 +88,8 @@ class Elaborator {
   // freed, so every suffix below the counter is taken.
   private readonly nextSuffix = new Map<string, number>();
   private depth = 0;
+  /** The file's own `input` statement, for callers that compare it with a clip. */
+  private fileInput?: readonly [number, number, number, number];
   private current: number | undefined;
   private steps = 0;
   private declaredInput = false;
@@ -166,6 +168,7 @@ class Elaborator {
       model: model.name,
       file: model.span.file,
       params: Object.fromEntries(params.map((p) => [p.name, scope.get(p.name)!])),
+      ...(this.fileInput ? { declaredInput: this.fileInput } : {}),
       nodes: this.nodes,
       output: this.current,
     };
@@ -272,7 +275,8 @@ class Elaborator {
         }
         if (this.current !== undefined)
           throw this.fail(ctx, Codes.badValue, "'input' must come before the first layer", s.span);
-        this.makeInput(this.options.input ?? (v.value as [number, number, number, number]), s.span);
+        this.fileInput = v.value as [number, number, number, number];
+        this.makeInput(this.options.input ?? this.fileInput, s.span);
         return;
       }
       case "let":

@@ -59,6 +59,8 @@ export interface Graph {
   readonly file: string;
   /** The model's parameters after defaults and `--set`. */
   readonly params: Readonly<Record<string, Value>>;
+  /** The input the file declares (C, T, H, W), whatever `--input` replaced it with. */
+  readonly declaredInput?: readonly [number, number, number, number];
   /** Nodes in execution order; `nodes[i].id === i`. */
   readonly nodes: readonly Node[];
   readonly output: number;

@@ -114,9 +114,17 @@ export function runCommand(io: CliIo): Command {
     const { plan, executor, adapter, device } = session;
     try {
       const inputShape = plan.input.shape;
+      // Drivers compile kernels at their first dispatch (llvmpipe: up to a minute for a new
+      // shape on a cold shader cache), so the first run would look hung without a word.
+      const notice = process.stderr.isTTY && !opts.json;
+      if (notice)
+        process.stderr.write(
+          "running (a new shape's first run compiles its kernels; later runs reuse the driver's cache)…",
+        );
       const start = performance.now();
       const out = await executor.run(input ?? randomInput(inputShape, opts.seed));
       const ms = performance.now() - start;
+      if (notice) process.stderr.write("\r\x1b[K");
       const [n, classes] = plan.logits.shape as [number, number];
       if (opts.output) {
         const tensors = new Map([
@@ -156,7 +164,7 @@ export function runCommand(io: CliIo): Command {
       } else {
         io.out(`${plan.model} on ${adapter.backend} (${adapter.description})`);
         io.out(
-          `input ${inputShape.join("x")}, ${plan.dispatches.length} dispatches, ${opts.weights ? `weights ${opts.weights}` : "random weights"}, ${ms.toFixed(1)} ms (first run, includes upload)`,
+          `input ${inputShape.join("x")}, ${plan.dispatches.length} dispatches, ${opts.weights ? `weights ${opts.weights}` : "random weights"}, ${ms.toFixed(1)} ms (the first run: kernels compiled on first use and the upload included; csnc profile times later runs)`,
         );
         top.forEach((t, i) =>
           io.out(
