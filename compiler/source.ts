@@ -145,7 +145,13 @@ export function loadProgram(entry: string, root: string, host: SourceHost): Load
               Codes.importOutsideProject,
               `import '${quote(imp.path)}' points outside the project tree (${tree})${targetReal === target ? "" : `: it leads to ${targetReal}`}`,
               imp.span,
-              { hint: "keep shared .csn files inside the project, e.g. in models/lib/" },
+              {
+                // A path into csnc's own models (a checkout beside the project) has a name.
+                hint:
+                  shippedReal !== undefined && host.inside(shippedReal, targetReal)
+                    ? `csnc's shipped models are imported by name: import "${shippedScheme}${quote(targetReal.slice(shippedReal.length).replace(/^[\\/]+/, ""))}"`
+                    : "keep shared .csn files inside the project, e.g. in models/lib/",
+              },
             ),
       );
       continue;

@@ -326,6 +326,19 @@ describe("csnc: imports", () => {
     );
     expect(r.err).not.toContain("root:");
   });
+
+  it("a path into csnc's models from outside is refused with the csnc: name as the fix", () => {
+    const models = path.resolve(import.meta.dirname, "../models/lib/blocks.csn");
+    write(
+      "rel.csn",
+      `import "${path.relative(outside, models)}"\nmodel r {\n  input 3x8x32x32\n  stem(16)\n}\n`,
+    );
+    const r = csnc(["check", "rel.csn"], outside);
+    expectClean(r, 1, /points outside the project tree/);
+    expect(r.err).toContain(
+      'hint: csnc\'s shipped models are imported by name: import "csnc:lib/blocks.csn"',
+    );
+  });
 });
 
 describe("user text and sizes past the limits", () => {
