@@ -104,7 +104,7 @@ export const nodeHost: SourceHost = {
     }
     if (st.isDirectory()) {
       return {
-        reason: "it is a directory",
+        reason: "it is a folder",
         hint: `give the .csn files in it instead, e.g. ${display(file)}/*.csn`,
       };
     }

@@ -262,7 +262,7 @@ describe("what is not a file", () => {
       ["compile", "models", "-o", "out"],
     ]) {
       const r = csnc(args, work);
-      expectClean(r, 1, /^error: cannot read models: it is a directory \[CSN1101\]$/m);
+      expectClean(r, 1, /^error: cannot read models: it is a folder \[CSN1101\]$/m);
       expect(r.err).toContain("hint: give the .csn files in it instead, e.g. models/*.csn");
     }
   });
@@ -279,7 +279,7 @@ describe("what is not a file", () => {
     expectClean(
       r,
       1,
-      /cannot read imported file 'lib\.csn' \(looked for .*lib\.csn: it is a directory\)/,
+      /cannot read imported file 'lib\.csn' \(looked for .*lib\.csn: it is a folder\)/,
     );
   });
 });
