@@ -7,19 +7,12 @@ import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describeAdapter, isCpuAdapter } from "./device.js";
+import type { Backend } from "./backends.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
 
 export { describeAdapter };
 
-export type Backend = "auto" | "gpu" | "vulkan" | "swiftshader" | "opengles" | "llvmpipe";
-export const backends: readonly Backend[] = [
-  "auto",
-  "gpu",
-  "vulkan",
-  "swiftshader",
-  "opengles",
-  "llvmpipe",
-];
+export { backends, type Backend } from "./backends.js";
 
 export interface AcquiredAdapter {
   readonly adapter: GPUAdapter;

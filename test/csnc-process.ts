@@ -3,6 +3,8 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import * as path from "node:path";
+import { expect } from "vitest";
+import { CsncError } from "../runtime/errors.js";
 
 const root = path.resolve(import.meta.dirname, "..");
 const MiB = 2 ** 20;
@@ -60,4 +62,15 @@ export function csncRunner(sources: readonly string[], timeoutMs: number) {
       seconds: (performance.now() - start) / 1000,
     };
   };
+}
+
+/** The CsncError message a read ends in (any other outcome fails the test). */
+export function refusal(read: () => unknown): string {
+  try {
+    read();
+  } catch (e) {
+    expect(e).toBeInstanceOf(CsncError);
+    return (e as Error).message;
+  }
+  throw new Error("expected a CsncError");
 }

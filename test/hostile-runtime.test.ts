@@ -9,9 +9,8 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { Budget } from "../runtime/checkpoint.js";
 import { labelsFrom, maxReadBytes, readFile, shapeDims } from "../runtime/cli/session.js";
-import { CsncError } from "../runtime/errors.js";
 import { preview, readSafetensors } from "../runtime/safetensors.js";
-import { csncRunner } from "./csnc-process.js";
+import { csncRunner, refusal } from "./csnc-process.js";
 import { pickle, safetensors, tensor, zeroDeflate, zip } from "./hostile-weights-files.js";
 
 const root = path.resolve(import.meta.dirname, "..");
@@ -178,16 +177,6 @@ describe("hostile runtime inputs through the CLI", () => {
 });
 
 describe("the readers' own bounds", () => {
-  const refusal = (read: () => unknown): string => {
-    try {
-      read();
-    } catch (e) {
-      expect(e).toBeInstanceOf(CsncError);
-      return (e as Error).message;
-    }
-    throw new Error("expected a CsncError");
-  };
-
   it("preview renders any JSON value in bounded steps, without recursion", () => {
     expect(preview(JSON.parse(deep(1_000_000)))).toBe(`${"[".repeat(80)}...`);
     expect(preview({ a: [1, 2, { b: "x" }], c: null, d: true })).toBe(

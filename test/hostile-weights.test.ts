@@ -9,10 +9,9 @@ import * as path from "node:path";
 import { unzipSync } from "fflate";
 import { describe, expect, it } from "vitest";
 import { readCheckpoint } from "../runtime/checkpoint.js";
-import { CsncError } from "../runtime/errors.js";
 import { loadWeights } from "../runtime/load-weights.js";
 import { readSafetensors } from "../runtime/safetensors.js";
-import { csncRunner } from "./csnc-process.js";
+import { csncRunner, refusal } from "./csnc-process.js";
 import { fixturesDir } from "./fixtures.js";
 import {
   concat,
@@ -107,16 +106,6 @@ function legacy(dict: readonly (readonly [Py, Py])[], storages: [string, bigint,
 
 const floats = (n: number) => new Uint8Array(4 * n);
 
-/** The CsncError message a read ends in. */
-function refusal(read: () => unknown): string {
-  try {
-    read();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CsncError);
-    return (e as Error).message;
-  }
-  throw new Error("expected a CsncError");
-}
 const load = (bytes: Uint8Array, name = "x.pth") => refusal(() => loadWeights(bytes, name, "auto"));
 
 describe("hostile weight files through the CLI", () => {

@@ -61,7 +61,7 @@ try {
   });
   const { top } = await model.run(clip);
   console.log(
-    `${info.model} on ${model.info.backend} (${model.info.adapter}), ${weights === "random" ? "random" : `${model.info.naming}-named`} weights`,
+    `${info.model} on ${model.info.backend} (${model.info.adapter}), ${weights === "random" ? "random" : model.info.naming} weights`,
   );
   top.forEach((t, i) =>
     console.log(

@@ -3,6 +3,8 @@
 // fetched only from a URL the caller gives). Bundled by `npm run build` into dist/module-runtime.js.
 // Browsers reach no `node:` import: every one is dynamic and behind `isNode`.
 import type { Plan } from "../../compiler/plan.js";
+// The same backend choices, and meanings, as `csnc run --backend`.
+import { backends as backendChoices, type Backend } from "../backends.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
 import { describeAdapter, isCpuAdapter, requestDevice } from "../device.js";
 import { createExecutor, type Executor } from "../executor.js";
@@ -11,16 +13,7 @@ import { namings, type Naming } from "../naming.js";
 import type { Tensor } from "../safetensors.js";
 import { packWeights, randomTensors } from "../weights.js";
 
-/** The same choices, and meanings, as `csnc run --backend`. */
-export type Backend = "auto" | "gpu" | "vulkan" | "swiftshader" | "opengles" | "llvmpipe";
-const backendChoices: readonly Backend[] = [
-  "auto",
-  "gpu",
-  "vulkan",
-  "swiftshader",
-  "opengles",
-  "llvmpipe",
-];
+export type { Backend };
 
 export interface ModelInfo {
   readonly model: string;
