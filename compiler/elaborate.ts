@@ -471,8 +471,12 @@ class Elaborator {
       case "relu":
         op = { kind: "relu" };
         break;
-      default:
+      case "softmax":
         op = { kind: "softmax" };
+        break;
+      default:
+        // The layer table and this switch disagree: a csnc bug, not the user's.
+        throw new Error(`layer word '${sig.word}' has no op`);
     }
     this.addNode(op, [input], s.span, ctx, s.label ?? name);
   }
