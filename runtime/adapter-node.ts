@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describeAdapter, isCpuAdapter } from "./device.js";
-import type { Backend } from "./backends.js";
+import { icdDirs, swiftshaderIcd, type Backend } from "./backends.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
 
 export { describeAdapter };
@@ -20,14 +20,6 @@ export interface AcquiredAdapter {
   /** vendor, architecture, device and description, for humans. */
   readonly description: string;
 }
-
-const swiftshaderIcd = "/usr/lib/chromium/vk_swiftshader_icd.json";
-const icdDirs = [
-  "/usr/share/vulkan/icd.d",
-  "/etc/vulkan/icd.d",
-  "/usr/local/share/vulkan/icd.d",
-  "/usr/local/nvidia/share/vulkan/icd.d",
-];
 
 // Mesa's lavapipe is too old for Dawn here; probing it only prints warnings.
 function hasGpuVulkanDriver(): boolean {

@@ -12,15 +12,20 @@ const models = path.resolve(import.meta.dirname, "../models");
 const fixture = (name: string, file: string) => path.join(fixturesDir, "models", name, file);
 const work = mkdtempSync(path.join(tmpdir(), "csnc-run-"));
 
-const irArgs = (backend: string) => [
+/** `csnc run` of a width-8 fixture network (VMZ weights) on a clip file. */
+const fixtureArgs = (
+  backend: string,
+  name = "ir-csn-50-w8",
+  clip = fixture(name, "io.safetensors"),
+) => [
   "run",
-  path.join(models, "ir-csn-50.csn"),
+  path.join(models, `${name.slice(0, 2)}-csn-50.csn`),
   "--weights",
-  fixture("ir-csn-50-w8", "weights.safetensors"),
+  fixture(name, "weights.safetensors"),
   "--naming",
   "vmz",
   "--input",
-  fixture("ir-csn-50-w8", "io.safetensors"),
+  clip,
   "--set",
   "width=8",
   "--set",
@@ -28,6 +33,7 @@ const irArgs = (backend: string) => [
   "--backend",
   backend,
 ];
+const irArgs = (backend: string) => fixtureArgs(backend);
 
 describe("csnc run", () => {
   for (const backend of ["swiftshader", "opengles"]) {
@@ -59,22 +65,7 @@ describe("csnc run", () => {
       it(`reproduces a batch-1 ${name} clip whose res5 frames reach T = 1 on ${backend}`, async () => {
         const output = path.join(work, `t1-${name}-${backend}.safetensors`);
         const io = path.join(fixturesDir, "batch1-t1", `${name}.safetensors`);
-        const r = await run(
-          "run",
-          path.join(models, `${name.slice(0, 2)}-csn-50.csn`),
-          "--weights",
-          fixture(name, "weights.safetensors"),
-          "--input",
-          io,
-          "--set",
-          "width=8",
-          "--set",
-          "classes=10",
-          "--backend",
-          backend,
-          "--output",
-          output,
-        );
+        const r = await run(...fixtureArgs(backend, name, io), "--output", output);
         expect(r.code, r.err).toBe(0);
         const got = readSafetensors(readFileSync(output), output).tensors;
         const want = readSafetensors(readFileSync(io), io).tensors;

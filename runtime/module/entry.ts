@@ -4,7 +4,7 @@
 // Browsers reach no `node:` import: every one is dynamic and behind `isNode`.
 import type { Plan } from "../../compiler/plan.js";
 // The same backend choices, and meanings, as `csnc run --backend`.
-import { backends as backendChoices, type Backend } from "../backends.js";
+import { backends as backendChoices, icdDirs, swiftshaderIcd, type Backend } from "../backends.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
 import { describeAdapter, isCpuAdapter, requestDevice } from "../device.js";
 import { createExecutor, type Executor } from "../executor.js";
@@ -184,14 +184,6 @@ async function importDawn(given?: WebGpuPackage): Promise<WebGpuPackage> {
     `the generated module needs the 'webgpu' package in Node: run \`npm install webgpu\` in your app (looked from ${looked.join(", ")} and their parent folders), or pass load({ webgpu: await import("webgpu") }) or load({ device })`,
   );
 }
-
-const swiftshaderIcd = "/usr/lib/chromium/vk_swiftshader_icd.json";
-const icdDirs = [
-  "/usr/share/vulkan/icd.d",
-  "/etc/vulkan/icd.d",
-  "/usr/local/share/vulkan/icd.d",
-  "/usr/local/nvidia/share/vulkan/icd.d",
-];
 
 interface Acquired {
   readonly device: GPUDevice;
