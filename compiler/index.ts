@@ -1,6 +1,13 @@
 // The compiler's front door: a .csn file in, checked graphs and diagnostics out. Never throws
 // for bad input; every problem comes back as a diagnostic.
-import { capDiagnostics, Codes, error, type Diagnostic, type Program } from "../grammar/index.js";
+import {
+  capDiagnostics,
+  Codes,
+  error,
+  isStackOverflow,
+  type Diagnostic,
+  type Program,
+} from "../grammar/index.js";
 import { elaborate, type ElaborateOptions } from "./elaborate.js";
 import { CompileError } from "./evaluate.js";
 import type { Graph } from "./ir.js";
@@ -71,7 +78,7 @@ function check(entry: string, root: string, host: SourceHost, options: CheckOpti
       if (e instanceof CompileError) errors.push(e.diagnostic);
       // The nesting limits should make this unreachable; a smaller stack than Node's default
       // still must not turn a deep model into a crash.
-      else if (e instanceof RangeError && /call stack/i.test(e.message))
+      else if (isStackOverflow(e))
         errors.push(
           error(
             Codes.nestingTooDeep,

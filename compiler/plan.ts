@@ -206,18 +206,24 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
     (a, b) => elements(b.shape) - elements(a.shape) || a.id - b.id,
   );
   // A buffer's intervals are disjoint, kept sorted by start: a binary search finds the only one
-  // that can overlap a span, so a long chain (few buffers, many tensors each) stays O(n log n).
+  // that can overlap a span, and where a new one goes (then one splice), so each tensor costs a
+  // search per buffer rather than a scan of every interval.
   const buffers: { bytes: number; starts: number[]; ends: number[] }[] = [];
-  const overlaps = (b: { starts: number[]; ends: number[] }, s: number, e: number) => {
-    // The last interval starting at or before e overlaps [s, e] iff it ends at or after s.
+  /** The number of intervals of `b` starting at or before `x`. */
+  const startsUpTo = (b: { starts: number[] }, x: number) => {
     let lo = 0;
     let hi = b.starts.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (b.starts[mid]! <= e) lo = mid + 1;
+      if (b.starts[mid]! <= x) lo = mid + 1;
       else hi = mid;
     }
-    return lo > 0 && b.ends[lo - 1]! >= s;
+    return lo;
+  };
+  const overlaps = (b: { starts: number[]; ends: number[] }, s: number, e: number) => {
+    // The last interval starting at or before e overlaps [s, e] iff it ends at or after s.
+    const k = startsUpTo(b, e);
+    return k > 0 && b.ends[k - 1]! >= s;
   };
   const bufferOf = new Map<number, number>();
   for (const n of order) {
@@ -232,8 +238,7 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
       buffers.push({ bytes: 4 * elements(n.shape), starts: [], ends: [] });
     }
     const b = buffers[best]!;
-    let at = b.starts.length;
-    while (at > 0 && b.starts[at - 1]! > span[0]) at--;
+    const at = startsUpTo(b, span[0]);
     b.starts.splice(at, 0, span[0]);
     b.ends.splice(at, 0, span[1]);
     bufferOf.set(n.id, best);
@@ -268,10 +273,7 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
   const textures: PlanTexture[] = [];
   const kernels = steps.map((n) => {
     try {
-      // selectKernel looks up the node's input in `g.nodes` by a linear find: hand it a graph of
-      // just that node, or planning is quadratic in the node count.
-      const view = { ...g, nodes: [byId.get(n.inputs[0]!)!] };
-      return selectKernel(n, view, limits, tuning, inputFirst, inputTexture);
+      return selectKernel(n, byId.get(n.inputs[0]!), limits, tuning, inputFirst, inputTexture);
     } catch (e) {
       // A dispatch past the grid is a plan the device cannot run, not an internal error.
       if (!(e instanceof GridError)) throw e;

@@ -171,7 +171,8 @@ function tooDeep(file: string, at: number, end: number): Diagnostic {
   );
 }
 
-function isStackOverflow(e: unknown): boolean {
+/** Whether `e` is V8's stack overflow, which deep recursion ends in. */
+export function isStackOverflow(e: unknown): boolean {
   return e instanceof RangeError && /call stack/i.test(e.message);
 }
 

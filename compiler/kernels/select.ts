@@ -116,15 +116,15 @@ function convTextures(
   return input && weights ? { input, weights } : undefined;
 }
 
+/** The kernel of `node`, whose first input is `input` (undefined for the graph's input). */
 export function selectKernel(
   node: InferenceNode,
-  g: InferenceGraph,
+  input: InferenceNode | undefined,
   limits: KernelLimits,
   tuning: Tuning = {},
   inputChannelsFirst = false,
   inputTexture = false,
 ): Kernel {
-  const input = g.nodes.find((n) => n.id === node.inputs[0]);
   const op = node.op;
   switch (op.kind) {
     case "conv": {

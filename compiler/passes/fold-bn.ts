@@ -1,7 +1,6 @@
 // conv -> bn  becomes one conv whose weights and bias absorb the BN (folded at load time):
 //   w' = w * gamma / sqrt(var + eps),  b' = (b - mean) * gamma / sqrt(var + eps) + beta
-import type { InferenceGraph } from "../inference.js";
-import { rewrite, type Rule } from "./rewrite.js";
+import type { Rule } from "./rewrite.js";
 
 export const foldBnRules: readonly Rule[] = [
   {
@@ -23,7 +22,3 @@ export const foldBnRules: readonly Rule[] = [
     },
   },
 ];
-
-export function foldBn(g: InferenceGraph): InferenceGraph {
-  return rewrite(g, foldBnRules).graph;
-}

@@ -4,8 +4,8 @@
 //   conv{residual} -> relu            conv{residual, reluAfterAdd}
 //   add -> relu (add left unfused)    add{relu}
 // The residual conv moves to the add's place in the schedule, after the shortcut it now reads.
-import type { InferenceGraph, InferenceNode } from "../inference.js";
-import { rewrite, type Rewrite, type RewriteContext, type Rule } from "./rewrite.js";
+import type { InferenceNode } from "../inference.js";
+import type { Rewrite, RewriteContext, Rule } from "./rewrite.js";
 
 type ConvNode = InferenceNode & { op: Extract<InferenceNode["op"], { kind: "conv" }> };
 
@@ -86,8 +86,3 @@ export const fuseAddReluRules: readonly Rule[] = [
         : undefined,
   },
 ];
-
-export const fuseRelu = (g: InferenceGraph) => rewrite(g, fuseReluRules).graph;
-export const fuseResidual = (g: InferenceGraph) => rewrite(g, fuseResidualRules).graph;
-export const fuseResidualRelu = (g: InferenceGraph) => rewrite(g, fuseResidualReluRules).graph;
-export const fuseAddRelu = (g: InferenceGraph) => rewrite(g, fuseAddReluRules).graph;
