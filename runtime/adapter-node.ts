@@ -1,6 +1,6 @@
 // Choosing a WebGPU adapter in Node through the `webgpu` package (Dawn). In order of speed: a
 // real GPU (Vulkan with the system's drivers), Mesa llvmpipe (OpenGL ES, compatibility mode;
-// 11-12x faster than SwiftShader on ir-CSN-50 in BENCHMARKS.md, 2026-12-01), SwiftShader (Vulkan on the
+// 10.6-12.3x faster than SwiftShader on ir-CSN-50 in BENCHMARKS.md, 2026-12-01), SwiftShader (Vulkan on the
 // CPU, from Debian's chromium: full core WebGPU, timestamp queries). Never anything that is
 // not WebGPU.
 import { existsSync, mkdirSync, readdirSync } from "node:fs";

@@ -12,7 +12,7 @@ import type { Naming } from "../runtime/naming.js";
 import { randomTensors } from "../runtime/weights.js";
 import { packWeights } from "../runtime/weights.js";
 import { checkSource, rendered } from "./helpers.js";
-import { runReference } from "./reference/executor.js";
+import { runReference, softmax } from "./reference/executor.js";
 
 const devices = new Map<string, Promise<{ device: GPUDevice; description: string }>>();
 
@@ -101,26 +101,6 @@ export async function differential(backend: Backend, graph: Graph, o: Differenti
   return {
     plan: out.plan,
     error: relL2(out.logits, expected.data),
-    probabilitiesError: relL2(
-      out.probabilities,
-      softmaxOverChannels(expected.data, expected.shape),
-    ),
+    probabilitiesError: relL2(out.probabilities, softmax(expected).data),
   };
-}
-
-/** Softmax over channels at every position of a channels-first tensor, in float64. */
-function softmaxOverChannels(x: Float64Array, shape: readonly number[]): Float64Array {
-  const [n, c] = shape as [number, number];
-  const positions = x.length / (n * c);
-  const out = new Float64Array(x.length);
-  for (let i = 0; i < n; i++)
-    for (let p = 0; p < positions; p++) {
-      const at = (k: number) => (i * c + k) * positions + p;
-      let max = -Infinity;
-      for (let k = 0; k < c; k++) max = Math.max(max, x[at(k)]!);
-      let sum = 0;
-      for (let k = 0; k < c; k++) sum += Math.exp(x[at(k)]! - max);
-      for (let k = 0; k < c; k++) out[at(k)] = Math.exp(x[at(k)]! - max) / sum;
-    }
-  return out;
 }

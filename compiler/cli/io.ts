@@ -103,7 +103,7 @@ function reason(code: string | undefined, target: string): string {
     // Every folder exists, yet no entry could be created: procfs and sysfs answer this way.
     return `${path.dirname(abs)} does not accept new files`;
   }
-  return (code && reasons[code]) ?? `${code ?? "unknown"} error`;
+  return plainReason(code);
 }
 
 /** A Node error code in words: "no space left on the device" for ENOSPC. */

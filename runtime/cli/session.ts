@@ -196,13 +196,13 @@ export function modelFor(
 ): Graph | undefined {
   const options = toCheckOptions({ ...opts, ...dims });
   const graph = loadModel(io, file, options, opts.json);
-  // A clip's shape specialises the model, but other channels than the file declares are more
+  // An input's shape specialises the model, but other channels than the file declares are more
   // often a layout mistake (N x T x C x H x W) than a new model.
   const declared = graph?.declaredInput?.[0];
   const given = graph?.nodes[0]?.shape[1];
   if (declared !== undefined && given !== declared && !opts.json)
     io.err(
-      `note: the clip has ${given} channels where ${path.basename(file)} declares ${declared} (input ${graph!.declaredInput!.join(" x ")}); clips are N x C x T x H x W`,
+      `note: the input has ${given} channels where ${path.basename(file)} declares ${declared} (input ${graph!.declaredInput!.join(" x ")}); inputs are N x C x T x H x W`,
     );
   if (!graph || !weights) return graph;
   // Parameters an imported file recorded (width, classes, ...) and the scheme's BN epsilon,

@@ -17,6 +17,7 @@ import { unlimitedLimits } from "../../compiler/kernels/common.js";
 import type { WeightSpec } from "../../compiler/plan.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
 import { writeSafetensors } from "../safetensors.js";
+import { bytesText } from "../units.js";
 import { randomTensors } from "../weights.js";
 
 /** Largest file written: beyond it a "first try" is a mistyped --set (and memory runs out). */
@@ -68,9 +69,9 @@ export function weightsCommand(io: CliIo): Command {
     if (4 * count > maxBytes)
       throw new CsncError(
         RuntimeCodes.tooLarge,
-        `${plan.model} has ${count.toLocaleString("en")} weight values (${(count / 2 ** 28).toFixed(1)} GiB as float32); csnc weights random writes at most 1 GiB: check --set (width, classes)`,
+        `${plan.model} has ${count.toLocaleString("en")} weight values (${bytesText(4 * count)} as float32); csnc weights random writes at most 1 GiB: check --set (width, classes)`,
       );
-    const tensors = randomTensors(plan, Number(opts.seed));
+    const tensors = randomTensors(plan, opts.seed);
     const eps = graph.params.eps;
     const metadata: Record<string, string> = {
       csnc_naming: "csnc",
