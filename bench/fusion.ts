@@ -14,7 +14,8 @@ import type { ConvSpec } from "../compiler/kernels/conv-spec.js";
 import { texel, textureRow } from "../compiler/kernels/texture.js";
 import { table } from "../compiler/cli/format.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
-import { describeAdapter, requestDevice, tuningFor } from "../runtime/device.js";
+import { tuningFor } from "../compiler/kernels/tuning.js";
+import { describeAdapter, requestDevice } from "../runtime/device.js";
 import {
   benchLimits,
   convKernelToTime,
@@ -127,7 +128,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 const acquired = await acquireAdapter(args.backend as Backend);
 const device = await requestDevice(acquired.adapter);
-const tuning = tuningFor(acquired.adapter);
+const tuning = tuningFor(acquired.adapter.info);
 
 /** Median ms of one dispatch, 16 to a submit (as profiles time short kernels). */
 const time = async (k: TimedKernel) => (await timeKernel(device, k, Number(args.runs), 16)).ms;

@@ -1,5 +1,5 @@
 // `npm run bench:kernels -- [--backend opengles]`: times single conv kernels at several register
-// tiles, reading storage buffers or textures, the measurements behind `tuningFor`
+// tiles, reading storage buffers or textures, the measurements behind `defaultTuning` (compiler/kernels/tuning.ts)
 // (runtime/device.ts) and compiler/kernels/texture.ts. Prints ms and GFLOP/s.
 import { parseArgs } from "node:util";
 import { compatLimits, type Kernel } from "../compiler/kernels/common.js";

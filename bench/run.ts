@@ -16,7 +16,8 @@ import { exportOnnx } from "../compiler/onnx.js";
 import type { Plan } from "../compiler/plan.js";
 import { human, table } from "../compiler/cli/format.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
-import { kernelLimits, requestDevice, tuningFor } from "../runtime/device.js";
+import { tuningFor } from "../compiler/kernels/tuning.js";
+import { kernelLimits, requestDevice } from "../runtime/device.js";
 import { createExecutor, type DispatchTimes } from "../runtime/executor.js";
 import { packWeights, randomTensors } from "../runtime/weights.js";
 import { median } from "../runtime/cli/profile.js";
@@ -64,7 +65,7 @@ async function timeCsnc(
   const device = await requestDevice(acquired.adapter);
   try {
     const plan = compileGraph(graph, kernelLimits(device), {
-      ...tuningFor(acquired.adapter),
+      ...tuningFor(acquired.adapter.info),
       naive,
     });
     const weights = tensors ?? randomTensors(plan, 1);

@@ -4,7 +4,7 @@ import { verify, type InferenceGraph } from "./inference.js";
 import type { KernelLimits } from "./kernels/common.js";
 import { lower } from "./passes/index.js";
 import { buildPlan, type Plan } from "./plan.js";
-import type { Tuning } from "./kernels/select.js";
+import type { Tuning } from "./kernels/tuning.js";
 
 export { formatGraph, verify, type InferenceGraph } from "./inference.js";
 export { lower, passNames } from "./passes/index.js";

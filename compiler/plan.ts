@@ -16,8 +16,8 @@ import {
   convVariant,
   selectKernel,
   type ConvVariant,
-  type Tuning,
 } from "./kernels/select.js";
+import type { Tuning } from "./kernels/tuning.js";
 
 /** How one step's weights are built from the checkpoint's tensors (names are layer paths). */
 export type WeightSpec =

@@ -1,20 +1,17 @@
 // A GPUDevice for running plans: the adapter's largest buffer limits, timestamp queries when
 // offered, and device loss and uncaptured errors turned into CsncErrors.
 import type { KernelLimits } from "../compiler/kernels/common.js";
-import type { Tuning } from "../compiler/kernels/select.js";
+import { adapterClass, describeIdentity } from "../compiler/kernels/tuning.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
 
 /** vendor / architecture / device / description, for humans. */
 export function describeAdapter(a: GPUAdapter): string {
-  const i = a.info;
-  return [i.vendor, i.architecture, i.device, i.description].filter((x) => x).join(" / ");
+  return describeIdentity(a.info);
 }
 
 /** Whether the adapter runs on the CPU (SwiftShader, llvmpipe, lavapipe, softpipe). */
 export function isCpuAdapter(a: GPUAdapter): boolean {
-  return (
-    a.info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|softpipe/i.test(describeAdapter(a))
-  );
+  return adapterClass(a.info) !== "gpu";
 }
 
 export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
@@ -72,36 +69,4 @@ export async function guarded<T>(device: GPUDevice, what: string, f: () => T): P
   if (validation)
     throw new CsncError(RuntimeCodes.gpuError, `WebGPU rejected ${what}: ${validation.message}`);
   return result;
-}
-
-/** Kernel tuning for an adapter: CPU adapters want few, large invocations; GPUs many. */
-// Tile sizes per adapter, from `npm run bench:kernels` and `npm run bench` (BENCHMARKS.md):
-// llvmpipe runs the largest tiles fastest (on storage buffers, pointwise 32x8 about 5x the
-// GFLOP/s of 4x2 and the stem's 56 outputs x 8 vec4 channel groups about 7x one output group;
-// with 7x7 depthwise output tiles instead of 2x7, the slowest of res4's depthwise convs went
-// from 5.7-7.6x to 11.2-14x the naive kernel in the model, in two of three runs); SwiftShader
-// takes minutes to compile those and gains little.
-export function tuningFor(adapter: GPUAdapter): Tuning {
-  if (/swiftshader/i.test(describeAdapter(adapter)))
-    return {
-      minInvocations: 256,
-      maxTileArea: 16,
-      directTile: { tw: 4, cot: 4 },
-      depthwiseTile: { th: 1, tw: 4 },
-    };
-  if (isCpuAdapter(adapter)) {
-    return {
-      minInvocations: 128,
-      maxTileArea: 128,
-      directTile: { tw: 56, cot: 8 },
-      depthwiseTile: { th: 7, tw: 7 },
-      textures: true,
-    };
-  }
-  return {
-    minInvocations: 16384,
-    maxTileArea: 8,
-    directTile: { tw: 4, cot: 2 },
-    depthwiseTile: { th: 1, tw: 2 },
-  };
 }

@@ -3,7 +3,7 @@
 import { compileGraph } from "../compiler/compile.js";
 import type { CheckOptions, Graph } from "../compiler/index.js";
 import type { KernelLimits } from "../compiler/kernels/common.js";
-import type { Tuning } from "../compiler/kernels/select.js";
+import type { Tuning } from "../compiler/kernels/tuning.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { kernelLimits, requestDevice } from "../runtime/device.js";
 import { createExecutor } from "../runtime/executor.js";

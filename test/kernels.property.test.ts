@@ -12,7 +12,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compileGraph } from "../compiler/compile.js";
 import { unlimitedLimits, type KernelLimits } from "../compiler/kernels/common.js";
-import type { Tuning } from "../compiler/kernels/select.js";
+import type { Tuning } from "../compiler/kernels/tuning.js";
 import type { Backend } from "../runtime/adapter-node.js";
 import { buildGraph, differential } from "./gpu.js";
 

@@ -2,7 +2,7 @@
 import type { InferenceGraph, InferenceNode } from "../inference.js";
 import type { Triple } from "../ir.js";
 import type { Kernel, KernelLimits } from "./common.js";
-import { convDepthwise, type DepthwiseTile } from "./conv-depthwise.js";
+import { convDepthwise } from "./conv-depthwise.js";
 import { convDirect, directChannelTile, directTexturable } from "./conv-direct.js";
 import { convNaive } from "./conv-naive.js";
 import { convPointwise, pointwiseTile } from "./conv-pointwise.js";
@@ -11,6 +11,7 @@ import { elementwise } from "./elementwise.js";
 import { fc } from "./fc.js";
 import { globalAvgPool, pool } from "./pool.js";
 import { softmax } from "./softmax.js";
+import type { Tuning } from "./tuning.js";
 import { activationTexture, clipTexture, weightTexture } from "./texture.js";
 
 const spatial = (shape: readonly number[]) =>
@@ -49,22 +50,6 @@ export function convSpec(node: InferenceNode, input: InferenceNode): ConvSpec {
       reluAfterAdd: node.op.reluAfterAdd,
     },
   };
-}
-
-/** Knobs for tests and benchmarks; production uses the defaults. */
-export interface Tuning {
-  /** Invocations below which the pointwise GEMM shrinks its register tile (the small-M variant). */
-  readonly minInvocations?: number;
-  /** The largest pointwise register tile (rows x vec4 columns): big tiles compile slowly on SwiftShader. */
-  readonly maxTileArea?: number;
-  /** Direct convs: outputs along W and vec4 output-channel groups per invocation. */
-  readonly directTile?: { readonly tw: number; readonly cot: number };
-  /** Depthwise convs: outputs along H and W per invocation. */
-  readonly depthwiseTile?: DepthwiseTile;
-  /** Convs read their input and weights as textures where they fit (see texture.ts): llvmpipe. */
-  readonly textures?: boolean;
-  /** Benchmarks only: every conv as the naive one-invocation-per-output baseline. */
-  readonly naive?: boolean;
 }
 
 /** Whether the model's input can stay channels-first: every reader is a direct conv. */

@@ -6,7 +6,8 @@ import { checkFile, type Graph, type Value } from "../../compiler/index.js";
 import { shippedScheme, type SourceHost } from "../../compiler/source.js";
 import { statsReport } from "../../compiler/stats/report.js";
 import { formatDiagnostic } from "../../grammar/index.js";
-import { describeAdapter, kernelLimits, requestDevice, tuningFor } from "../../runtime/device.js";
+import { tuningFor } from "../../compiler/kernels/tuning.js";
+import { describeAdapter, kernelLimits, requestDevice } from "../../runtime/device.js";
 import { createExecutor } from "../../runtime/executor.js";
 import type { Naming } from "../../runtime/naming.js";
 import { loadWeights } from "../../runtime/load-weights.js";
@@ -216,7 +217,7 @@ async function run() {
   if (!adapter) return status("no WebGPU adapter", true);
   const device = await requestDevice(adapter);
   try {
-    const plan = compileGraph(graph, kernelLimits(device), tuningFor(adapter));
+    const plan = compileGraph(graph, kernelLimits(device), tuningFor(adapter.info));
     // The same reader as the CLI: safetensors or PyTorch checkpoints, any supported naming.
     const tensors = loaded?.tensors ?? randomTensors(plan, 1);
     const naming = loaded?.naming ?? "csnc";

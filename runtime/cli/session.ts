@@ -27,7 +27,8 @@ import { compileGraph } from "../../compiler/compile.js";
 import { type Graph, type Value } from "../../compiler/index.js";
 import { PlanError, type Plan } from "../../compiler/plan.js";
 import { acquireAdapter, type AcquiredAdapter, type Backend } from "../adapter-node.js";
-import { kernelLimits, requestDevice, tuningFor } from "../device.js";
+import { tuningFor } from "../../compiler/kernels/tuning.js";
+import { kernelLimits, requestDevice } from "../device.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
 import { createExecutor, type Executor } from "../executor.js";
 import type { Naming } from "../naming.js";
@@ -244,7 +245,7 @@ export async function openSession(
     const compileStart = performance.now();
     let plan: Plan;
     try {
-      plan = compileGraph(graph, kernelLimits(device), tuningFor(adapter.adapter));
+      plan = compileGraph(graph, kernelLimits(device), tuningFor(adapter.adapter.info));
     } catch (e) {
       if (!(e instanceof PlanError)) throw e;
       // auto takes llvmpipe first for speed, but its buffers are limited to 128 MiB;
@@ -256,7 +257,7 @@ export async function openSession(
         if (next) {
           const nextDevice = await requestDevice(next.adapter);
           try {
-            planned = compileGraph(graph, kernelLimits(nextDevice), tuningFor(next.adapter));
+            planned = compileGraph(graph, kernelLimits(nextDevice), tuningFor(next.adapter.info));
           } catch (again) {
             nextDevice.destroy();
             if (!(again instanceof PlanError)) throw again;
