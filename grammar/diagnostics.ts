@@ -1,44 +1,7 @@
 // Diagnostics are data: a code, a message, a span, related notes and an optional fix hint.
 // Every stage returns them; only `formatDiagnostic` turns them into text.
 import type { Span } from "./ast.js";
-
-/**
- * The catalog of diagnostic codes, numbered by stage: 1xxx syntax, 2xxx names and types,
- * 3xxx shapes, 4xxx weights and devices, 5xxx command-line input.
- */
-export const Codes = {
-  lexError: 1001,
-  syntaxError: 1002,
-  notText: 1003,
-  nestingTooDeep: 1004,
-  tooManyErrors: 1005,
-  fileTooLarge: 1006,
-  importNotFound: 1101,
-  importOutsideProject: 1102,
-  importCycle: 1103,
-  duplicateName: 2001,
-  unknownName: 2002,
-  unknownLayer: 2003,
-  unknownParam: 2004,
-  missingArgument: 2005,
-  duplicateArgument: 2006,
-  tooManyArguments: 2007,
-  typeMismatch: 2008,
-  badValue: 2009,
-  recursion: 2010,
-  noModel: 2011,
-  unknownType: 2012,
-  tooLarge: 2013,
-  missingInput: 2014,
-  channelMismatch: 3001,
-  groupsDontDivide: 3002,
-  residualMismatch: 3003,
-  windowTooLarge: 3004,
-  dimensionZero: 3005,
-  badRank: 3006,
-  tensorTooLarge: 3007,
-  usage: 5001,
-} as const;
+import { Codes } from "./codes.js";
 
 export type Severity = "error" | "warning";
 

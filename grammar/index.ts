@@ -3,18 +3,14 @@
 // one diagnostic for a binary file or nesting past `maxNesting`.
 import type { IRecognitionException, IToken, TokenType } from "chevrotain";
 import type { Program } from "./ast.js";
-import {
-  Codes,
-  error,
-  maxCollectedPerFile,
-  omittedDiagnostics,
-  type Diagnostic,
-} from "./diagnostics.js";
+import { Codes } from "./codes.js";
+import { error, maxCollectedPerFile, omittedDiagnostics, type Diagnostic } from "./diagnostics.js";
 import { csnParser, maxNesting, NestingTooDeep } from "./parser.js";
 import { csnLexer, matchString } from "./tokens.js";
 import { tokenEnd, tokenSpan } from "./to-ast.js";
 
 export type * from "./ast.js";
+export * from "./codes.js";
 export * from "./diagnostics.js";
 
 export interface ParseResult {

@@ -1,6 +1,6 @@
 // The language end to end: what parses, what it builds, and every diagnostic it can give.
 import { describe, expect, it } from "vitest";
-import { Codes, parse } from "../grammar/index.js";
+import { catalog, Codes, parse, type Stage } from "../grammar/index.js";
 import type { Graph } from "../compiler/index.js";
 import { checkSource, rendered } from "./helpers.js";
 
@@ -402,5 +402,29 @@ model m() {
     expect(
       rendered(checkSource(`model m(width = 4) { input 3x4x4x4 relu }`, { set: wrong })),
     ).toContain("expects int");
+  });
+});
+
+describe("the code catalog", () => {
+  // Each stage numbers its codes in its own range, so a code says which stage refused.
+  const ranges: Record<Stage, readonly [number, number]> = {
+    syntax: [1000, 1099],
+    imports: [1100, 1199],
+    names: [2000, 2999],
+    shapes: [3000, 3099],
+    plan: [3100, 3199],
+    weights: [4000, 4099],
+    devices: [4100, 4199],
+  };
+
+  it("declares every code once, in its stage's range", () => {
+    const all = Object.entries(catalog).flatMap(([stage, codes]) =>
+      Object.values(codes).map((code: number) => ({ stage: stage as Stage, code })),
+    );
+    expect(new Set(all.map((c) => c.code)).size).toBe(all.length);
+    for (const { stage, code } of all) {
+      const [from, to] = ranges[stage];
+      expect(code >= from && code <= to, `${stage} code ${code}`).toBe(true);
+    }
   });
 });

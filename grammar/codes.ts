@@ -1,0 +1,79 @@
+// The one catalog of error codes, for every stage from the text to the device. Each code is
+// declared once here, under its stage; the views the stages use (`Codes` for the compiler's
+// diagnostics, `RuntimeCodes` for the runtime's errors) are derived from it. It lives in the
+// lowest layer, imports nothing, and is bundled into generated modules, so it stays plain data.
+
+/**
+ * Codes by stage, numbered by stage: 10xx syntax, 11xx imports, 20xx names and types, 30xx
+ * shapes, 31xx plans (what the device's limits allow), 40xx weights, 41xx devices.
+ */
+export const catalog = {
+  syntax: {
+    lexError: 1001,
+    syntaxError: 1002,
+    notText: 1003,
+    nestingTooDeep: 1004,
+    tooManyErrors: 1005,
+    fileTooLarge: 1006,
+  },
+  imports: {
+    importNotFound: 1101,
+    importOutsideProject: 1102,
+  },
+  names: {
+    duplicateName: 2001,
+    unknownName: 2002,
+    unknownLayer: 2003,
+    unknownParam: 2004,
+    missingArgument: 2005,
+    duplicateArgument: 2006,
+    tooManyArguments: 2007,
+    typeMismatch: 2008,
+    badValue: 2009,
+    recursion: 2010,
+    noModel: 2011,
+    unknownType: 2012,
+    tooLarge: 2013,
+    missingInput: 2014,
+  },
+  shapes: {
+    channelMismatch: 3001,
+    groupsDontDivide: 3002,
+    residualMismatch: 3003,
+    windowTooLarge: 3004,
+    dimensionZero: 3005,
+    tensorTooLarge: 3007,
+  },
+  plan: {
+    beyondDeviceLimits: 3101,
+  },
+  weights: {
+    badFile: 4001,
+    missingTensor: 4002,
+    badInput: 4005,
+  },
+  devices: {
+    noAdapter: 4101,
+    deviceLost: 4102,
+    outOfMemory: 4103,
+    gpuError: 4104,
+    tooLarge: 4105,
+  },
+} as const;
+
+export type Stage = keyof typeof catalog;
+
+/** The compiler's codes, text to plan: what `Diagnostic.code` holds. */
+export const Codes = {
+  ...catalog.syntax,
+  ...catalog.imports,
+  ...catalog.names,
+  ...catalog.shapes,
+  ...catalog.plan,
+} as const;
+
+/** The runtime's codes, weights and devices: what `CsncError.code` holds. */
+export const RuntimeCodes = { ...catalog.weights, ...catalog.devices } as const;
+
+/** The code of a plan that does not fit the device's limits (`PlanError`). */
+export const planErrorCode = catalog.plan.beyondDeviceLimits;
