@@ -42,7 +42,7 @@ const inChannels: LayerParam = {
   doc: "expected input channels; 0 (default) takes them from the input",
 };
 
-export const layers: Record<string, LayerSignature> = {
+export const layers = {
   conv: {
     word: "conv",
     doc: "3D convolution (bias-free unless bias = true)",
@@ -126,13 +126,16 @@ export const layers: Record<string, LayerSignature> = {
       { name: "p", type: float, default: { type: "float", value: 0.5 }, doc: "drop probability" },
     ],
   },
-};
+} satisfies Record<string, LayerSignature>;
+
+/** The built-in layer words. */
+export type LayerWord = keyof typeof layers;
 
 /** Other words for the same layers. */
 export const layerAliases: Record<string, string> = { linear: "fc" };
 
 export function lookupLayer(word: string): LayerSignature | undefined {
-  return layers[layerAliases[word] ?? word];
+  return (layers as Record<string, LayerSignature>)[layerAliases[word] ?? word];
 }
 
 /** Parameters of `residual(...)`. */
