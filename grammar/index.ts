@@ -12,6 +12,9 @@ import { tokenEnd, tokenSpan } from "./to-ast.js";
 export type * from "./ast.js";
 export * from "./codes.js";
 export * from "./diagnostics.js";
+export * from "./render.js";
+export * from "./suggest.js";
+export * from "./text.js";
 
 export interface ParseResult {
   readonly program?: Program;
