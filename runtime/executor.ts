@@ -1,7 +1,8 @@
 // Executes a plan on a GPUDevice: buffers, weights, pipelines and bind groups are made once;
 // each inference is one command encoder, one compute pass and one submit, and reads back only
 // the logits and probabilities.
-import type { Plan, PlanTexture } from "../compiler/plan.js";
+import { clipTexels } from "../compiler/kernels/texture.js";
+import type { Plan } from "../compiler/plan.js";
 import { guarded } from "./device.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
 
@@ -10,6 +11,7 @@ const STORAGE = 0x80;
 const COPY_SRC = 0x04;
 const COPY_DST = 0x08;
 const MAP_READ = 0x01;
+const QUERY_RESOLVE = 0x200;
 const MAP_MODE_READ = 0x1;
 // GPUTextureUsage.
 const TEXTURE_COPY_DST = 0x02;
@@ -65,30 +67,6 @@ export function toChannelsFirst(x: Float32Array, shape: readonly number[]): Floa
   for (let i = 0; i < n; i++)
     for (let j = 0; j < p; j++)
       for (let ch = 0; ch < c; ch++) out[(i * c + ch) * p + j] = x[(i * p + j) * c + ch]!;
-  return out;
-}
-
-/**
- * Channels-first N x C x T x H x W (C <= 4) -> the clip texture's texels: plane (n, t) at rows
- * (n * (T + 2pT) + t + pT) * (H + 2pH) + pH.., columns pW.., 4 channels each; the rest zero.
- */
-export function toClipTexels(
-  x: Float32Array,
-  shape: readonly number[],
-  t: PlanTexture,
-): Float32Array<ArrayBuffer> {
-  const [n, c, T, H, W] = shape as [number, number, number, number, number];
-  const [pT, pH, pW] = t.pad;
-  const out = new Float32Array(t.width * t.height * 4);
-  for (let i = 0; i < n; i++)
-    for (let ch = 0; ch < c; ch++)
-      for (let tt = 0; tt < T; tt++)
-        for (let h = 0; h < H; h++) {
-          const src = (((i * c + ch) * T + tt) * H + h) * W;
-          const row = (i * (T + 2 * pT) + tt + pT) * (H + 2 * pH) + h + pH;
-          const dst = (row * t.width + pW) * 4 + ch;
-          for (let w = 0; w < W; w++) out[dst + 4 * w] = x[src + w]!;
-        }
   return out;
 }
 
@@ -166,7 +144,7 @@ export async function createExecutor(
         const details = info.messages
           .map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`)
           .join("\n");
-        const name = /^\/\/ ([\w.-]+)/.exec(code)?.[1] ?? `kernel ${i}`;
+        const name = plan.dispatches.find((d) => d.shader === i)?.kernel ?? `kernel ${i}`;
         throw new CsncError(
           RuntimeCodes.gpuError,
           `WebGPU could not compile ${name} (a csnc bug): ${(e as Error).message}\n${details}`,
@@ -212,27 +190,13 @@ export async function createExecutor(
   const stage = (encoder: GPUCommandEncoder, i: number) => {
     const s = plan.dispatches[i]!.stage;
     if (!s) return false;
-    // Plane by plane into the zero border; one copy of every plane when there is no border.
-    // Each copy lands at its plane's first interior row, also when N x T is 1 (then the single
-    // plane still sits below a border of pT planes and pH rows).
-    const t = plan.textures[s.texture]!;
-    const [n, c, T, H, W] = tensor.get(s.tensor)!.shape as [number, number, number, number, number];
-    const [pT, pH, pW] = t.pad;
-    const bytesPerRow = 4 * W * c;
-    const copies = pT + pH + pW === 0 ? 1 : n * T;
-    const rows = (n * T * H) / copies;
     const buffer = buffers[tensor.get(s.tensor)!.buffer]!;
-    for (let p = 0; p < copies; p++) {
-      const plane = Math.floor(p / T) * (T + 2 * pT) + (p % T) + pT;
+    for (const c of s.copies)
       encoder.copyBufferToTexture(
-        { buffer, offset: p * rows * bytesPerRow, bytesPerRow, rowsPerImage: rows },
-        {
-          texture: textures[s.texture]!,
-          origin: { x: (pW * c) / 4, y: plane * (H + 2 * pH) + pH },
-        },
-        [W * (c / 4), rows],
+        { buffer, offset: c.offset, bytesPerRow: c.bytesPerRow, rowsPerImage: c.rows },
+        { texture: textures[s.texture]!, origin: c.origin },
+        [c.width, c.rows],
       );
-    }
     return true;
   };
   /** Every dispatch in order: one pass, split only where a staging copy must come between. */
@@ -257,7 +221,7 @@ export async function createExecutor(
       const count = plan.dispatches.length;
       if (device.features.has("timestamp-query")) {
         const querySet = device.createQuerySet({ type: "timestamp", count: 2 * count });
-        const resolve = device.createBuffer({ size: 16 * count, usage: 0x200 | COPY_SRC }); // QUERY_RESOLVE
+        const resolve = device.createBuffer({ size: 16 * count, usage: QUERY_RESOLVE | COPY_SRC });
         const read = device.createBuffer({ size: 16 * count, usage: MAP_READ | COPY_DST });
         const encoder = device.createCommandEncoder();
         for (let i = 0; i < count; i++) {
@@ -323,7 +287,7 @@ export async function createExecutor(
           const t = plan.textures[plan.input.texture!]!;
           device.queue.writeTexture(
             { texture: textures[t.id]! },
-            toClipTexels(input, plan.input.shape, t),
+            clipTexels(input, plan.input.shape, t),
             { bytesPerRow: 16 * t.width, rowsPerImage: t.height },
             [t.width, t.height],
           );

@@ -1,7 +1,8 @@
 // Weights at load time: find each layer's tensors (by csnc or VMZ names), check them against
-// the plan, fold every BN into its conv (in float64), and lay the result out for the kernel
-// that reads it. Every missing, extra or mis-shaped tensor is reported, by name and shape.
+// the plan, and pack them as the layer's kernel declared (kernels/weights.ts folds every BN
+// into its conv, in float64). Every missing, extra or mis-shaped tensor is reported, by name and shape.
 import type { Plan, WeightSpec } from "../compiler/plan.js";
+import { packLayer, type BnTensors, type LayerTensors } from "../compiler/kernels/weights.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
 import { tensorPrefix, type Naming } from "./naming.js";
 import { bytesText } from "./units.js";
@@ -94,90 +95,37 @@ export function packWeights(
   }
   const get = (name: string) => tensors.get(name)!.data!;
   return plan.weights.map((w, i) =>
-    pack(
-      w,
-      wanted[i]!.map((t) => t.name),
-      get,
+    packLayer(
+      w.packing,
+      layerTensors(
+        w,
+        wanted[i]!.map((t) => t.name),
+        get,
+      ),
     ),
   );
 }
 
-function bnScaleShift(
-  names: readonly string[],
-  get: (name: string) => Float32Array,
-  eps: number,
-  c: number,
-) {
-  const [gamma, beta, mean, variance] = names.map(get) as [
-    Float32Array,
-    Float32Array,
-    Float32Array,
-    Float32Array,
-  ];
-  const scale = new Float64Array(c);
-  const shift = new Float64Array(c);
-  for (let k = 0; k < c; k++) {
-    scale[k] = gamma[k]! / Math.sqrt(variance[k]! + eps);
-    shift[k] = beta[k]! - mean[k]! * scale[k]!;
-  }
-  return { scale, shift };
-}
-
-function pack(
+/** The layer's tensors by role, from the names `expectedTensors` listed (in its order). */
+function layerTensors(
   w: WeightSpec,
   names: readonly string[],
   get: (name: string) => Float32Array,
-): Float32Array {
-  if (w.kind === "affine") {
-    const { scale, shift } = bnScaleShift(names, get, w.eps, w.channels);
-    return Float32Array.from([...scale, ...shift]);
-  }
-  if (w.kind === "fc") {
-    const [C, T, H, W] = w.input;
-    const F = C * T * H * W;
-    const src = get(names[0]!);
-    const out = new Float32Array(w.outFeatures * F + (w.bias ? w.outFeatures : 0));
-    // PyTorch flattens C, T, H, W; activations are stored T, H, W, C.
-    for (let j = 0; j < w.outFeatures; j++) {
-      for (let c = 0; c < C; c++) {
-        for (let p = 0; p < T * H * W; p++)
-          out[j * F + p * C + c] = src[j * F + c * T * H * W + p]!;
-      }
-    }
-    if (w.bias) out.set(get(names[1]!), w.outFeatures * F);
-    return out;
-  }
-  const { cout, cinPerGroup: cin } = w;
-  const taps = w.kernel[0] * w.kernel[1] * w.kernel[2];
+): LayerTensors {
+  const bn = (at: number, eps: number): BnTensors => {
+    const [gamma, beta, mean, variance] = names.slice(at, at + 4).map(get) as [
+      Float32Array,
+      Float32Array,
+      Float32Array,
+      Float32Array,
+    ];
+    return { gamma, beta, mean, variance, eps };
+  };
+  if (w.kind === "affine") return { bn: bn(0, w.eps) };
   const weight = get(names[0]!);
-  const convBias = w.bias ? get(names[1]!) : undefined;
-  let scale: Float64Array | undefined;
-  let shift: Float64Array | undefined;
-  if (w.bn) ({ scale, shift } = bnScaleShift(names.slice(w.bias ? 2 : 1), get, w.bn.eps, cout));
-  const out = new Float32Array(cout * cin * taps + (w.packedBias ? cout : 0));
-  for (let co = 0; co < cout; co++) {
-    const s = scale ? scale[co]! : 1;
-    for (let ci = 0; ci < cin; ci++) {
-      for (let tap = 0; tap < taps; tap++) {
-        const v = weight[(co * cin + ci) * taps + tap]! * s;
-        switch (w.layout) {
-          case "pointwise": // [Cin][Cout]
-            out[ci * cout + co] = v;
-            break;
-          case "depthwise": // [tap][C]
-            out[tap * cout + co] = v;
-            break;
-          case "direct": // [tap][Cin/G][Cout]
-            out[(tap * cin + ci) * cout + co] = v;
-            break;
-        }
-      }
-    }
-    if (w.packedBias)
-      out[cout * cin * taps + co] =
-        (convBias?.[co] ?? 0) * (scale ? scale[co]! : 1) + (shift ? shift[co]! : 0);
-  }
-  return out;
+  const bias = w.bias ? get(names[1]!) : undefined;
+  const folded = w.kind === "conv" && w.bn ? bn(w.bias ? 2 : 1, w.bn.eps) : undefined;
+  return { weight, ...(bias ? { bias } : {}), ...(folded ? { bn: folded } : {}) };
 }
 
 /** Random weights csnc makes up: at most 4 GiB of float32 per tensor, 8 GiB in all. */

@@ -1,5 +1,7 @@
 // What every kernel generator returns, the device limits they respect, and shared WGSL pieces.
+import type { KernelChoice, KernelFamily } from "./choice.js";
 import type { ActivationTexture } from "./texture.js";
+import type { WeightLayout } from "./weights.js";
 
 /** The device limits kernels are shaped by (a subset of GPUSupportedLimits). */
 export interface KernelLimits {
@@ -41,20 +43,60 @@ export interface TextureShape {
 /** A binding slot of a kernel, in @binding order. */
 export type BindingRole = "input" | "weights" | "residual" | "output";
 
+/** What a generator is asked for: the family and its variant (see choice.ts). */
+export type { KernelChoice, KernelFamily } from "./choice.js";
+
 export interface Kernel {
-  /** Kernel family and variant, e.g. `conv-pointwise-vec4-4x2`. */
+  readonly family: KernelFamily;
+  /** The variant generated, exactly as chosen (generators never downgrade). */
+  readonly choice: KernelChoice;
+  /** Family and variant for humans and profiles, e.g. `conv-pointwise-vec4-4x2`. */
   readonly name: string;
+  /** Identifies the WGSL: the name and the shape it was generated for. */
+  readonly key: string;
   readonly wgsl: string;
   readonly workgroupSize: number;
   readonly dispatch: readonly [number, number, number];
   readonly bindings: readonly BindingRole[];
   /** Roles read through a 2D rgba32float texture instead of a storage buffer, with its size. */
   readonly textures?: { readonly input?: ActivationTexture; readonly weights?: TextureShape };
+  /** How the weights this kernel reads are laid out (the runtime packs them so, see weights.ts). */
+  readonly weights?: WeightLayout;
   /** Multiply-adds x 2 (for GFLOP/s) and bytes read + written, for profiles. */
   readonly flops: number;
   readonly bytes: number;
 }
 
+/** A kernel from its parts; the workgroup size is the grid's. */
+export function makeKernel(
+  parts: Omit<Kernel, "workgroupSize" | "dispatch" | "key"> & {
+    readonly grid: { readonly dispatch: readonly [number, number, number] };
+    /** The shape the WGSL was generated for, for the cache key. */
+    readonly shape: string;
+  },
+): Kernel {
+  const { grid: g, shape, ...rest } = parts;
+  return { ...rest, key: `${parts.name}@${shape}`, workgroupSize, dispatch: g.dispatch };
+}
+
+/**
+ * WGSL: the u32 coordinates of linear index `of`, innermost first (`[name, extent]`); the last
+ * takes what remains. Uses and declares `r` when there are more than two.
+ */
+export function unflatten(of: string, axes: readonly (readonly [string, number])[]): string {
+  if (axes.length === 1) return `let ${axes[0]![0]} = ${of};`;
+  const lines: string[] = [];
+  for (let i = 0, rest = of; i < axes.length - 1; i++) {
+    const [name, extent] = axes[i]!;
+    lines.push(`let ${name} = ${rest} % ${extent}u;`);
+    if (i === axes.length - 2) lines.push(`let ${axes[i + 1]![0]} = ${rest} / ${extent}u;`);
+    else lines.push(i === 0 ? `var r = ${of} / ${extent}u;` : `r = r / ${extent}u;`);
+    rest = "r";
+  }
+  return lines.join(" ");
+}
+
+/** Invocations per workgroup of every kernel: 64 suits CPU lanes and GPU waves alike. */
 export const workgroupSize = 64;
 
 /** A dispatch too large for the device's grid; buildPlan reports it as a PlanError naming the layer. */

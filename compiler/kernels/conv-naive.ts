@@ -2,8 +2,9 @@
 // whole receptive field, the design of ONNX Runtime Web's and TensorFlow.js's WebGPU Conv3D.
 // It reads the same weight layouts as csnc's kernels ([tap][Cin/G][Cout], which the pointwise
 // and depthwise layouts are special cases of) and applies the same fused epilogue.
-import { applyEpilogue, entry, grid, type Kernel, type KernelLimits } from "./common.js";
+import { applyEpilogue, entry, grid, unflatten, type Kernel, type KernelLimits } from "./common.js";
 import { convDeclarations, convKernel, type ConvSpec } from "./conv-spec.js";
+import { bufferInput, bufferWeights } from "./operand.js";
 
 export function convNaive(s: ConvSpec, limits: KernelLimits): Kernel {
   const [T, H, W] = s.input;
@@ -15,12 +16,15 @@ export function convNaive(s: ConvSpec, limits: KernelLimits): Kernel {
   const g = grid(total, limits);
   const name = `conv-naive-k${s.kernel.join("x")}`;
   const wgsl = `// ${name}: one invocation per output element (baseline for benchmarks).
-${convDeclarations(s, "f32", "f32")}
+${convDeclarations(s, bufferInput([s.n, s.cin, ...s.input], 1), bufferWeights("f32", s.cout), "f32")}
 ${entry(g.nx, total)}
-  let co = idx % ${s.cout}u; var r = idx / ${s.cout}u;
-  let wo = r % ${Wo}u; r = r / ${Wo}u;
-  let ho = r % ${Ho}u; r = r / ${Ho}u;
-  let to = r % ${To}u; let n = r / ${To}u;
+  ${unflatten("idx", [
+    ["co", s.cout],
+    ["wo", Wo],
+    ["ho", Ho],
+    ["to", To],
+    ["n", s.n],
+  ])}
   let ciBase = (co / ${coutG}u) * ${cinG}u;
   var v = 0.0;
   for (var kt = 0; kt < ${KT}; kt++) {
@@ -42,5 +46,5 @@ ${entry(g.nx, total)}
   out[o] = v;
 }
 `;
-  return convKernel(s, name, wgsl, g.dispatch);
+  return convKernel(s, { family: "conv-naive" }, "direct", name, wgsl, g, undefined);
 }

@@ -1,16 +1,22 @@
 // 1x1x1 convolution as a GEMM: out[M, Cout] = in[M, Cin] x W[Cin, Cout], M = N*To*Ho*Wo.
 // Register tiling: each invocation computes TM output rows x TN vec4 column groups, reading
 // each input vec4 once per k-step and each weight vec4 once per row tile; no workgroup memory
-// (barriers are slow on CPU adapters). Strided variant for projection shortcuts maps output
-// rows to strided input rows. Weights are laid out [Cin][Cout], then the bias [Cout].
-import { applyEpilogue, entry, grid, type Kernel, type KernelLimits } from "./common.js";
-import { convDeclarations, convKernel, prod, type ConvSpec } from "./conv-spec.js";
-import { texel } from "./texture.js";
+// (barriers are slow on CPU adapters). Output rows map to (strided) input positions, so the
+// projection shortcuts share the body. Weights are laid out [Cin][Cout], then the bias [Cout].
+import { applyEpilogue, entry, grid, unflatten, type Kernel, type KernelLimits } from "./common.js";
+import type { PointwiseTile } from "./choice.js";
+import {
+  convDeclarations,
+  convInput,
+  convKernel,
+  convWeights,
+  prod,
+  unsupported,
+  type ConvSpec,
+  type ConvTextures,
+} from "./conv-spec.js";
 
-export interface PointwiseTile {
-  readonly rows: number; // TM
-  readonly cols: number; // TN, in vec4 column groups (1 in the scalar variant)
-}
+export type { PointwiseTile };
 
 export function canVectorise(s: ConvSpec): boolean {
   return s.cin % 4 === 0 && s.cout % 4 === 0;
@@ -36,101 +42,83 @@ const scalarTiles: PointwiseTile[] = [
   { rows: 1, cols: 1 },
 ];
 
-/**
- * The largest tile that still leaves `minInvocations` invocations to spread over the device:
- * few on CPU adapters, many on GPUs. Small spatial extents (res5) get small tiles: the small-M variant.
- */
-export function pointwiseTile(s: ConvSpec, minInvocations = 4096, maxTileArea = 32): PointwiseTile {
+/** The tiles this family can run for `s`, largest first: the column groups must divide evenly. */
+export function pointwiseTiles(s: ConvSpec): PointwiseTile[] {
   const m = s.n * prod(s.output);
   const vec = canVectorise(s);
   const groups = vec ? s.cout / 4 : s.cout;
-  const fits = (vec ? vec4Tiles : scalarTiles).filter(
-    (t) =>
-      groups % t.cols === 0 &&
-      t.rows <= Math.max(1, m) &&
-      t.rows * t.cols <= Math.max(1, maxTileArea),
-  );
-  return (
-    fits.find((t) => Math.ceil(m / t.rows) * (groups / t.cols) >= minInvocations) ??
-    fits[fits.length - 1]!
+  return (vec ? vec4Tiles : scalarTiles).filter(
+    (t) => groups % t.cols === 0 && t.rows <= Math.max(1, m),
   );
 }
 
-/**
- * `textures`: read the input and weights as textures (see texture.ts); the input texel of row r
- * and vec4 k is (r % W * K + k, r / W), the weight texel of k and column group n is (n, k).
- */
+/** `textures`: the input and weights as textures (see texture.ts), both vec4 along channels. */
 export function convPointwise(
   s: ConvSpec,
   limits: KernelLimits,
-  tile = pointwiseTile(s),
-  textures?: Kernel["textures"],
+  tile: PointwiseTile,
+  textures?: ConvTextures,
 ): Kernel {
   const vec = canVectorise(s);
-  const tex = textures !== undefined && vec;
-  const [To, Ho, Wo] = s.output;
-  const [T, H, W] = s.input;
-  const M = s.n * To * Ho * Wo;
+  const strided = s.stride.some((x) => x !== 1);
+  const name = `conv-pointwise${strided ? "-strided" : ""}${textures ? "-tex" : ""}-${vec ? "vec4" : "scalar"}-${tile.rows}x${tile.cols}`;
+  if (textures && !vec) unsupported(name, "texture inputs need channels in fours");
   const K = vec ? s.cin / 4 : s.cin;
   const N = vec ? s.cout / 4 : s.cout;
+  if (N % tile.cols !== 0) unsupported(name, `${N} column groups in tiles of ${tile.cols}`);
+  const [To, Ho, Wo] = s.output;
+  const M = s.n * To * Ho * Wo;
   const { rows: TM, cols: TN } = tile;
   const NT = N / TN;
   const total = Math.ceil(M / TM) * NT;
   const g = grid(total, limits);
-  const strided = s.stride.some((x) => x !== 1);
   const t = vec ? "vec4<f32>" : "f32";
-  const zero = vec ? "vec4<f32>(0.0)" : "0.0";
+  const zero = `${t}(0.0)`;
+  const inp = convInput(s, vec ? 4 : 1, textures);
+  const wts = convWeights(t, N, textures);
   const rows = [...Array(TM).keys()];
   const cols = [...Array(TN).keys()];
-  const inRow = strided
-    ? `fn inRow(m: u32) -> u32 {
-  let wo = m % ${Wo}u; let r1 = m / ${Wo}u;
-  let ho = r1 % ${Ho}u; let r2 = r1 / ${Ho}u;
-  let to = r2 % ${To}u; let n = r2 / ${To}u;
-  return ((n * ${T}u + to * ${s.stride[0]}u) * ${H}u + ho * ${s.stride[1]}u) * ${W}u + wo * ${s.stride[2]}u;
-}`
-    : `fn inRow(m: u32) -> u32 { return m; }`;
-  const accumulate = vec
-    ? rows
-        .map((i) =>
-          cols
-            .map(
-              (j) =>
-                `acc${i}_${j} += a${i}.x * b${j}_0 + a${i}.y * b${j}_1 + a${i}.z * b${j}_2 + a${i}.w * b${j}_3;`,
-            )
-            .join(" "),
+  const lanes = vec ? [0, 1, 2, 3] : [0];
+  const comp = ["x", "y", "z", "w"];
+  const accumulate = rows
+    .map((i) =>
+      cols
+        .map(
+          (j) =>
+            `acc${i}_${j} += ${lanes.map((q) => (vec ? `a${i}.${comp[q]} * b${j}_${q}` : `a${i} * b${j}_${q}`)).join(" + ")};`,
         )
-        .join("\n    ")
-    : rows.map((i) => `acc${i}_0 += a${i} * b0_0;`).join(" ");
-  const loadB = (j: number, q: number) =>
-    tex ? texel("wts", `n0 + ${j}`, `k * 4 + ${q}`) : `wts[wb + ${q * N + j}u]`;
-  const loadsB = vec
-    ? cols
-        .map((j) => [0, 1, 2, 3].map((q) => `let b${j}_${q} = ${loadB(j, q)};`).join(" "))
-        .join("\n    ")
-    : `let b0_0 = wts[wb];`;
-  const rowSetup = (i: number) =>
-    tex
-      ? `let r${i} = inRow(min(m0 + ${i}u, ${M - 1}u)); let ax${i} = i32(r${i} % ${W}u) * ${K}; let ay${i} = i32(r${i} / ${W}u);`
-      : `let a${i}base = inRow(min(m0 + ${i}u, ${M - 1}u)) * ${K}u;`;
-  const loadA = (i: number) => (tex ? texel("inp", `ax${i} + k`, `ay${i}`) : `inp[a${i}base + k]`);
-  const bias = (j: number) =>
-    tex ? texel("wts", `n0 + ${j}`, `${s.cin}`) : `wts[${s.cin * N}u + n0 + ${j}u]`;
-  const name = `conv-pointwise${strided ? "-strided" : ""}${tex ? "-tex" : ""}-${vec ? "vec4" : "scalar"}-${TM}x${TN}`;
+        .join(" "),
+    )
+    .join("\n    ");
   const wgsl = `// ${name}: 1x1x1 conv as GEMM [M=${M}, K=${s.cin}] x [K, N=${s.cout}]${strided ? `, stride ${s.stride.join("x")}` : ""}.
-// Layouts (channels-last): inp [M_in][K], wts [K][N] then bias [N], out [M][N]${vec ? ", all as vec4 along channels" : ""}${tex ? "; inp and wts as textures" : ""}.
+// Layouts (channels-last): inp [M_in][K], wts [K][N] then bias [N], out [M][N]${vec ? ", all as vec4 along channels" : ""}${textures ? "; inp and wts as textures" : ""}.
 // Invocation idx -> column group idx % ${NT} (x${TN}${vec ? " vec4" : ""}), row tile idx / ${NT} (x${TM} rows).
-${convDeclarations(s, t, t, tex ? textures : {})}
-${inRow}
+${convDeclarations(s, inp, wts, t)}
+// The input row cursor and column of output row m.
+fn source(m: u32) -> vec2<i32> {
+  ${unflatten("m", [
+    ["wo", Wo],
+    ["ho", Ho],
+    ["to", To],
+    ["n", s.n],
+  ])}
+  ${inp.row("v", "n", `i32(to * ${s.stride[0]}u)`, `i32(ho * ${s.stride[1]}u)`)}
+  return vec2<i32>(v, i32(wo * ${s.stride[2]}u));
+}
 ${entry(g.nx, total)}
-  let n0 = ${tex ? "i32" : ""}((idx % ${NT}u) * ${TN}u);
+  let n0 = i32((idx % ${NT}u) * ${TN}u);
   let m0 = (idx / ${NT}u) * ${TM}u;
-  ${rows.map(rowSetup).join("\n  ")}
+  ${rows.map((i) => `let s${i} = source(min(m0 + ${i}u, ${M - 1}u));`).join("\n  ")}
   ${rows.flatMap((i) => cols.map((j) => `var acc${i}_${j} = ${zero};`)).join(" ")}
-  for (var k = 0${tex ? "" : "u"}; k < ${K}${tex ? "" : "u"}; k++) {
-    ${rows.map((i) => `let a${i} = ${loadA(i)};`).join(" ")}
-    ${tex ? "" : `let wb = k * ${vec ? 4 * N : N}u + n0;`}
-    ${loadsB}
+  for (var k = 0; k < ${K}; k++) {
+    ${rows.map((i) => `let a${i} = ${inp.load(`s${i}.x`, `s${i}.y`, "k")};`).join(" ")}
+    ${cols
+      .map((j) =>
+        lanes
+          .map((q) => `let b${j}_${q} = ${wts.load(vec ? `k * 4 + ${q}` : "k", `n0 + ${j}`)};`)
+          .join(" "),
+      )
+      .join("\n    ")}
     ${accumulate}
   }
   ${rows
@@ -139,7 +127,7 @@ ${entry(g.nx, total)}
     ${cols
       .map(
         (j) =>
-          `{ var v = acc${i}_${j}; let o = (m0 + ${i}u) * ${N}u + ${tex ? "u32(n0)" : "n0"} + ${j}u; ${applyEpilogue(s.epilogue, "v", bias(j), "res[o]", zero)} out[o] = v; }`,
+          `{ var v = acc${i}_${j}; let o = (m0 + ${i}u) * ${N}u + u32(n0) + ${j}u; ${applyEpilogue(s.epilogue, "v", wts.load(`${s.cin}`, `n0 + ${j}`), "res[o]", zero)} out[o] = v; }`,
       )
       .join("\n    ")}
   }`,
@@ -147,5 +135,13 @@ ${entry(g.nx, total)}
     .join("\n  ")}
 }
 `;
-  return convKernel(s, name, wgsl, g.dispatch, tex ? textures : undefined);
+  return convKernel(
+    s,
+    { family: "conv-pointwise", storage: textures ? "texture" : "buffer", tile },
+    "pointwise",
+    name,
+    wgsl,
+    g,
+    textures,
+  );
 }

@@ -1,8 +1,27 @@
 // The shape of one convolution as kernels see it: channels-last input N x T x H x W x Cin,
-// output N x To x Ho x Wo x Cout, plus the fused epilogue.
+// output N x To x Ho x Wo x Cout, plus the fused epilogue; and what every conv family shares:
+// bindings, operands, counts and the kernel record.
 import type { Triple } from "../ir.js";
-import { binding, type Epilogue, type Kernel } from "./common.js";
-import { textureBinding } from "./texture.js";
+import {
+  binding,
+  makeKernel,
+  type Epilogue,
+  type Kernel,
+  type KernelChoice,
+  type KernelLimits,
+} from "./common.js";
+import {
+  bufferInput,
+  bufferWeights,
+  channelsFirstInput,
+  textureInput,
+  textureWeights,
+  type ActivationOperand,
+  type WeightOperand,
+} from "./operand.js";
+import type { TextureShape } from "./common.js";
+import type { ActivationTexture } from "./texture.js";
+import type { ConvLayout, WeightLayout } from "./weights.js";
 
 export interface ConvSpec {
   readonly n: number;
@@ -17,6 +36,12 @@ export interface ConvSpec {
   readonly epilogue: Epilogue;
   /** The input is the model's own N x C x T x H x W clip, read as given (no host transpose). */
   readonly channelsFirstInput?: boolean;
+}
+
+/** The textures a conv reads when it reads textures: its input (staged or the clip) and weights. */
+export interface ConvTextures {
+  readonly input: ActivationTexture;
+  readonly weights: TextureShape;
 }
 
 export const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
@@ -45,41 +70,87 @@ export function convBindings(s: ConvSpec): Kernel["bindings"] {
     : ["input", "weights", "output"];
 }
 
-/**
- * The WGSL declarations for `convBindings`: `inp`, `wts`, `res`, `out`; `inp` and `wts` are
- * `texture_2d<f32>` where `textures` says so.
- */
+/** The conv's input: its texture when given one, else its buffer (the clip's as given, or channels-last). */
+export function convInput(
+  s: ConvSpec,
+  lanes: 1 | 4,
+  textures: ConvTextures | undefined,
+): ActivationOperand {
+  const shape = [s.n, s.cin, ...s.input];
+  if (textures) return textureInput(shape, textures.input, s.pad);
+  return s.channelsFirstInput ? channelsFirstInput(shape) : bufferInput(shape, lanes);
+}
+
+/** The conv's weights, rows of `columns` units of `type`, or its weight texture. */
+export function convWeights(
+  type: string,
+  columns: number,
+  textures: ConvTextures | undefined,
+): WeightOperand {
+  return textures ? textureWeights() : bufferWeights(type, columns);
+}
+
+/** The WGSL declarations for `convBindings`: `inp`, `wts`, `res`, `out`. */
 export function convDeclarations(
   s: ConvSpec,
-  inputType: string,
+  input: ActivationOperand,
+  weights: WeightOperand,
   type: string,
-  textures: Kernel["textures"] = {},
 ): string {
   const slots = convBindings(s);
   return [
-    textures.input ? textureBinding(0, "inp") : binding(0, "inp", inputType),
-    textures.weights ? textureBinding(1, "wts") : binding(1, "wts", type),
+    input.declaration(0),
+    weights.declaration(1),
     ...(s.epilogue.residual ? [binding(2, "res", type)] : []),
     binding(slots.length - 1, "out", type, true),
   ].join("\n");
 }
 
-/** A conv kernel's description, with the counts profiles use. */
-export function convKernel(
-  s: ConvSpec,
-  name: string,
-  wgsl: string,
-  dispatch: Kernel["dispatch"],
-  textures?: Kernel["textures"],
-): Kernel {
+/** The weight layout a conv family reads. */
+export function convLayout(s: ConvSpec, layout: ConvLayout): WeightLayout {
   return {
-    name,
-    wgsl,
-    workgroupSize: 64,
-    dispatch,
-    bindings: convBindings(s),
-    ...(textures ? { textures } : {}),
-    flops: 2 * convMacs(s),
-    bytes: convBytes(s),
+    kind: "conv",
+    layout,
+    cout: s.cout,
+    cinPerGroup: s.cin / s.groups,
+    kernel: s.kernel,
+    bias: s.epilogue.bias,
   };
 }
+
+/** The shape part of a conv kernel's cache key. */
+export function convShape(s: ConvSpec): string {
+  return JSON.stringify(s);
+}
+
+/** A conv kernel's record, with the counts profiles use. */
+export function convKernel(
+  s: ConvSpec,
+  choice: KernelChoice,
+  layout: ConvLayout,
+  name: string,
+  wgsl: string,
+  grid: { readonly dispatch: readonly [number, number, number] },
+  textures: ConvTextures | undefined,
+): Kernel {
+  return makeKernel({
+    family: choice.family,
+    choice,
+    name,
+    shape: convShape(s),
+    wgsl,
+    grid,
+    bindings: convBindings(s),
+    ...(textures ? { textures } : {}),
+    weights: convLayout(s, layout),
+    flops: 2 * convMacs(s),
+    bytes: convBytes(s),
+  });
+}
+
+/** Throws when a generator is asked for a variant it cannot make: select.ts must not ask. */
+export function unsupported(name: string, why: string): never {
+  throw new Error(`csnc bug: ${name} was chosen for a conv it cannot run (${why})`);
+}
+
+export type { KernelLimits };

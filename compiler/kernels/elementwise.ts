@@ -1,7 +1,7 @@
 // Elementwise layers the fusion passes left standing: a BN with no conv before it (per-channel
 // scale and shift, folded at load time into weights [scale][shift]), a lone ReLU, and a
 // residual add (optionally followed by ReLU). Channels-last, vec4 along C where C allows.
-import { binding, entry, grid, type Kernel, type KernelLimits } from "./common.js";
+import { binding, entry, grid, makeKernel, type Kernel, type KernelLimits } from "./common.js";
 
 export type ElementwiseOp = { kind: "affine" } | { kind: "relu" } | { kind: "add"; relu: boolean };
 
@@ -43,13 +43,16 @@ ${entry(g.nx, total)}
 }
 `;
   const reads = op.kind === "add" ? 2 : 1;
-  return {
+  return makeKernel({
+    family: "elementwise",
+    choice: { family: "elementwise" },
     name,
+    shape: `${elements}x${channels}`,
     wgsl,
-    workgroupSize: 64,
-    dispatch: g.dispatch,
+    grid: g,
     bindings,
+    ...(op.kind === "affine" ? { weights: { kind: "affine", channels } as const } : {}),
     flops: elements,
     bytes: 4 * elements * (reads + 1),
-  };
+  });
 }

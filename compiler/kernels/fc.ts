@@ -1,15 +1,25 @@
 // Fully connected layer: out[n, j] = sum_k x[n, k] * W[j, k] + b[j], one invocation per output,
 // vec4 along k. x is the flattened channels-last input; the weights were re-laid out at load
 // time to the same (T, H, W, C) order. Weights: [out][in], then bias [out].
-import { binding, entry, grid, type Kernel, type KernelLimits } from "./common.js";
+import {
+  binding,
+  entry,
+  grid,
+  makeKernel,
+  unflatten,
+  type Kernel,
+  type KernelLimits,
+} from "./common.js";
 
+/** `input`: the C, T, H, W of what the layer flattens. */
 export function fc(
   n: number,
-  features: number,
+  input: readonly [number, number, number, number],
   outFeatures: number,
   bias: boolean,
   limits: KernelLimits,
 ): Kernel {
+  const features = input.reduce((a, b) => a * b, 1);
   const vec = features % 4 === 0;
   const K = vec ? features / 4 : features;
   const total = n * outFeatures;
@@ -22,22 +32,28 @@ ${binding(0, "inp", t)}
 ${binding(1, "wts", t)}
 ${bias ? binding(2, "wflat", "f32") + "\n" : ""}${binding(bias ? 3 : 2, "out", "f32", true)}
 ${entry(g.nx, total)}
-  let j = idx % ${outFeatures}u; let n = idx / ${outFeatures}u;
+  ${unflatten("idx", [
+    ["j", outFeatures],
+    ["n", n],
+  ])}
   var acc = ${vec ? "vec4<f32>(0.0)" : "0.0"};
   let xb = n * ${K}u; let wb = j * ${K}u;
   for (var k = 0u; k < ${K}u; k++) { acc += inp[xb + k] * wts[wb + k]; }
   out[idx] = ${vec ? "acc.x + acc.y + acc.z + acc.w" : "acc"}${bias ? ` + wflat[${biasIndex}]` : ""};
 }
 `;
-  return {
+  return makeKernel({
+    family: "fc",
+    choice: { family: "fc" },
     name,
+    shape: JSON.stringify({ n, input, outFeatures, bias }),
     wgsl,
-    workgroupSize: 64,
-    dispatch: g.dispatch,
+    grid: g,
     // With a bias the weights buffer is bound twice: as vec4 rows and as scalars for the bias.
     // Without one the scalar view is left out: WebGPU's derived layout drops unused bindings.
     bindings: bias ? ["input", "weights", "weights", "output"] : ["input", "weights", "output"],
     flops: 2 * n * features * outFeatures,
+    weights: { kind: "fc", outFeatures, input, bias },
     bytes: 4 * (n * features + features * outFeatures + outFeatures + n * outFeatures),
-  };
+  });
 }

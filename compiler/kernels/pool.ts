@@ -2,8 +2,18 @@
 // per invocation. Max pooling treats padding as -infinity; average pooling counts padded
 // positions as zeros and divides by the window volume (PyTorch's count_include_pad default).
 import type { PoolAttrs, Triple } from "../ir.js";
-import { binding, entry, f32, grid, type Kernel, type KernelLimits } from "./common.js";
-import { texel, textureBinding, type ActivationTexture } from "./texture.js";
+import {
+  binding,
+  entry,
+  f32,
+  grid,
+  makeKernel,
+  unflatten,
+  type Kernel,
+  type KernelLimits,
+} from "./common.js";
+import { bufferInput, skipOutside, textureInput } from "./operand.js";
+import type { ActivationTexture } from "./texture.js";
 
 export interface PoolSpec extends PoolAttrs {
   readonly kind: "maxpool" | "avgpool";
@@ -13,10 +23,15 @@ export interface PoolSpec extends PoolAttrs {
   readonly output: Triple;
 }
 
+export const poolVectorises = (s: PoolSpec) => s.c % 4 === 0;
+
 /** `texture`: read the input from a staging texture without a border (see texture.ts). */
 export function pool(s: PoolSpec, limits: KernelLimits, texture?: ActivationTexture): Kernel {
-  const vec = s.c % 4 === 0;
-  const tex = texture !== undefined && vec && texture.pad.every((p) => p === 0);
+  const vec = poolVectorises(s);
+  const name = `${s.kind}${texture ? "-tex" : ""}-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}`;
+  // A border holds zeros, which are not a max pool's padding.
+  if (texture && (!vec || texture.pad.some((p) => p !== 0)))
+    throw new Error(`csnc bug: ${name} was chosen for an input it cannot read`);
   const C = vec ? s.c / 4 : s.c;
   const [T, H, W] = s.input;
   const [To, Ho, Wo] = s.output;
@@ -25,33 +40,31 @@ export function pool(s: PoolSpec, limits: KernelLimits, texture?: ActivationText
   const g = grid(total, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const max = s.kind === "maxpool";
-  const init = max
-    ? vec
-      ? "vec4<f32>(-3.402823e38)"
-      : "-3.402823e38"
-    : vec
-      ? "vec4<f32>(0.0)"
-      : "0.0";
-  const name = `${s.kind}${tex ? "-tex" : ""}-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}`;
+  const shape = [s.n, s.c, T, H, W];
+  const inp = texture ? textureInput(shape, texture, s.pad) : bufferInput(shape, vec ? 4 : 1);
   const wgsl = `// ${name}: input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}, C=${s.c}; channels-last${vec ? ", vec4 along C" : ""}.
-${tex ? textureBinding(0, "inp") : binding(0, "inp", t)}
+${inp.declaration(0)}
 ${binding(1, "out", t, true)}
 ${entry(g.nx, total)}
-  let c = idx % ${C}u; var r = idx / ${C}u;
-  let wo = r % ${Wo}u; r = r / ${Wo}u;
-  let ho = r % ${Ho}u; r = r / ${Ho}u;
-  let to = r % ${To}u; let n = r / ${To}u;
-  var acc = ${init};
+  ${unflatten("idx", [
+    ["c", C],
+    ["wo", Wo],
+    ["ho", Ho],
+    ["to", To],
+    ["n", s.n],
+  ])}
+  var acc = ${t}(${max ? "-3.402823e38" : "0.0"});
   for (var kt = 0; kt < ${KT}; kt++) {
     let it = i32(to * ${s.stride[0]}u) - ${s.pad[0]} + kt;
-    if (it < 0 || it >= ${T}) { continue; }
+    ${skipOutside(inp, `it >= 0 && it < ${T}`)}
     for (var kh = 0; kh < ${KH}; kh++) {
       let ih = i32(ho * ${s.stride[1]}u) - ${s.pad[1]} + kh;
-      if (ih < 0 || ih >= ${H}) { continue; }
+      ${skipOutside(inp, `ih >= 0 && ih < ${H}`)}
+      ${inp.row("row", "n", "it", "ih")}
       for (var kw = 0; kw < ${KW}; kw++) {
         let iw = i32(wo * ${s.stride[2]}u) - ${s.pad[2]} + kw;
-        if (iw < 0 || iw >= ${W}) { continue; }
-        let x = ${tex ? texel("inp", `iw * ${C} + i32(c)`, `i32(n * ${T * H}u) + it * ${H} + ih`) : `inp[(((n * ${T}u + u32(it)) * ${H}u + u32(ih)) * ${W}u + u32(iw)) * ${C}u + c]`};
+        ${skipOutside(inp, `iw >= 0 && iw < ${W}`)}
+        let x = ${inp.load("row", "iw", "i32(c)")};
         ${max ? "acc = max(acc, x);" : "acc = acc + x;"}
       }
     }
@@ -60,16 +73,18 @@ ${entry(g.nx, total)}
 }
 `;
   const elems = s.n * s.c;
-  return {
+  return makeKernel({
+    family: "pool",
+    choice: { family: "pool", storage: texture ? "texture" : "buffer" },
     name,
+    shape: JSON.stringify(s),
     wgsl,
-    workgroupSize: 64,
-    dispatch: g.dispatch,
+    grid: g,
     bindings: ["input", "output"],
-    ...(tex ? { textures: { input: texture } } : {}),
+    ...(texture ? { textures: { input: texture } } : {}),
     flops: elems * To * Ho * Wo * KT * KH * KW,
     bytes: 4 * elems * (T * H * W + To * Ho * Wo),
-  };
+  });
 }
 
 /** Mean over T, H and W: one invocation per (sample, 4 channels). */
@@ -85,20 +100,25 @@ export function globalAvgPool(n: number, c: number, input: Triple, limits: Kerne
 ${binding(0, "inp", t)}
 ${binding(1, "out", t, true)}
 ${entry(g.nx, total)}
-  let c = idx % ${C}u; let n = idx / ${C}u;
-  var acc = ${vec ? "vec4<f32>(0.0)" : "0.0"};
+  ${unflatten("idx", [
+    ["c", C],
+    ["n", n],
+  ])}
+  var acc = ${t}(0.0);
   var i = n * ${P * C}u + c;
   for (var p = 0u; p < ${P}u; p++) { acc = acc + inp[i]; i += ${C}u; }
   out[idx] = acc * ${f32(1 / P)};
 }
 `;
-  return {
+  return makeKernel({
+    family: "global-avgpool",
+    choice: { family: "global-avgpool" },
     name,
+    shape: JSON.stringify({ n, c, input }),
     wgsl,
-    workgroupSize: 64,
-    dispatch: g.dispatch,
+    grid: g,
     bindings: ["input", "output"],
     flops: n * c * P,
     bytes: 4 * n * c * (P + 1),
-  };
+  });
 }

@@ -1,36 +1,47 @@
-// Kernel variant choice for each inference step, apart from the generators themselves.
+// Every kernel choice, in one place: for each inference step, which family and variant (tiles,
+// buffer or texture inputs) runs it. The choice is data (choice.ts): the adapter class's
+// defaults (tuning.ts) decide it, unless a measured choice for the step's shape is passed in.
+// Generators make exactly what they are given; whether a variant can run is decided here.
 import type { InferenceGraph, InferenceNode } from "../inference.js";
 import type { Triple } from "../ir.js";
+import type { DepthwiseTile, DirectTile, KernelChoice, PointwiseTile, Storage } from "./choice.js";
 import type { Kernel, KernelLimits } from "./common.js";
-import { convDepthwise } from "./conv-depthwise.js";
+import { convDepthwise, depthwiseVectorises } from "./conv-depthwise.js";
 import { convDirect, directChannelTile, directTexturable } from "./conv-direct.js";
 import { convNaive } from "./conv-naive.js";
-import { convPointwise, pointwiseTile } from "./conv-pointwise.js";
-import { convWeightFloats, type ConvSpec } from "./conv-spec.js";
+import { canVectorise, convPointwise, pointwiseTiles } from "./conv-pointwise.js";
+import { convWeightFloats, prod, type ConvSpec, type ConvTextures } from "./conv-spec.js";
 import { elementwise } from "./elementwise.js";
 import { fc } from "./fc.js";
-import { globalAvgPool, pool } from "./pool.js";
+import { globalAvgPool, pool, poolVectorises, type PoolSpec } from "./pool.js";
 import { softmax } from "./softmax.js";
-import type { Tuning } from "./tuning.js";
 import { activationTexture, clipTexture, weightTexture } from "./texture.js";
+import type { Tuning } from "./tuning.js";
+import type { ConvLayout } from "./weights.js";
 
 const spatial = (shape: readonly number[]) =>
   [shape[2]!, shape[3]!, shape[4]!] as unknown as Triple;
 const elements = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-export type ConvVariant = "pointwise" | "depthwise" | "direct";
+/**
+ * How the clip reaches its readers: `ncthw` uploaded as given (every reader a direct conv that
+ * indexes it channels-first), `nthwc` transposed by the host, `texture` packed into the clip
+ * texture (see texture.ts).
+ */
+export type ClipLayout = "ncthw" | "nthwc" | "texture";
 
+/** The weight layout (and conv family) of a conv with `cin` input channels. */
 export function convVariant(
   conv: Extract<InferenceNode["op"], { kind: "conv" }>["conv"],
   cin: number,
-): ConvVariant {
+): ConvLayout {
   const { kernel, pad, groups } = conv;
   if (kernel.every((k) => k === 1) && pad.every((p) => p === 0) && groups === 1) return "pointwise";
   if (groups === cin && conv.outChannels === cin && groups > 1) return "depthwise";
   return "direct";
 }
 
-export function convSpec(node: InferenceNode, input: InferenceNode): ConvSpec {
+export function convSpec(node: InferenceNode, input: InferenceNode, clip?: ClipLayout): ConvSpec {
   if (node.op.kind !== "conv") throw new Error("not a conv");
   const c = node.op.conv;
   return {
@@ -49,14 +60,21 @@ export function convSpec(node: InferenceNode, input: InferenceNode): ConvSpec {
       residual: node.op.residual,
       reluAfterAdd: node.op.reluAfterAdd,
     },
+    ...(input.op.kind === "input" && clip !== undefined && clip !== "nthwc"
+      ? { channelsFirstInput: true }
+      : {}),
   };
 }
 
-/** Whether the model's input can stay channels-first: every reader is a direct conv. */
-export function channelsFirstInput(g: InferenceGraph, tuning: Tuning = {}): boolean {
+/** The clip's layout: as given, transposed, or as a texture (see ClipLayout). */
+export function clipLayout(
+  g: InferenceGraph,
+  limits: KernelLimits,
+  tuning: Tuning = {},
+): ClipLayout {
   const input = g.nodes.find((n) => n.op.kind === "input")!;
   const readers = g.nodes.filter((n) => n.inputs.includes(input.id));
-  return (
+  const direct =
     !tuning.naive &&
     readers.length > 0 &&
     readers.every(
@@ -65,130 +83,219 @@ export function channelsFirstInput(g: InferenceGraph, tuning: Tuning = {}): bool
         n.inputs[0] === input.id &&
         n.inputs[1] !== input.id &&
         convVariant(n.op.conv, input.shape[1]) === "direct",
-    )
-  );
-}
-
-/** Whether the clip is uploaded as a texture: every reader is a direct conv that reads it so. */
-export function clipAsTexture(
-  g: InferenceGraph,
-  limits: KernelLimits,
-  tuning: Tuning = {},
-): boolean {
-  if (!tuning.textures || !channelsFirstInput(g, tuning)) return false;
-  const input = g.nodes.find((n) => n.op.kind === "input")!;
-  const readers = g.nodes.filter((n) => n.inputs.includes(input.id));
+    );
+  if (!direct) return "nthwc";
+  if (!tuning.textures) return "ncthw";
   // One clip texture, so one border: every reader must pad alike.
   const pad = (n: InferenceNode) => convSpec(n, input).pad.join("x");
-  if (readers.some((n) => pad(n) !== pad(readers[0]!))) return false;
-  return readers.every((n) => {
-    const spec = { ...convSpec(n, input), channelsFirstInput: true };
-    return directTexturable(spec) && convTextures(spec, input.shape, limits, true) !== undefined;
+  if (readers.some((n) => pad(n) !== pad(readers[0]!))) return "ncthw";
+  const texturable = readers.every((n) => {
+    const spec = convSpec(n, input, "texture");
+    return directTexturable(spec) && convTextures(spec, limits) !== undefined;
   });
+  return texturable ? "texture" : "ncthw";
 }
 
-/** The textures a conv reads, when the tuning asks for them and both fit the device. */
-function convTextures(
-  spec: ConvSpec,
-  inputShape: readonly number[],
-  limits: KernelLimits,
-  clip: boolean,
-): Kernel["textures"] {
-  const input = clip
-    ? clipTexture(inputShape, limits, spec.pad)
-    : activationTexture(inputShape, limits, spec.pad);
-  const weights = weightTexture(spec.cout, convWeightFloats(spec), limits);
+/** The textures a conv reads as textures (the clip's own, or a staged copy), if both fit. */
+function convTextures(s: ConvSpec, limits: KernelLimits): ConvTextures | undefined {
+  const shape = [s.n, s.cin, ...s.input];
+  const input = s.channelsFirstInput
+    ? clipTexture(shape, limits, s.pad)
+    : activationTexture(shape, limits, s.pad);
+  const weights = weightTexture(s.cout, convWeightFloats(s), limits);
   return input && weights ? { input, weights } : undefined;
 }
 
-/** The kernel of `node`, whose first input is `input` (undefined for the graph's input). */
+/** Whether the family's texture variant can read this conv: channels that fill texels. */
+function texturable(s: ConvSpec, layout: ConvLayout): boolean {
+  if (layout === "pointwise") return canVectorise(s);
+  if (layout === "depthwise") return depthwiseVectorises(s);
+  return directTexturable(s);
+}
+
+/** The largest pointwise tile that still leaves `minInvocations` to spread over the device. */
+function pointwiseTile(s: ConvSpec, minInvocations = 4096, maxTileArea = 32): PointwiseTile {
+  const m = s.n * prod(s.output);
+  const groups = canVectorise(s) ? s.cout / 4 : s.cout;
+  const fits = pointwiseTiles(s).filter((t) => t.rows * t.cols <= Math.max(1, maxTileArea));
+  return (
+    fits.find((t) => Math.ceil(m / t.rows) * (groups / t.cols) >= minInvocations) ??
+    fits[fits.length - 1]!
+  );
+}
+
+/** Narrow outputs (res5 at small inputs) get one output per invocation; no tile past the output. */
+function depthwiseTile(s: ConvSpec, tuning: Tuning): DepthwiseTile {
+  const tile = tuning.depthwiseTile ?? { th: 1, tw: 2 };
+  const [, Ho, Wo] = s.output;
+  return { th: Math.min(tile.th, Ho), tw: Math.min(Wo < 4 ? 1 : tile.tw, Wo) };
+}
+
+/** Shrinks the row of outputs until the device has enough invocations to spread. */
+function directTile(s: ConvSpec, tuning: Tuning): DirectTile {
+  const tile = tuning.directTile ?? { tw: 4, cot: 4 };
+  const cot = directChannelTile(s, tile.cot);
+  let tw = Math.min(tile.tw, s.output[2]);
+  const invocations = (w: number) =>
+    s.n * s.output[0] * s.output[1] * Math.ceil(s.output[2] / w) * Math.ceil(s.cout / 4 / cot);
+  while (tw > 1 && invocations(tw) < (tuning.minInvocations ?? 4096)) tw = Math.ceil(tw / 2);
+  return { tw, cot };
+}
+
+function defaultConvChoice(
+  s: ConvSpec,
+  layout: ConvLayout,
+  tuning: Tuning,
+  storage: Storage,
+): KernelChoice {
+  if (tuning.naive) return { family: "conv-naive" };
+  switch (layout) {
+    case "pointwise":
+      return {
+        family: "conv-pointwise",
+        storage,
+        tile: pointwiseTile(s, tuning.minInvocations, tuning.maxTileArea),
+      };
+    case "depthwise":
+      return { family: "conv-depthwise", storage, tile: depthwiseTile(s, tuning) };
+    case "direct":
+      return { family: "conv-direct", storage, tile: directTile(s, tuning) };
+  }
+}
+
+function poolSpec(node: InferenceNode, input: InferenceNode): PoolSpec {
+  const op = node.op as Extract<InferenceNode["op"], { kind: "maxpool" | "avgpool" }>;
+  return {
+    ...op,
+    n: node.shape[0],
+    c: node.shape[1],
+    input: spatial(input.shape),
+    output: spatial(node.shape),
+  };
+}
+
+/** The key a measured choice is recorded under: the step's family inputs and shapes. */
+export function stepKey(node: InferenceNode, input: InferenceNode | undefined): string {
+  return JSON.stringify([node.op, input?.shape ?? [], node.shape]);
+}
+
+/** The default choice for `node`, whose first input is `input`, and the conv's spec. */
+function defaultChoice(
+  node: InferenceNode,
+  input: InferenceNode,
+  limits: KernelLimits,
+  tuning: Tuning,
+  clip: ClipLayout,
+): KernelChoice {
+  const op = node.op;
+  if (op.kind === "conv") {
+    const s = convSpec(node, input, clip);
+    const layout = convVariant(op.conv, s.cin);
+    // The clip as given has no staged copy; as a texture it must be read as one.
+    const fromClip = input.op.kind === "input";
+    const wanted = tuning.textures === true && !(fromClip && clip === "ncthw");
+    const storage =
+      wanted && texturable(s, layout) && convTextures(s, limits) !== undefined
+        ? "texture"
+        : "buffer";
+    return defaultConvChoice(s, layout, tuning, storage);
+  }
+  if (op.kind === "maxpool" || op.kind === "avgpool") {
+    const texture =
+      tuning.textures === true &&
+      poolVectorises(poolSpec(node, input)) &&
+      activationTexture(input.shape, limits) !== undefined;
+    return { family: "pool", storage: texture ? "texture" : "buffer" };
+  }
+  const family = {
+    global_avgpool: "global-avgpool",
+    fc: "fc",
+    softmax: "softmax",
+    bn: "elementwise",
+    relu: "elementwise",
+    add: "elementwise",
+    input: undefined,
+  }[op.kind];
+  if (!family) throw new Error("the input needs no kernel");
+  return { family } as KernelChoice;
+}
+
+/** The kernel `choice` names for `node`; throws (a csnc bug) if that variant cannot run it. */
+export function generate(
+  node: InferenceNode,
+  input: InferenceNode,
+  limits: KernelLimits,
+  choice: KernelChoice,
+  clip: ClipLayout,
+): Kernel {
+  const op = node.op;
+  const textures = (s: ConvSpec, storage: Storage) => {
+    if (storage === "buffer") return undefined;
+    const t = convTextures(s, limits);
+    if (!t) throw new Error(`csnc bug: ${node.path}'s textures do not fit the device`);
+    return t;
+  };
+  switch (choice.family) {
+    case "conv-pointwise":
+    case "conv-depthwise":
+    case "conv-direct":
+    case "conv-naive": {
+      if (op.kind !== "conv") break;
+      const s = convSpec(node, input, choice.family === "conv-naive" ? "nthwc" : clip);
+      if (choice.family === "conv-naive") return convNaive(s, limits);
+      const t = textures(s, choice.storage);
+      if (choice.family === "conv-pointwise") return convPointwise(s, limits, choice.tile, t);
+      if (choice.family === "conv-depthwise") return convDepthwise(s, limits, choice.tile, t);
+      return convDirect(s, limits, choice.tile, t);
+    }
+    case "pool": {
+      if (op.kind !== "maxpool" && op.kind !== "avgpool") break;
+      const texture =
+        choice.storage === "texture" ? activationTexture(input.shape, limits) : undefined;
+      return pool(poolSpec(node, input), limits, texture);
+    }
+    case "global-avgpool":
+      return globalAvgPool(node.shape[0], node.shape[1], spatial(input.shape), limits);
+    case "fc": {
+      if (op.kind !== "fc") break;
+      const [, c, t, h, w] = input.shape as [number, number, number, number, number];
+      return fc(node.shape[0], [c, t, h, w], op.outFeatures, op.bias, limits);
+    }
+    case "softmax":
+      // Over channels at every position: channels-last keeps each position's C values together.
+      return softmax(elements(node.shape) / node.shape[1], node.shape[1], limits);
+    case "elementwise": {
+      const e = elements(node.shape);
+      const c = node.shape[1];
+      if (op.kind === "bn") return elementwise({ kind: "affine" }, e, c, limits);
+      if (op.kind === "relu") return elementwise({ kind: "relu" }, e, c, limits);
+      if (op.kind === "add") return elementwise({ kind: "add", relu: op.relu }, e, c, limits);
+      break;
+    }
+  }
+  throw new Error(`csnc bug: ${choice.family} cannot run ${node.path} (${op.kind})`);
+}
+
+/**
+ * The kernel of `node`, whose first input is `input`: the measured choice for its shape where
+ * `tuning.choices` has one that can run here, else the adapter class's default.
+ */
 export function selectKernel(
   node: InferenceNode,
   input: InferenceNode | undefined,
   limits: KernelLimits,
   tuning: Tuning = {},
-  inputChannelsFirst = false,
-  inputTexture = false,
+  clip: ClipLayout = "nthwc",
 ): Kernel {
-  const op = node.op;
-  switch (op.kind) {
-    case "conv": {
-      const spec = {
-        ...convSpec(node, input!),
-        channelsFirstInput: inputChannelsFirst && input!.op.kind === "input",
-      };
-      if (tuning.naive) return convNaive(spec, limits);
-      const variant = convVariant(op.conv, input!.shape[1]);
-      // The clip is read from its own texture, or staged like any tensor when channels-last.
-      const fromClip = input!.op.kind === "input";
-      const textures =
-        tuning.textures && (!fromClip || inputTexture || !inputChannelsFirst)
-          ? convTextures(spec, input!.shape, limits, fromClip && inputTexture)
-          : undefined;
-      if (variant === "pointwise")
-        return convPointwise(
-          spec,
-          limits,
-          pointwiseTile(spec, tuning.minInvocations, tuning.maxTileArea),
-          textures,
-        );
-      if (variant === "depthwise") {
-        // Narrow outputs (res5 at small inputs) get one output per invocation.
-        const tile = tuning.depthwiseTile ?? { th: 1, tw: 2 };
-        const tw = spec.output[2] < 4 ? 1 : tile.tw;
-        return convDepthwise(spec, limits, { th: tile.th, tw }, textures);
-      }
-      const tile = tuning.directTile ?? { tw: 4, cot: 4 };
-      const cot = directChannelTile(spec, tile.cot);
-      // Shrink the row of outputs until the device has enough invocations to spread.
-      let tw = Math.min(tile.tw, spec.output[2]);
-      const invocations = (w: number) =>
-        spec.n *
-        spec.output[0] *
-        spec.output[1] *
-        Math.ceil(spec.output[2] / w) *
-        Math.ceil(spec.cout / 4 / cot);
-      while (tw > 1 && invocations(tw) < (tuning.minInvocations ?? 4096)) tw = Math.ceil(tw / 2);
-      return convDirect(spec, limits, tw, cot, textures);
+  if (!input) throw new Error("the input needs no kernel");
+  const measured = tuning.choices?.[stepKey(node, input)];
+  if (measured) {
+    try {
+      return generate(node, input, limits, measured, clip);
+    } catch (e) {
+      // A choice measured elsewhere (another device's limits) falls back to the default.
+      if (!(e instanceof Error) || !e.message.startsWith("csnc bug")) throw e;
     }
-    case "maxpool":
-    case "avgpool":
-      return pool(
-        {
-          ...op,
-          n: node.shape[0],
-          c: node.shape[1],
-          input: spatial(input!.shape),
-          output: spatial(node.shape),
-        },
-        limits,
-        tuning.textures ? activationTexture(input!.shape, limits) : undefined,
-      );
-    case "global_avgpool":
-      return globalAvgPool(node.shape[0], node.shape[1], spatial(input!.shape), limits);
-    case "fc":
-      return fc(
-        node.shape[0],
-        elements(input!.shape) / input!.shape[0],
-        op.outFeatures,
-        op.bias,
-        limits,
-      );
-    case "softmax":
-      // Over channels at every position: channels-last keeps each position's C values together.
-      return softmax(elements(node.shape) / node.shape[1], node.shape[1], limits);
-    case "bn":
-      return elementwise({ kind: "affine" }, elements(node.shape), node.shape[1], limits);
-    case "relu":
-      return elementwise({ kind: "relu" }, elements(node.shape), node.shape[1], limits);
-    case "add":
-      return elementwise(
-        { kind: "add", relu: op.relu },
-        elements(node.shape),
-        node.shape[1],
-        limits,
-      );
-    case "input":
-      throw new Error("the input needs no kernel");
   }
+  return generate(node, input, limits, defaultChoice(node, input, limits, tuning, clip), clip);
 }

@@ -1,5 +1,5 @@
 // Softmax over the classes of each sample: one invocation per sample (classes are few).
-import { binding, entry, grid, type Kernel, type KernelLimits } from "./common.js";
+import { binding, entry, grid, makeKernel, type Kernel, type KernelLimits } from "./common.js";
 
 export function softmax(n: number, classes: number, limits: KernelLimits): Kernel {
   const g = grid(n, limits);
@@ -16,13 +16,15 @@ ${entry(g.nx, n)}
   for (var j = 0u; j < ${classes}u; j++) { out[base + j] = out[base + j] * inv; }
 }
 `;
-  return {
+  return makeKernel({
+    family: "softmax",
+    choice: { family: "softmax" },
     name: "softmax",
+    shape: `${n}x${classes}`,
     wgsl,
-    workgroupSize: 64,
-    dispatch: g.dispatch,
+    grid: g,
     bindings: ["input", "output"],
     flops: 3 * n * classes,
     bytes: 12 * n * classes,
-  };
+  });
 }

@@ -1,24 +1,105 @@
-// Texture inputs for CPU adapters. llvmpipe compiles each storage-buffer load into a branchy
+// The geometry of an activation in memory, defined once: N x T planes of H x W positions, each
+// position `per` units wide (floats, vec4s or texels), every plane inside a zero border of
+// `pad`. A storage buffer is the unbordered case; a staging texture may be bordered by its
+// reader's padding, so that taps need no bounds checks. The WGSL index expressions (operand.ts)
+// and the host's copy offsets (`stagingCopies`, `clipTexels`) are both computed by `planeRow`
+// and `planeColumn`, over numbers or over WGSL text.
+//
+// Texture inputs are for CPU adapters: llvmpipe compiles each storage-buffer load into a branchy
 // loop over the SIMD lanes (a mask branch and a bounds check per lane and component), but a
 // texel fetch into a few vector loads and shuffles: the same 32x8-tiled GEMM ran about 3x as
 // fast reading rgba32float textures as reading storage buffers (`npm run bench:kernels`,
 // BENCHMARKS.md).
-// Kernels that read textures get their input copied into a staging texture
-// (copyBufferToTexture) and their weights uploaded as one at load time.
 import type { Triple } from "../ir.js";
 import type { KernelLimits, TextureShape } from "./common.js";
 
-/** A staged activation: its texture's size and the zero border around every H x W plane. */
-export interface ActivationTexture extends TextureShape {
+/** N x T planes of H x W positions, `per` units each, every plane inside a border of `pad`. */
+export interface PlaneLayout {
+  readonly planes: readonly [n: number, t: number, h: number, w: number];
+  readonly per: number;
   readonly pad: Triple;
 }
 
+/** A staged activation texture: its size, its border, and its texels per position. */
+export interface ActivationTexture extends TextureShape {
+  readonly pad: Triple;
+  /** rgba32float texels per position: C / 4 for activations, 1 for the clip (C <= 4). */
+  readonly per: number;
+}
+
+/** Integer arithmetic over numbers (the host) or WGSL i32 expressions (the kernels). */
+interface Arith<T> {
+  lit(x: number): T;
+  add(...xs: T[]): T;
+  mul(x: T, k: number): T;
+}
+
+const numbers: Arith<number> = {
+  lit: (x) => x,
+  add: (...xs) => xs.reduce((a, b) => a + b, 0),
+  mul: (x, k) => x * k,
+};
+
+const wgsl: Arith<string> = {
+  lit: (x) => String(x),
+  add: (...xs) => `(${xs.filter((x) => x !== "0").join(" + ") || "0"})`,
+  mul: (x, k) => (k === 1 ? x : `${x} * ${k}`),
+};
+
+function row<T>(l: PlaneLayout, a: Arith<T>, n: T, t: T, h: T): T {
+  const [, T, H] = l.planes;
+  const [pT, pH] = l.pad;
+  return a.add(a.mul(a.add(a.mul(n, T + 2 * pT), t, a.lit(pT)), H + 2 * pH), h, a.lit(pH));
+}
+
+function column<T>(l: PlaneLayout, a: Arith<T>, w: T): T {
+  return a.mul(a.add(w, a.lit(l.pad[2])), l.per);
+}
+
+/** The row of plane (n, t) at height h (h and t in unbordered coordinates). */
+export const planeRow = (l: PlaneLayout, n: number, t: number, h: number) =>
+  row(l, numbers, n, t, h);
+/** The first unit of position w of a row. */
+export const planeColumn = (l: PlaneLayout, w: number) => column(l, numbers, w);
+/** `planeRow` as a WGSL i32 expression. */
+export const planeRowExpr = (l: PlaneLayout, n: string, t: string, h: string) =>
+  row(l, wgsl, n, t, h);
+/** `planeColumn` as a WGSL i32 expression. */
+export const planeColumnExpr = (l: PlaneLayout, w: string) => column(l, wgsl, w);
+
+/** Units per row, and rows. */
+export function planeExtent(l: PlaneLayout): { width: number; height: number } {
+  const [n, t, h, w] = l.planes;
+  return { width: (w + 2 * l.pad[2]) * l.per, height: n * (t + 2 * l.pad[0]) * (h + 2 * l.pad[1]) };
+}
+
+/** The layout of a channels-last N x C x T x H x W activation in a storage buffer of `per` units a position. */
+export function bufferLayout(shape: readonly number[], per: number): PlaneLayout {
+  const [n, , t, h, w] = shape as [number, number, number, number, number];
+  return { planes: [n, t, h, w], per, pad: [0, 0, 0] };
+}
+
+/** The layout of activation `shape` in texture `t`. */
+export function textureLayout(shape: readonly number[], t: ActivationTexture): PlaneLayout {
+  const [n, , T, H, W] = shape as [number, number, number, number, number];
+  return { planes: [n, T, H, W], per: t.per, pad: t.pad };
+}
+
+function fit(
+  shape: readonly number[],
+  per: number,
+  pad: Triple,
+  limits: KernelLimits,
+): ActivationTexture | undefined {
+  const { width, height } = planeExtent({ ...bufferLayout(shape, per), pad });
+  const max = limits.maxTextureDimension2D;
+  return width <= max && height <= max ? { width, height, pad, per } : undefined;
+}
+
 /**
- * Where a channels-last N x T x H x W x C activation lies in a staging texture, with a zero
- * border of `pad` (the reading conv's padding, so its taps need no bounds checks): texel
- * ((w + pW) * C/4 + c/4, (n * (T + 2pT) + t + pT) * (H + 2pH) + h + pH). Undefined when it
- * cannot: channels not a multiple of 4, a row not a multiple of 256 bytes (copyBufferToTexture's
- * rule), or beyond the device's size.
+ * A channels-last activation staged into a texture of C/4 texels a position, inside a zero
+ * border of `pad`. Undefined when it cannot be: channels not a multiple of 4, a row not a
+ * multiple of 256 bytes (copyBufferToTexture's rule), or beyond the device's size.
  */
 export function activationTexture(
   shape: readonly number[],
@@ -27,53 +108,21 @@ export function activationTexture(
 ): ActivationTexture | undefined {
   const c = shape[1]!;
   if (c % 4 !== 0 || (shape[4]! * c) % 64 !== 0) return undefined;
-  return planes(shape, c / 4, limits, pad);
+  return fit(shape, c / 4, pad, limits);
 }
 
-/**
- * The model's N x C x T x H x W clip with C <= 4, uploaded by the host as texel
- * (w + pW, (n * (T + 2pT) + t + pT) * (H + 2pH) + h + pH) holding the C channels (the rest and
- * the border zero).
- */
+/** The model's N x C x T x H x W clip with C <= 4, packed by the host one texel a position. */
 export function clipTexture(
   shape: readonly number[],
   limits: KernelLimits,
   pad: Triple = [0, 0, 0],
 ): ActivationTexture | undefined {
-  return shape[1]! <= 4 ? planes(shape, 1, limits, pad) : undefined;
-}
-
-/** The N x T planes of H x W positions, `texels` each, stacked inside their borders. */
-function planes(
-  shape: readonly number[],
-  texels: number,
-  limits: KernelLimits,
-  pad: Triple,
-): ActivationTexture | undefined {
-  const [n, , t, h, w] = shape as [number, number, number, number, number];
-  const width = (w + 2 * pad[2]) * texels;
-  const height = n * (t + 2 * pad[0]) * (h + 2 * pad[1]);
-  const max = limits.maxTextureDimension2D;
-  return width <= max && height <= max ? { width, height, pad } : undefined;
-}
-
-/** WGSL: the texel row of input plane (n, t) at row h, for a staged texture's geometry. */
-export function textureRow(
-  t: ActivationTexture,
-  T: number,
-  H: number,
-  n: string,
-  it: string,
-  ih: string,
-): string {
-  const [pT, pH] = t.pad;
-  return `(i32(${n}) * ${T + 2 * pT} + ${it} + ${pT}) * ${H + 2 * pH} + ${ih} + ${pH}`;
+  return shape[1]! <= 4 ? fit(shape, 1, pad, limits) : undefined;
 }
 
 /**
- * Packed conv weights ([rows][Cout] then the bias row, as `runtime/weights.ts` lays them out)
- * as a texture one row of Cout/4 texels per row. Undefined when Cout is not a multiple of 4 or
- * the rows do not fit.
+ * Packed conv weights ([rows][Cout] then the bias row, as the conv families lay them out) as a
+ * texture of Cout/4 texels a row. Undefined when Cout is not a multiple of 4 or the rows do not fit.
  */
 export function weightTexture(
   cout: number,
@@ -87,11 +136,53 @@ export function weightTexture(
   return width <= max && height <= max ? { width, height } : undefined;
 }
 
-export function textureBinding(index: number, name: string): string {
-  return `@group(0) @binding(${index}) var ${name}: texture_2d<f32>;`;
+/** One copyBufferToTexture of a staging copy: rows of a tensor's buffer into the texture. */
+export interface StagingCopy {
+  readonly offset: number;
+  readonly bytesPerRow: number;
+  readonly rows: number;
+  readonly origin: { readonly x: number; readonly y: number };
+  /** Texels per row. */
+  readonly width: number;
 }
 
-/** WGSL for a texel fetch at integer coordinates `x`, `y`. */
-export function texel(name: string, x: string, y: string): string {
-  return `textureLoad(${name}, vec2<i32>(${x}, ${y}), 0)`;
+/**
+ * The copies that stage channels-last `shape` into texture `t`: plane by plane into the zero
+ * border; one copy of every plane when there is no border. Each copy lands at its plane's first
+ * interior row, also when N x T is 1 (then the single plane still sits below its border).
+ */
+export function stagingCopies(shape: readonly number[], t: ActivationTexture): StagingCopy[] {
+  const [n, c, T, H, W] = shape as [number, number, number, number, number];
+  const l = textureLayout(shape, t);
+  const bytesPerRow = 4 * W * c;
+  const bordered = t.pad.some((p) => p > 0);
+  const copies = bordered ? n * T : 1;
+  const rows = (n * T * H) / copies;
+  return [...Array(copies).keys()].map((p) => ({
+    offset: p * rows * bytesPerRow,
+    bytesPerRow,
+    rows,
+    origin: { x: planeColumn(l, 0), y: planeRow(l, Math.floor(p / T), p % T, 0) },
+    width: W * t.per,
+  }));
+}
+
+/** Channels-first N x C x T x H x W (C <= 4) as the clip texture's texels; border and spare channels zero. */
+export function clipTexels(
+  x: Float32Array,
+  shape: readonly number[],
+  t: ActivationTexture,
+): Float32Array<ArrayBuffer> {
+  const [n, c, T, H, W] = shape as [number, number, number, number, number];
+  const l = textureLayout(shape, t);
+  const out = new Float32Array(t.width * t.height * 4);
+  for (let i = 0; i < n; i++)
+    for (let ch = 0; ch < c; ch++)
+      for (let tt = 0; tt < T; tt++)
+        for (let h = 0; h < H; h++) {
+          const src = (((i * c + ch) * T + tt) * H + h) * W;
+          const dst = (planeRow(l, i, tt, h) * t.width + planeColumn(l, 0)) * 4 + ch;
+          for (let w = 0; w < W; w++) out[dst + 4 * w] = x[src + w]!;
+        }
+  return out;
 }

@@ -6,7 +6,7 @@
 // output tiles instead of 2x7, the slowest of res4's depthwise convs went from 5.7-7.6x to
 // 11.2-14x the naive kernel in the model, in two of three runs); SwiftShader takes minutes to
 // compile those and gains little.
-import type { DepthwiseTile } from "./conv-depthwise.js";
+import type { DepthwiseTile, KernelChoice } from "./choice.js";
 
 /** Knobs for the kernel choice; an adapter class's defaults, or a test's or benchmark's own. */
 export interface Tuning {
@@ -22,6 +22,8 @@ export interface Tuning {
   readonly textures?: boolean;
   /** Benchmarks only: every conv as the naive one-invocation-per-output baseline. */
   readonly naive?: boolean;
+  /** Measured choices by step (`stepKey` in select.ts), preferred where they can run. */
+  readonly choices?: Readonly<Record<string, KernelChoice>>;
 }
 
 /** What the policy looks at: GPUAdapterInfo's strings (Dawn, browsers). */

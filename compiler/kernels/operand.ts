@@ -1,0 +1,142 @@
+// Operands of kernel templates: each kind of storage a kernel reads (a storage buffer, a staged
+// texture, the clip as given or as a texture) provides its declaration and its loads, so a
+// generator is written once for all of them (as ONNX Runtime Web's IndicesHelper does). Index
+// expressions come from the one geometry in texture.ts. Every index is an i32 expression.
+import { binding } from "./common.js";
+import {
+  bufferLayout,
+  planeColumnExpr,
+  planeRowExpr,
+  textureLayout,
+  type ActivationTexture,
+  type PlaneLayout,
+} from "./texture.js";
+
+/** An activation a kernel reads, addressed by row (n, t, h) and column (w, channel group). */
+export interface ActivationOperand {
+  readonly storage: "buffer" | "texture";
+  /** Channels one load returns: 4 (vec4 units or texels), 1 (scalars), or the clip's C. */
+  readonly lanes: number;
+  /** The WGSL type of one load. */
+  readonly type: string;
+  /** Zero padding lies around every plane: taps need no bounds checks. */
+  readonly bordered: boolean;
+  declaration(index: number): string;
+  /** `let v = ...;`: the row cursor of (n, t, h), t and h in the input's own coordinates. */
+  row(v: string, n: string, t: string, h: string): string;
+  /** The value at column w of row cursor `v`, channel group (or scalar channel) c. */
+  load(v: string, w: string, c: string): string;
+  /** `load`, but zero where w lies outside the input (bordered inputs hold the zeros). */
+  loadInside(v: string, w: string, c: string): string;
+}
+
+const zeroOf = (type: string) => `${type}(0.0)`;
+
+/** A channels-last activation in a storage buffer, of `lanes` 1 (f32) or 4 (vec4) a unit. */
+export function bufferInput(shape: readonly number[], lanes: 1 | 4): ActivationOperand {
+  const l = bufferLayout(shape, shape[1]! / lanes);
+  const W = l.planes[3];
+  const type = lanes === 4 ? "vec4<f32>" : "f32";
+  const at = (v: string, w: string, c: string) => `inp[u32(${v} + (${w}) * ${l.per} + ${c})]`;
+  return {
+    storage: "buffer",
+    lanes,
+    type,
+    bordered: false,
+    declaration: (i) => binding(i, "inp", type),
+    row: (v, n, t, h) => `let ${v} = ${planeRowExpr(l, `i32(${n})`, t, h)} * ${W * l.per};`,
+    load: at,
+    loadInside: (v, w, c) =>
+      `select(${zeroOf(type)}, ${at(v, `clamp(${w}, 0, ${W - 1})`, c)}, ${w} >= 0 && ${w} < ${W})`,
+  };
+}
+
+/** The model's own N x C x T x H x W clip in a storage buffer, read as given (scalars). */
+export function channelsFirstInput(shape: readonly number[]): ActivationOperand {
+  const [, c, T, H, W] = shape as [number, number, number, number, number];
+  const plane = T * H * W;
+  const at = (v: string, w: string, ch: string) => `inp[u32(${v} + ${w} + (${ch}) * ${plane})]`;
+  return {
+    storage: "buffer",
+    lanes: 1,
+    type: "f32",
+    bordered: false,
+    declaration: (i) => binding(i, "inp", "f32"),
+    row: (v, n, t, h) => `let ${v} = i32(${n}) * ${c * plane} + ((${t}) * ${H} + ${h}) * ${W};`,
+    load: at,
+    loadInside: (v, w, ch) =>
+      `select(0.0, ${at(v, `clamp(${w}, 0, ${W - 1})`, ch)}, ${w} >= 0 && ${w} < ${W})`,
+  };
+}
+
+/**
+ * A texture of `shape` (staged activations, 4 channels a texel, or the clip, all of its
+ * channels in one texel), bordered for a reader whose padding is `readerPad`.
+ */
+export function textureInput(
+  shape: readonly number[],
+  t: ActivationTexture,
+  readerPad: readonly number[],
+): ActivationOperand {
+  const l: PlaneLayout = textureLayout(shape, t);
+  const bordered = t.pad.every((p, i) => p === readerPad[i]);
+  const at = (v: string, w: string, c: string) =>
+    texel("inp", `${planeColumnExpr(l, w)} + ${c}`, v);
+  return {
+    storage: "texture",
+    lanes: t.per === 1 ? shape[1]! : 4,
+    type: "vec4<f32>",
+    bordered,
+    declaration: (i) => textureBinding(i, "inp"),
+    row: (v, n, tt, h) => `let ${v} = ${planeRowExpr(l, `i32(${n})`, tt, h)};`,
+    load: at,
+    loadInside: (v, w, c) => {
+      if (!bordered) throw new Error("csnc bug: an unbordered texture read outside its planes");
+      return at(v, w, c);
+    },
+  };
+}
+
+/** A kernel's packed weights: rows of `columns` units (vec4 or f32), in a buffer or a texture. */
+export interface WeightOperand {
+  readonly storage: "buffer" | "texture";
+  declaration(index: number): string;
+  /** The unit at (row, column), i32 expressions. */
+  load(row: string, column: string): string;
+}
+
+export function bufferWeights(type: string, columns: number): WeightOperand {
+  return {
+    storage: "buffer",
+    declaration: (i) => binding(i, "wts", type),
+    load: (row, column) => `wts[u32((${row}) * ${columns} + ${column})]`,
+  };
+}
+
+/** Weights uploaded as a texture of one texel (4 output channels) a unit. */
+export function textureWeights(): WeightOperand {
+  return {
+    storage: "texture",
+    declaration: (i) => textureBinding(i, "wts"),
+    load: (row, column) => texel("wts", column, row),
+  };
+}
+
+/** A WGSL statement that skips the loop iteration unless `inside`; nothing for bordered inputs. */
+export function skipOutside(op: ActivationOperand, inside: string): string {
+  return op.bordered ? "" : `if (!(${inside})) { continue; }`;
+}
+
+/** A WGSL block opener that runs only `inside`; a plain block for bordered inputs. */
+export function blockInside(op: ActivationOperand, inside: string): string {
+  return op.bordered ? "{" : `if (${inside}) {`;
+}
+
+function textureBinding(index: number, name: string): string {
+  return `@group(0) @binding(${index}) var ${name}: texture_2d<f32>;`;
+}
+
+/** WGSL for a texel fetch at integer coordinates `x`, `y`. */
+export function texel(name: string, x: string, y: string): string {
+  return `textureLoad(${name}, vec2<i32>(${x}, ${y}), 0)`;
+}
