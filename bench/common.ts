@@ -1,15 +1,20 @@
 // What the single-kernel benchmarks (kernels.ts, fusion.ts) share: the limits their kernels are
 // generated for, a conv's texture inputs, and the timing of one kernel.
 import { compatLimits, type Kernel, type TextureShape } from "../compiler/kernels/common.js";
-import { convWeightFloats, prod, type ConvSpec } from "../compiler/kernels/conv-spec.js";
+import {
+  convWeightFloats,
+  prod,
+  type ConvSpec,
+  type ConvTextures,
+} from "../compiler/kernels/conv-spec.js";
 import { activationTexture, clipTexture, weightTexture } from "../compiler/kernels/texture.js";
-import { median } from "../runtime/cli/profile.js";
+import { median } from "../runtime/profile.js";
 
 /** Compatibility-mode limits with the larger textures llvmpipe offers (16384). */
 export const benchLimits = { ...compatLimits, maxTextureDimension2D: 16384 };
 
 /** The input texture (bordered by the conv's padding) and weight texture a conv reads. */
-export function convTextures(s: ConvSpec): NonNullable<Kernel["textures"]> {
+export function convTextures(s: ConvSpec): ConvTextures {
   const input = s.channelsFirstInput
     ? clipTexture([s.n, s.cin, ...s.input], benchLimits, s.pad)
     : activationTexture([s.n, s.cin, ...s.input], benchLimits, s.pad);

@@ -8,11 +8,11 @@
 // Prints ms per variant. It measures speed only: the fused kernel's output is not checked, as no
 // plan uses it.
 import { parseArgs } from "node:util";
-import { convDepthwise } from "../compiler/kernels/conv-depthwise.js";
-import { convPointwise, pointwiseTile } from "../compiler/kernels/conv-pointwise.js";
+import { defaultConvKernel } from "../compiler/kernels/select.js";
 import type { ConvSpec } from "../compiler/kernels/conv-spec.js";
-import { texel, textureRow } from "../compiler/kernels/texture.js";
-import { table } from "../compiler/cli/format.js";
+import { texel } from "../compiler/kernels/operand.js";
+import { planeRowExpr, textureLayout } from "../compiler/kernels/texture.js";
+import { table } from "../cli/format.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { tuningFor } from "../compiler/kernels/tuning.js";
 import { describeAdapter, requestDevice } from "../runtime/device.js";
@@ -74,7 +74,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let to = i32(r % ${T}u); let n = r / ${T}u;
     var acc = vec4<f32>(0.0);
     for (var kt = 0; kt < 3; kt++) {
-      let row = ${textureRow(input, T, H, "n", "to - 1 + kt", "ho - 1")};
+      let row = ${planeRowExpr(textureLayout([dw.n, dw.cin, T, H, W], input), "i32(n)", "to - 1 + kt", "ho - 1")};
       ${taps.map(([kh, kw]) => `acc += ${texel("inp", `(wo + ${kw}) * ${K} + c`, `row + ${kh}`)} * ${texel("dww", "c", `kt * 9 + ${kh * 3 + kw}`)};`).join("\n      ")}
     }
     a[e] = max(acc + ${texel("dww", "c", "27")}, vec4<f32>(0.0));
@@ -140,13 +140,8 @@ for (const [what, c, plane] of [
   ["res5 block, 512 -> 2048, 1x4x4", 512, [1, 4, 4]],
 ] as const) {
   const { dw, pw } = block(c, [...plane]);
-  const dwKernel = convDepthwise(dw, limits, tuning.depthwiseTile, convTextures(dw));
-  const pwKernel = convPointwise(
-    pw,
-    limits,
-    pointwiseTile(pw, tuning.minInvocations, tuning.maxTileArea),
-    convTextures(pw),
-  );
+  const dwKernel = defaultConvKernel(dw, limits, tuning, convTextures(dw));
+  const pwKernel = defaultConvKernel(pw, limits, tuning, convTextures(pw));
   const dwMs = await time(convKernelToTime(dw, dwKernel));
   const pwMs = await time(convKernelToTime(pw, pwKernel));
   rows.push([what, `${dwKernel.name} + ${pwKernel.name}`, (dwMs + pwMs).toFixed(3)]);

@@ -7,7 +7,7 @@ import { convDirect } from "../compiler/kernels/conv-direct.js";
 import { convDepthwise } from "../compiler/kernels/conv-depthwise.js";
 import { convPointwise } from "../compiler/kernels/conv-pointwise.js";
 import type { ConvSpec } from "../compiler/kernels/conv-spec.js";
-import { table } from "../compiler/cli/format.js";
+import { table } from "../cli/format.js";
 import type { Triple } from "../compiler/ir.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { describeAdapter, requestDevice } from "../runtime/device.js";
@@ -88,7 +88,7 @@ const cases: Case[] = [
     convPointwise(pointwise, compatLimits, { rows, cols }),
   ),
   ...sweep("stem 3x7x7 3->64, 8x112x112", stem, "4x1 8x8 56x8", (tw, cot) =>
-    convDirect(stem, compatLimits, tw, cot),
+    convDirect(stem, compatLimits, { tw, cot }),
   ),
   ...sweep("depthwise 3x3x3 64, 8x28x28", depthwise, "1x2 1x7", (th, tw) =>
     convDepthwise(depthwise, compatLimits, { th, tw }),
@@ -98,7 +98,7 @@ const cases: Case[] = [
     convPointwise(pointwise, limits, { rows, cols }, textures(pointwise)),
   ),
   ...sweep("stem 3x7x7 3->64, 8x112x112", clipStem, "8x8 28x8 56x8 56x16", (tw, cot) =>
-    convDirect(clipStem, limits, tw, cot, textures(clipStem)),
+    convDirect(clipStem, limits, { tw, cot }, textures(clipStem)),
   ),
   ...depthwiseTiles("depthwise 3x3x3 64, 8x28x28", depthwise, "1x7 1x14 2x7 4x7 2x14 4x4 7x7"),
   ...depthwiseTiles(

@@ -3,7 +3,7 @@
 // defaults (tuning.ts) decide it, unless a measured choice for the step's shape is passed in.
 // Generators make exactly what they are given; whether a variant can run is decided here.
 import type { InferenceGraph, InferenceNode } from "../inference.js";
-import type { Triple } from "../ir.js";
+import type { ConvAttrs, Triple } from "../ir.js";
 import type { DepthwiseTile, DirectTile, KernelChoice, PointwiseTile, Storage } from "./choice.js";
 import type { Kernel, KernelLimits } from "./common.js";
 import { convDepthwise, depthwiseVectorises } from "./conv-depthwise.js";
@@ -32,7 +32,7 @@ export type ClipLayout = "ncthw" | "nthwc" | "texture";
 
 /** The weight layout (and conv family) of a conv with `cin` input channels. */
 export function convVariant(
-  conv: Extract<InferenceNode["op"], { kind: "conv" }>["conv"],
+  conv: Pick<ConvAttrs, "kernel" | "pad" | "groups" | "outChannels">,
   cin: number,
 ): ConvLayout {
   const { kernel, pad, groups } = conv;
@@ -174,6 +174,43 @@ function poolSpec(node: InferenceNode, input: InferenceNode): PoolSpec {
   };
 }
 
+/** The default kernel of a conv outside a graph (benchmarks time single convs). */
+export function defaultConvKernel(
+  s: ConvSpec,
+  limits: KernelLimits,
+  tuning: Tuning,
+  textures?: ConvTextures,
+): Kernel {
+  const layout = convVariant({ ...s, outChannels: s.cout }, s.cin);
+  return convFamily(
+    s,
+    limits,
+    defaultConvChoice(s, layout, tuning, textures ? "texture" : "buffer"),
+    textures,
+  );
+}
+
+/** The conv family's generator for `choice`. */
+function convFamily(
+  s: ConvSpec,
+  limits: KernelLimits,
+  choice: KernelChoice,
+  textures: ConvTextures | undefined,
+): Kernel {
+  switch (choice.family) {
+    case "conv-naive":
+      return convNaive(s, limits);
+    case "conv-pointwise":
+      return convPointwise(s, limits, choice.tile, textures);
+    case "conv-depthwise":
+      return convDepthwise(s, limits, choice.tile, textures);
+    case "conv-direct":
+      return convDirect(s, limits, choice.tile, textures);
+    default:
+      throw new Error(`csnc bug: ${choice.family} is not a conv family`);
+  }
+}
+
 /** The key a measured choice is recorded under: the step's family inputs and shapes. */
 export function stepKey(node: InferenceNode, input: InferenceNode | undefined): string {
   return JSON.stringify([node.op, input?.shape ?? [], node.shape]);
@@ -241,12 +278,9 @@ export function generate(
     case "conv-direct":
     case "conv-naive": {
       if (op.kind !== "conv") break;
-      const s = convSpec(node, input, choice.family === "conv-naive" ? "nthwc" : clip);
-      if (choice.family === "conv-naive") return convNaive(s, limits);
-      const t = textures(s, choice.storage);
-      if (choice.family === "conv-pointwise") return convPointwise(s, limits, choice.tile, t);
-      if (choice.family === "conv-depthwise") return convDepthwise(s, limits, choice.tile, t);
-      return convDirect(s, limits, choice.tile, t);
+      const naive = choice.family === "conv-naive";
+      const s = convSpec(node, input, naive ? "nthwc" : clip);
+      return convFamily(s, limits, choice, naive ? undefined : textures(s, choice.storage));
     }
     case "pool": {
       if (op.kind !== "maxpool" && op.kind !== "avgpool") break;

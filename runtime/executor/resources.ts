@@ -1,0 +1,125 @@
+// The GPU objects of a plan, made once: activation buffers, weights (buffers or textures),
+// textures, the readback buffer, pipelines and bind groups.
+import type { Plan } from "../../compiler/plan.js";
+import { guarded } from "../device.js";
+import { CsncError, RuntimeCodes } from "../errors.js";
+import { BufferUsage, TextureUsage } from "./gpu-flags.js";
+
+export interface Resources {
+  readonly buffers: readonly GPUBuffer[];
+  readonly weights: readonly (GPUBuffer | GPUTexture)[];
+  readonly textures: readonly GPUTexture[];
+  /** The logits, then the probabilities, each at an aligned half. */
+  readonly readback: GPUBuffer;
+}
+
+/** Storage bindings are sized in multiples of 4 bytes, and never 0. */
+export const align = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
+
+/** Buffers and textures, the weights uploaded (as textures where the plan says). */
+export function createResources(
+  device: GPUDevice,
+  plan: Plan,
+  weights: readonly Float32Array[],
+): Promise<Resources> {
+  const texture = (width: number, height: number, label: string) =>
+    device.createTexture({
+      size: [width, height],
+      format: "rgba32float",
+      usage: TextureUsage.TEXTURE_BINDING | TextureUsage.COPY_DST,
+      label,
+    });
+  return guarded(device, "allocating buffers", () => {
+    const buffers = plan.buffers.map((b) =>
+      device.createBuffer({
+        size: align(b.bytes),
+        usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST,
+        label: `activations ${b.id}`,
+      }),
+    );
+    const uploaded = weights.map((data, i): GPUBuffer | GPUTexture => {
+      const { texture: shape, path } = plan.weights[i]!;
+      if (shape) {
+        const t = texture(shape.width, shape.height, `weights ${path}`);
+        device.queue.writeTexture(
+          { texture: t },
+          data as Float32Array<ArrayBuffer>,
+          { bytesPerRow: 16 * shape.width, rowsPerImage: shape.height },
+          [shape.width, shape.height],
+        );
+        return t;
+      }
+      const buffer = device.createBuffer({
+        size: align(data.byteLength),
+        usage: BufferUsage.STORAGE | BufferUsage.COPY_DST,
+        label: `weights ${path}`,
+      });
+      device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
+      return buffer;
+    });
+    const readback = device.createBuffer({
+      size: 2 * align(plan.tensors.find((t) => t.id === plan.logits.tensor)!.bytes),
+      usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
+    });
+    const textures = plan.textures.map((t) => texture(t.width, t.height, `${t.purpose} ${t.id}`));
+    return { buffers, weights: uploaded, textures, readback };
+  });
+}
+
+/** One compute pipeline per shader; a WGSL error names the kernel (a csnc bug). */
+export function createPipelines(device: GPUDevice, plan: Plan): Promise<GPUComputePipeline[]> {
+  return Promise.all(
+    plan.shaders.map(async (code, i) => {
+      const module = device.createShaderModule({ code, label: `shader ${i}` });
+      try {
+        return await device.createComputePipelineAsync({
+          layout: "auto",
+          compute: { module, entryPoint: "main" },
+        });
+      } catch (e) {
+        const info = await module.getCompilationInfo();
+        const details = info.messages
+          .map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`)
+          .join("\n");
+        const name = plan.dispatches.find((d) => d.shader === i)?.kernel ?? `kernel ${i}`;
+        throw new CsncError(
+          RuntimeCodes.gpuError,
+          `WebGPU could not compile ${name} (a csnc bug): ${(e as Error).message}\n${details}`,
+        );
+      }
+    }),
+  );
+}
+
+/** One bind group per dispatch, its bindings as the plan lists them. */
+export function createBindGroups(
+  device: GPUDevice,
+  plan: Plan,
+  r: Resources,
+  pipelines: readonly GPUComputePipeline[],
+): Promise<GPUBindGroup[]> {
+  const tensor = new Map(plan.tensors.map((t) => [t.id, t]));
+  return guarded(device, "binding the kernels", () =>
+    plan.dispatches.map((d) =>
+      device.createBindGroup({
+        layout: pipelines[d.shader]!.getBindGroupLayout(0),
+        entries: d.bindings.map((b, binding) => {
+          if ("texture" in b) return { binding, resource: r.textures[b.texture]!.createView() };
+          if ("weights" in b) {
+            const w = r.weights[b.weights]!;
+            return { binding, resource: "createView" in w ? w.createView() : { buffer: w } };
+          }
+          const t = tensor.get(b.tensor)!;
+          return {
+            binding,
+            resource: { buffer: r.buffers[t.buffer]!, offset: 0, size: align(t.bytes) },
+          };
+        }),
+      }),
+    ),
+  );
+}
+
+export function destroyResources(r: Resources): void {
+  for (const x of [...r.buffers, ...r.weights, ...r.textures, r.readback]) x.destroy();
+}
