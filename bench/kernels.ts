@@ -21,38 +21,21 @@ const { values: args } = parseArgs({
   },
 });
 const epilogue = { bias: true, relu: true, residual: false, reluAfterAdd: false };
+/** A conv of one sample: Cin, input T x H x W, Cout, output, kernel, stride, padding, groups. */
 const spec = (
-  s: Omit<ConvSpec, "n" | "epilogue" | "pad"> & { pad?: ConvSpec["pad"] },
-): ConvSpec => ({ n: 1, epilogue, pad: [0, 0, 0], ...s });
-const pointwise = spec({
-  cin: 256,
-  input: [8, 28, 28],
-  cout: 256,
-  output: [8, 28, 28],
-  kernel: [1, 1, 1],
-  stride: [1, 1, 1],
-  groups: 1,
-});
-const stem = spec({
-  cin: 3,
-  input: [8, 112, 112],
-  cout: 64,
-  output: [8, 56, 56],
-  kernel: [3, 7, 7],
-  stride: [1, 2, 2],
-  pad: [1, 3, 3],
-  groups: 1,
-});
-const depthwise = spec({
-  cin: 64,
-  input: [8, 28, 28],
-  cout: 64,
-  output: [8, 28, 28],
-  kernel: [3, 3, 3],
-  stride: [1, 1, 1],
-  pad: [1, 1, 1],
-  groups: 64,
-});
+  cin: number,
+  input: Triple,
+  cout: number,
+  output: Triple,
+  kernel: Triple,
+  stride: Triple,
+  pad: Triple,
+  groups: number,
+): ConvSpec => ({ n: 1, epilogue, cin, input, cout, output, kernel, stride, pad, groups });
+const one: Triple = [1, 1, 1];
+const pointwise = spec(256, [8, 28, 28], 256, [8, 28, 28], one, one, [0, 0, 0], 1);
+const stem = spec(3, [8, 112, 112], 64, [8, 56, 56], [3, 7, 7], [1, 2, 2], [1, 3, 3], 1);
+const depthwise = spec(64, [8, 28, 28], 64, [8, 28, 28], [3, 3, 3], one, one, 64);
 const limits = benchLimits;
 const textures = convTextures;
 const clipStem = { ...stem, channelsFirstInput: true };

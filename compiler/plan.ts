@@ -4,7 +4,6 @@
 import { planErrorCode } from "../grammar/codes.js";
 import type { InferenceGraph, InferenceNode } from "./inference.js";
 import type { Triple } from "./ir.js";
-import type { KernelChoice, KernelFamily } from "./kernels/choice.js";
 import {
   GridError,
   type BindingRole,
@@ -76,20 +75,17 @@ export type PlanBinding =
  */
 export type PlanTexture = StagedTexture;
 
-export interface PlanDispatch {
+/** A step's kernel as the plan records it: its family and variant (as select.ts chose them) and counts. */
+export interface PlanDispatch extends Pick<Kernel, "family" | "choice" | "flops" | "bytes"> {
   readonly path: string;
   readonly layers: readonly string[];
-  /** The kernel's name, family and variant (as select.ts chose it). */
+  /** The kernel's name. */
   readonly kernel: string;
-  readonly family: KernelFamily;
-  readonly choice: KernelChoice;
   readonly shader: number;
   readonly workgroups: readonly [number, number, number];
   readonly bindings: readonly PlanBinding[];
   /** Before this dispatch, copy the tensor's buffer into the staging texture, plane by plane inside its border. */
   readonly stage?: Stage;
-  readonly flops: number;
-  readonly bytes: number;
 }
 
 export interface Plan {

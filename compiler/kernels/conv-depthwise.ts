@@ -5,15 +5,8 @@
 // Weights: [kT*kH*kW][C], then bias [C].
 import { applyEpilogue, entry, grid, unflatten, type Kernel, type KernelLimits } from "./common.js";
 import type { DepthwiseTile } from "./choice.js";
-import {
-  convDeclarations,
-  convInput,
-  convKernel,
-  convWeights,
-  unsupported,
-  type ConvSpec,
-  type ConvTextures,
-} from "./conv-spec.js";
+import type { ConvSpec, ConvTextures } from "./conv-spec.js";
+import { convKernel, convOperands, storageOf, unsupported } from "./conv-spec.js";
 import { blockInside, skipOutside } from "./operand.js";
 
 export type { DepthwiseTile };
@@ -47,9 +40,8 @@ export function convDepthwise(
   const g = grid(total, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const zero = `${t}(0.0)`;
-  const inp = convInput(s, vec ? 4 : 1, textures);
+  const { inp, wts, declarations } = convOperands(s, vec ? 4 : 1, t, C, textures);
   if (textures && !inp.bordered) unsupported(name, "a texture without the conv's border");
-  const wts = convWeights(t, C, textures);
   const range = (k: number) => [...Array(k).keys()];
   const taps = KT * KH * KW;
   // Input rows and columns one kernel-depth slice of the tile needs.
@@ -70,7 +62,7 @@ export function convDepthwise(
   const wgsl = `// ${name}: depthwise conv, C=${s.cin}, input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}.
 // Layouts (channels-last): inp [N][T][H][W][C], wts [tap][C] then bias [C], out [N][To][Ho][Wo][C]${vec ? ", vec4 along C" : ""}${textures ? "; inp and wts as textures" : ""}.
 // Invocation idx -> channel group idx % ${C}, then a ${th}x${tw} tile of outputs along H and W, then To, N.
-${convDeclarations(s, inp, wts, t)}
+${declarations}
 ${entry(g.nx, total)}
   ${unflatten("idx", [
     ["c", C],
@@ -123,13 +115,6 @@ ${entry(g.nx, total)}
     .join("\n  ")}
 }
 `;
-  return convKernel(
-    s,
-    { family: "conv-depthwise", storage: textures ? "texture" : "buffer", tile },
-    "depthwise",
-    name,
-    wgsl,
-    g,
-    textures,
-  );
+  const choice = { family: "conv-depthwise", storage: storageOf(textures), tile } as const;
+  return convKernel(s, choice, "depthwise", { name, wgsl, grid: g, textures });
 }

@@ -6,15 +6,8 @@
 // channels in one texel). Weights: [kT*kH*kW][Cin/G][Cout] (vec4 along Cout), then bias.
 import { applyEpilogue, entry, grid, unflatten, type Kernel, type KernelLimits } from "./common.js";
 import type { DirectTile } from "./choice.js";
-import {
-  convDeclarations,
-  convInput,
-  convKernel,
-  convWeights,
-  unsupported,
-  type ConvSpec,
-  type ConvTextures,
-} from "./conv-spec.js";
+import type { ConvSpec, ConvTextures } from "./conv-spec.js";
+import { convKernel, convOperands, storageOf, unsupported } from "./conv-spec.js";
 import { skipOutside } from "./operand.js";
 
 export type { DirectTile };
@@ -72,9 +65,8 @@ export function convDirect(
   const g = grid(total, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const zero = `${t}(0.0)`;
-  const inp = convInput(s, 1, textures);
+  const { inp, wts, declarations } = convOperands(s, 1, t, CO, textures);
   if (textures && !inp.bordered) unsupported(name, "a texture without the conv's border");
-  const wts = convWeights(t, CO, textures);
   const lanes = inp.lanes;
   const js = [...Array(tw).keys()];
   const cs = [...Array(COT).keys()];
@@ -85,7 +77,7 @@ export function convDirect(
   const wgsl = `// ${name}: conv ${s.cin}->${s.cout}, groups ${s.groups}, input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}.
 // Layouts: inp ${inp.storage === "texture" ? `texture, ${lanes} channel(s) a texel` : clip ? "[N][Cin][T][H][W] (the model input as given)" : "[N][T][H][W][Cin] (channels-last)"}, wts [tap][Cin/G][Cout]${vec ? " (vec4 along Cout)" : ""} then bias,
 // res/out [N][To][Ho][Wo][Cout]. Invocation idx -> ${COT} output channel group(s) (idx % ${CT}), then ${tw} outputs along W, Ho, To, N.
-${convDeclarations(s, inp, wts, t)}
+${declarations}
 ${entry(g.nx, total)}
   ${unflatten("idx", [
     ["ct", CT],
@@ -131,13 +123,6 @@ ${entry(g.nx, total)}
     .join("\n  ")}
 }
 `;
-  return convKernel(
-    s,
-    { family: "conv-direct", storage: textures ? "texture" : "buffer", tile },
-    "direct",
-    name,
-    wgsl,
-    g,
-    textures,
-  );
+  const choice = { family: "conv-direct", storage: storageOf(textures), tile } as const;
+  return convKernel(s, choice, "direct", { name, wgsl, grid: g, textures });
 }

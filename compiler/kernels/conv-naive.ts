@@ -46,5 +46,10 @@ ${entry(g.nx, total)}
   out[o] = v;
 }
 `;
-  return convKernel(s, { family: "conv-naive" }, "direct", name, wgsl, g, undefined);
+  return convKernel(s, { family: "conv-naive" }, "direct", {
+    name,
+    wgsl,
+    grid: g,
+    textures: undefined,
+  });
 }

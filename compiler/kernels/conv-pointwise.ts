@@ -5,16 +5,8 @@
 // projection shortcuts share the body. Weights are laid out [Cin][Cout], then the bias [Cout].
 import { applyEpilogue, entry, grid, unflatten, type Kernel, type KernelLimits } from "./common.js";
 import type { PointwiseTile } from "./choice.js";
-import {
-  convDeclarations,
-  convInput,
-  convKernel,
-  convWeights,
-  prod,
-  unsupported,
-  type ConvSpec,
-  type ConvTextures,
-} from "./conv-spec.js";
+import type { ConvSpec, ConvTextures } from "./conv-spec.js";
+import { convKernel, convOperands, prod, storageOf, unsupported } from "./conv-spec.js";
 
 export type { PointwiseTile };
 
@@ -74,8 +66,7 @@ export function convPointwise(
   const g = grid(total, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const zero = `${t}(0.0)`;
-  const inp = convInput(s, vec ? 4 : 1, textures);
-  const wts = convWeights(t, N, textures);
+  const { inp, wts, declarations } = convOperands(s, vec ? 4 : 1, t, N, textures);
   const rows = [...Array(TM).keys()];
   const cols = [...Array(TN).keys()];
   const lanes = vec ? [0, 1, 2, 3] : [0];
@@ -93,7 +84,7 @@ export function convPointwise(
   const wgsl = `// ${name}: 1x1x1 conv as GEMM [M=${M}, K=${s.cin}] x [K, N=${s.cout}]${strided ? `, stride ${s.stride.join("x")}` : ""}.
 // Layouts (channels-last): inp [M_in][K], wts [K][N] then bias [N], out [M][N]${vec ? ", all as vec4 along channels" : ""}${textures ? "; inp and wts as textures" : ""}.
 // Invocation idx -> column group idx % ${NT} (x${TN}${vec ? " vec4" : ""}), row tile idx / ${NT} (x${TM} rows).
-${convDeclarations(s, inp, wts, t)}
+${declarations}
 // The input row cursor and column of output row m.
 fn source(m: u32) -> vec2<i32> {
   ${unflatten("m", [
@@ -135,13 +126,6 @@ ${entry(g.nx, total)}
     .join("\n  ")}
 }
 `;
-  return convKernel(
-    s,
-    { family: "conv-pointwise", storage: textures ? "texture" : "buffer", tile },
-    "pointwise",
-    name,
-    wgsl,
-    g,
-    textures,
-  );
+  const choice = { family: "conv-pointwise", storage: storageOf(textures), tile } as const;
+  return convKernel(s, choice, "pointwise", { name, wgsl, grid: g, textures });
 }

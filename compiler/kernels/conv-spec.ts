@@ -106,6 +106,19 @@ export function convDeclarations(
   ].join("\n");
 }
 
+/** A conv's operands (input, weights) and the declarations of all its bindings. */
+export function convOperands(
+  s: ConvSpec,
+  lanes: 1 | 4,
+  type: string,
+  columns: number,
+  textures: ConvTextures | undefined,
+): { inp: ActivationOperand; wts: WeightOperand; declarations: string } {
+  const inp = convInput(s, lanes, textures);
+  const wts = convWeights(type, columns, textures);
+  return { inp, wts, declarations: convDeclarations(s, inp, wts, type) };
+}
+
 /** The weight layout a conv family reads. */
 export function convLayout(s: ConvSpec, layout: ConvLayout): WeightLayout {
   return {
@@ -128,11 +141,14 @@ export function convKernel(
   s: ConvSpec,
   choice: KernelChoice,
   layout: ConvLayout,
-  name: string,
-  wgsl: string,
-  grid: { readonly dispatch: readonly [number, number, number] },
-  textures: ConvTextures | undefined,
+  made: {
+    readonly name: string;
+    readonly wgsl: string;
+    readonly grid: { readonly dispatch: readonly [number, number, number] };
+    readonly textures: ConvTextures | undefined;
+  },
 ): Kernel {
+  const { name, wgsl, grid, textures } = made;
   return makeKernel({
     family: choice.family,
     choice,
@@ -147,6 +163,10 @@ export function convKernel(
     bytes: convBytes(s),
   });
 }
+
+/** Where a conv reads its input and weights from, by whether it was given textures. */
+export const storageOf = (textures: ConvTextures | undefined) =>
+  textures ? ("texture" as const) : ("buffer" as const);
 
 /** Throws when a generator is asked for a variant it cannot make: select.ts must not ask. */
 export function unsupported(name: string, why: string): never {

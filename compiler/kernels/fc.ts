@@ -1,15 +1,8 @@
 // Fully connected layer: out[n, j] = sum_k x[n, k] * W[j, k] + b[j], one invocation per output,
 // vec4 along k. x is the flattened channels-last input; the weights were re-laid out at load
 // time to the same (T, H, W, C) order. Weights: [out][in], then bias [out].
-import {
-  binding,
-  entry,
-  grid,
-  makeKernel,
-  unflatten,
-  type Kernel,
-  type KernelLimits,
-} from "./common.js";
+import type { Kernel, KernelLimits } from "./common.js";
+import { binding, entry, grid, makeKernel, unflatten } from "./common.js";
 
 /** `input`: the C, T, H, W of what the layer flattens. */
 export function fc(

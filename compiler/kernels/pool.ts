@@ -2,16 +2,8 @@
 // per invocation. Max pooling treats padding as -infinity; average pooling counts padded
 // positions as zeros and divides by the window volume (PyTorch's count_include_pad default).
 import type { PoolAttrs, Triple } from "../ir.js";
-import {
-  binding,
-  entry,
-  f32,
-  grid,
-  makeKernel,
-  unflatten,
-  type Kernel,
-  type KernelLimits,
-} from "./common.js";
+import type { Kernel, KernelLimits } from "./common.js";
+import { binding, entry, f32, grid, makeKernel, unflatten } from "./common.js";
 import { bufferInput, skipOutside, textureInput } from "./operand.js";
 import type { ActivationTexture } from "./texture.js";
 
