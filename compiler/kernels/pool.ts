@@ -17,12 +17,17 @@ export interface PoolSpec extends PoolAttrs {
 
 export const poolVectorises = (s: PoolSpec) => s.c % 4 === 0;
 
-/** `texture`: read the input from a staging texture without a border (see texture.ts). */
+/**
+ * `texture`: read the input from a staging texture (see texture.ts): without a border, or, for
+ * average pooling, bordered by the window's padding (zeros, as average pooling counts them).
+ */
 export function pool(s: PoolSpec, limits: KernelLimits, texture?: ActivationTexture): Kernel {
   const vec = poolVectorises(s);
-  const name = `${s.kind}${texture ? "-tex" : ""}-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}`;
+  const border = texture?.pad.some((p) => p > 0) ? `-border${texture.pad.join("x")}` : "";
+  const name = `${s.kind}${texture ? "-tex" : ""}-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}${border}`;
   // A border holds zeros, which are not a max pool's padding.
-  if (texture && (!vec || texture.pad.some((p) => p !== 0)))
+  const bordered = texture?.pad.every((p, i) => p === s.pad[i]) && s.kind === "avgpool";
+  if (texture && (!vec || (border && !bordered)))
     throw new Error(`csnc bug: ${name} was chosen for an input it cannot read`);
   const C = vec ? s.c / 4 : s.c;
   const [T, H, W] = s.input;

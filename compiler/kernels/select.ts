@@ -211,6 +211,15 @@ function convFamily(
   }
 }
 
+/**
+ * A pool's staged input: average pooling counts padding as zeros, so its texture carries the
+ * window's padding as its border and needs no bounds checks; max pooling's has no border.
+ */
+function poolTexture(s: PoolSpec, limits: KernelLimits) {
+  const shape = [s.n, s.c, ...s.input];
+  return activationTexture(shape, limits, s.kind === "avgpool" ? s.pad : [0, 0, 0]);
+}
+
 /** The key a measured choice is recorded under: the step's family inputs and shapes. */
 export function stepKey(node: InferenceNode, input: InferenceNode | undefined): string {
   return JSON.stringify([node.op, input?.shape ?? [], node.shape]);
@@ -238,10 +247,9 @@ function defaultChoice(
     return defaultConvChoice(s, layout, tuning, storage);
   }
   if (op.kind === "maxpool" || op.kind === "avgpool") {
+    const s = poolSpec(node, input);
     const texture =
-      tuning.textures === true &&
-      poolVectorises(poolSpec(node, input)) &&
-      activationTexture(input.shape, limits) !== undefined;
+      tuning.textures === true && poolVectorises(s) && poolTexture(s, limits) !== undefined;
     return { family: "pool", storage: texture ? "texture" : "buffer" };
   }
   const family = {
@@ -284,9 +292,8 @@ export function generate(
     }
     case "pool": {
       if (op.kind !== "maxpool" && op.kind !== "avgpool") break;
-      const texture =
-        choice.storage === "texture" ? activationTexture(input.shape, limits) : undefined;
-      return pool(poolSpec(node, input), limits, texture);
+      const s = poolSpec(node, input);
+      return pool(s, limits, choice.storage === "texture" ? poolTexture(s, limits) : undefined);
     }
     case "global-avgpool":
       return globalAvgPool(node.shape[0], node.shape[1], spatial(input.shape), limits);
