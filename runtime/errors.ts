@@ -1,7 +1,9 @@
 // Errors the runtime reports to users: bad weights or inputs, missing WebGPU, device trouble.
 // Each carries a code of the one catalog (grammar/codes.ts; 4xxx: weights and devices) and a
 // message that says what to do.
-export { RuntimeCodes } from "../grammar/codes.js";
+import { RuntimeCodes } from "../grammar/codes.js";
+
+export { RuntimeCodes };
 
 export class CsncError extends Error {
   constructor(
@@ -12,3 +14,6 @@ export class CsncError extends Error {
     this.name = "CsncError";
   }
 }
+
+/** A weights file that cannot be read as what it claims to be. */
+export const badFile = (message: string) => new CsncError(RuntimeCodes.badFile, message);
