@@ -48,12 +48,7 @@ export abstract class ExpressionParser extends ParserBase {
 
   notExpr: ParserMethod<[], A.Expr> = this.RULE(
     "notExpr",
-    this.prefixed(
-      T.Not,
-      "not",
-      () => this.notExpr,
-      () => this.compareExpr,
-    ),
+    this.prefixed(T.Not, "not", () => [this.notExpr, this.compareExpr]),
   );
 
   // Comparisons do not chain: `a < b < c` is a syntax error.
@@ -90,12 +85,7 @@ export abstract class ExpressionParser extends ParserBase {
 
   unaryExpr: ParserMethod<[], A.Expr> = this.RULE(
     "unaryExpr",
-    this.prefixed(
-      T.Minus,
-      "-",
-      () => this.unaryExpr,
-      () => this.primary,
-    ),
+    this.prefixed(T.Minus, "-", () => [this.unaryExpr, this.primary]),
   );
 
   primary = this.RULE("primary", (): A.Expr => {
@@ -179,12 +169,11 @@ export abstract class ExpressionParser extends ParserBase {
     };
   }
 
-  /** `op self` or `next`: `not not x`, `- - x`. */
+  /** `op self` or `next`, the rules given as `[self, next]`: `not not x`, `- - x`. */
   private prefixed(
     token: TokenType,
     op: "not" | "-",
-    self: () => ParserMethod<[], A.Expr>,
-    next: () => ParserMethod<[], A.Expr>,
+    rules: () => readonly [ParserMethod<[], A.Expr>, ParserMethod<[], A.Expr>],
   ): () => A.Expr {
     return () => {
       this.ACTION(() => this.nest(0));
@@ -193,11 +182,11 @@ export abstract class ExpressionParser extends ParserBase {
           ALT: () => {
             const start = this.here();
             this.CONSUME(token);
-            const operand = this.SUBRULE(self());
+            const operand = this.SUBRULE(rules()[0]);
             return { kind: "unary", op, operand, span: this.from(start) };
           },
         },
-        { ALT: () => this.SUBRULE(next()) },
+        { ALT: () => this.SUBRULE(rules()[1]) },
       ]);
     };
   }
