@@ -16,7 +16,7 @@ import { fc } from "./fc.js";
 import { globalAvgPool, pool, poolVectorises, type PoolSpec } from "./pool.js";
 import { softmax } from "./softmax.js";
 import { activationTexture, clipTexture, weightTexture } from "./texture.js";
-import type { Tuning } from "./tuning.js";
+import { policyOf, type Policy, type Tuning } from "./tuning.js";
 import type { ConvLayout } from "./weights.js";
 
 const spatial = (shape: readonly number[]) =>
@@ -114,52 +114,48 @@ function texturable(s: ConvSpec, layout: ConvLayout): boolean {
 }
 
 /** The largest pointwise tile that still leaves `minInvocations` to spread over the device. */
-function pointwiseTile(s: ConvSpec, minInvocations = 4096, maxTileArea = 32): PointwiseTile {
+function pointwiseTile(s: ConvSpec, p: Policy): PointwiseTile {
   const m = s.n * prod(s.output);
   const groups = canVectorise(s) ? s.cout / 4 : s.cout;
-  const fits = pointwiseTiles(s).filter((t) => t.rows * t.cols <= Math.max(1, maxTileArea));
+  const fits = pointwiseTiles(s).filter((t) => t.rows * t.cols <= Math.max(1, p.maxTileArea));
   return (
-    fits.find((t) => Math.ceil(m / t.rows) * (groups / t.cols) >= minInvocations) ??
+    fits.find((t) => Math.ceil(m / t.rows) * (groups / t.cols) >= p.minInvocations) ??
     fits[fits.length - 1]!
   );
 }
 
 /** Narrow outputs (res5 at small inputs) get one output per invocation; no tile past the output. */
-function depthwiseTile(s: ConvSpec, tuning: Tuning): DepthwiseTile {
-  const tile = tuning.depthwiseTile ?? { th: 1, tw: 2 };
+function depthwiseTile(s: ConvSpec, p: Policy): DepthwiseTile {
+  const tile = p.depthwiseTile;
   const [, Ho, Wo] = s.output;
   return { th: Math.min(tile.th, Ho), tw: Math.min(Wo < 4 ? 1 : tile.tw, Wo) };
 }
 
 /** Shrinks the row of outputs until the device has enough invocations to spread. */
-function directTile(s: ConvSpec, tuning: Tuning): DirectTile {
-  const tile = tuning.directTile ?? { tw: 4, cot: 4 };
+function directTile(s: ConvSpec, p: Policy): DirectTile {
+  const tile = p.directTile;
   const cot = directChannelTile(s, tile.cot);
   let tw = Math.min(tile.tw, s.output[2]);
   const invocations = (w: number) =>
     s.n * s.output[0] * s.output[1] * Math.ceil(s.output[2] / w) * Math.ceil(s.cout / 4 / cot);
-  while (tw > 1 && invocations(tw) < (tuning.minInvocations ?? 4096)) tw = Math.ceil(tw / 2);
+  while (tw > 1 && invocations(tw) < p.minInvocations) tw = Math.ceil(tw / 2);
   return { tw, cot };
 }
 
 function defaultConvChoice(
   s: ConvSpec,
   layout: ConvLayout,
-  tuning: Tuning,
+  p: Policy,
   storage: Storage,
 ): KernelChoice {
-  if (tuning.naive) return { family: "conv-naive" };
+  if (p.naive) return { family: "conv-naive" };
   switch (layout) {
     case "pointwise":
-      return {
-        family: "conv-pointwise",
-        storage,
-        tile: pointwiseTile(s, tuning.minInvocations, tuning.maxTileArea),
-      };
+      return { family: "conv-pointwise", storage, tile: pointwiseTile(s, p) };
     case "depthwise":
-      return { family: "conv-depthwise", storage, tile: depthwiseTile(s, tuning) };
+      return { family: "conv-depthwise", storage, tile: depthwiseTile(s, p) };
     case "direct":
-      return { family: "conv-direct", storage, tile: directTile(s, tuning) };
+      return { family: "conv-direct", storage, tile: directTile(s, p) };
   }
 }
 
@@ -185,7 +181,7 @@ export function defaultConvKernel(
   return convFamily(
     s,
     limits,
-    defaultConvChoice(s, layout, tuning, textures ? "texture" : "buffer"),
+    defaultConvChoice(s, layout, policyOf(tuning), textures ? "texture" : "buffer"),
     textures,
   );
 }
@@ -244,7 +240,7 @@ function defaultChoice(
       wanted && texturable(s, layout) && convTextures(s, limits) !== undefined
         ? "texture"
         : "buffer";
-    return defaultConvChoice(s, layout, tuning, storage);
+    return defaultConvChoice(s, layout, policyOf(tuning), storage);
   }
   if (op.kind === "maxpool" || op.kind === "avgpool") {
     const s = poolSpec(node, input);

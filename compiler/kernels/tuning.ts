@@ -73,6 +73,24 @@ export const defaultTuning: Readonly<Record<AdapterClass, Tuning>> = {
   },
 };
 
+/** Where no adapter is in view (export, stats, `compile` without a device): a mid-size GPU's. */
+const noAdapter = {
+  minInvocations: 4096,
+  maxTileArea: 32,
+  directTile: { tw: 4, cot: 4 },
+  depthwiseTile: { th: 1, tw: 2 },
+  textures: false,
+  naive: false,
+} as const;
+
+/** A tuning with every knob set: the given ones over the no-adapter defaults. */
+export type Policy = Required<Omit<Tuning, "choices">> & Pick<Tuning, "choices">;
+
+export function policyOf(t: Tuning): Policy {
+  const given = Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined));
+  return { ...noAdapter, ...given };
+}
+
 export function tuningFor(i: AdapterIdentity): Tuning {
   return defaultTuning[adapterClass(i)];
 }
