@@ -14,15 +14,14 @@ import { checkFile, type Graph } from "../compiler/index.js";
 import { nodeHost, projectRoot } from "../compiler/node-host.js";
 import { exportOnnx } from "../compiler/onnx.js";
 import type { Plan } from "../compiler/plan.js";
-import { human, table } from "../compiler/cli/format.js";
+import { human, table } from "../cli/format.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { tuningFor } from "../compiler/kernels/tuning.js";
-import { kernelLimits, requestDevice } from "../runtime/device.js";
-import { createExecutor, type DispatchTimes } from "../runtime/executor.js";
-import { packWeights, randomTensors } from "../runtime/weights.js";
-import { median } from "../runtime/cli/profile.js";
-import { randomInput } from "../runtime/cli/session.js";
+import { requestDevice } from "../runtime/device.js";
+import { kernelProfiles, median } from "../runtime/profile.js";
+import { randomInput } from "../runtime/random-input.js";
 import type { Tensor } from "../runtime/safetensors.js";
+import { createSession, type DispatchTimes } from "../runtime/session.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -58,41 +57,38 @@ interface Row {
 async function timeCsnc(
   graph: Graph,
   backend: Backend,
-  tensors: Map<string, Tensor> | undefined,
+  tensors: ReadonlyMap<string, Tensor> | undefined,
   naive: boolean,
 ) {
   const acquired = await acquireAdapter(backend);
   const device = await requestDevice(acquired.adapter);
   try {
-    const plan = compileGraph(graph, kernelLimits(device), {
-      ...tuningFor(acquired.adapter.info),
-      naive,
-    });
-    const weights = tensors ?? randomTensors(plan, 1);
-    const executor = await createExecutor(
+    const session = await createSession({
+      graph,
+      tuning: { ...tuningFor(acquired.adapter.info), naive },
+      weights: tensors ? { tensors, naming: "csnc" } : { random: 1 },
       device,
-      plan,
-      packWeights(plan, weights, "csnc", "random"),
-    );
+    });
+    const { plan } = session;
     const input = randomInput(plan.input.shape, 1);
     const runs = naive ? 1 : iterations;
-    await executor.run(input); // warm-up: first-use costs (pipeline caches, page faults)
+    await session.run(input); // warm-up: first-use costs (pipeline caches, page faults)
     const ms: number[] = [];
     for (let i = 0; i < runs; i++) {
       const t = performance.now();
-      await executor.run(input);
+      await session.run(input);
       ms.push(performance.now() - t);
       log(`  ${naive ? "naive" : "csnc"} on ${acquired.backend}: ${ms.at(-1)!.toFixed(0)} ms`);
     }
-    const kernels = await executor.timeDispatches();
-    executor.destroy();
-    return { acquired, plan, weights, medianMs: median(ms), kernels };
+    const kernels = await session.profile();
+    session.destroy();
+    return { acquired, plan, weights: session.tensors, medianMs: median(ms), kernels };
   } finally {
     device.destroy();
   }
 }
 
-async function timeOrt(graph: Graph, tensors: Map<string, Tensor>, threads: number) {
+async function timeOrt(graph: Graph, tensors: ReadonlyMap<string, Tensor>, threads: number) {
   const bytes = exportOnnx(graph, (layer, suffix) => tensors.get(`${layer}.${suffix}`)!.data!);
   const session = await ort.InferenceSession.create(bytes, {
     intraOpNumThreads: threads,
@@ -112,19 +108,18 @@ async function timeOrt(graph: Graph, tensors: Map<string, Tensor>, threads: numb
 }
 
 function topKernels(plan: Plan, times: DispatchTimes, naive?: DispatchTimes): string {
-  const total = times.ms.reduce((a, b) => a + b, 0);
-  const rows = plan.dispatches
-    .map((d, i) => ({ d, ms: times.ms[i]!, naive: naive?.ms[i] }))
-    .sort((a, b) => b.ms - a.ms)
+  const rows = kernelProfiles(plan, times)
+    .map((k, i) => ({ k, naive: naive?.ms[i] }))
+    .sort((a, b) => b.k.ms - a.k.ms)
     .slice(0, 8)
-    .map(({ d, ms, naive }) => [
-      d.path,
-      d.kernel,
-      ms.toFixed(2),
-      `${((100 * ms) / total).toFixed(1)}%`,
-      (d.flops / (ms / 1000) / 1e9).toFixed(2),
-      (d.bytes / (ms / 1000) / 1e9).toFixed(2),
-      naive === undefined ? "" : `${(naive / ms).toFixed(1)}x`,
+    .map(({ k, naive }) => [
+      k.path,
+      k.kernel,
+      k.ms.toFixed(2),
+      `${(100 * k.share).toFixed(1)}%`,
+      k.gflops.toFixed(2),
+      k.gbps.toFixed(2),
+      naive === undefined ? "" : `${(naive / k.ms).toFixed(1)}x`,
     ]);
   return table(
     [
@@ -150,13 +145,13 @@ async function main() {
   );
   const rows: Row[] = [];
   const details: string[] = [];
-  let tensors: Map<string, Tensor> | undefined;
+  let tensors: ReadonlyMap<string, Tensor> | undefined;
   let csncCpuMs: number | undefined;
   const results = new Map<string, Awaited<ReturnType<typeof timeCsnc>>>();
   for (const backend of args.backends!.split(",") as Backend[]) {
     try {
       const r = await timeCsnc(graph, backend, tensors, false);
-      tensors ??= r.weights as Map<string, Tensor>;
+      tensors ??= r.weights;
       results.set(r.acquired.backend, r);
       rows.push({
         engine: "csnc",

@@ -1,148 +1,233 @@
-// Choosing a WebGPU adapter in Node through the `webgpu` package (Dawn). In order of speed: a
-// real GPU (Vulkan with the system's drivers), Mesa llvmpipe (OpenGL ES, compatibility mode;
-// 10.6-12.3x faster than SwiftShader on ir-CSN-50 in BENCHMARKS.md, 2026-12-01), SwiftShader (Vulkan on the
-// CPU, from Debian's chromium: full core WebGPU, timestamp queries). Never anything that is
-// not WebGPU.
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
-import * as path from "node:path";
-import { describeAdapter, isCpuAdapter } from "./device.js";
+// WebGPU in Node through the `webgpu` package (Dawn): the one adapter choice of the CLI and of
+// generated modules. In order of speed: a real GPU (Vulkan with the system's drivers), Mesa
+// llvmpipe (OpenGL ES, compatibility mode; 10.6-12.3x faster than SwiftShader on ir-CSN-50 in
+// BENCHMARKS.md, 2026-12-01), SwiftShader (Vulkan on the CPU, from Debian's chromium: full core
+// WebGPU, timestamp queries). Never anything that is not WebGPU. Every `node:` import is dynamic,
+// so that a bundle for browsers and Node (the module runtime) never reaches one in a browser.
 import { icdDirs, swiftshaderIcd, type Backend } from "./backends.js";
+import { describeAdapter, isCpuAdapter } from "./device.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
-
-export { describeAdapter };
+import type { WebGpuPackage } from "./module/types.js";
 
 export { backends, type Backend } from "./backends.js";
 
 export interface AcquiredAdapter {
   readonly adapter: GPUAdapter;
-  readonly backend: Exclude<Backend, "auto" | "llvmpipe" | "gpu">;
+  readonly backend: "vulkan" | "swiftshader" | "opengles";
   /** vendor, architecture, device and description, for humans. */
   readonly description: string;
 }
 
-// Mesa's lavapipe is too old for Dawn here; probing it only prints warnings.
-function hasGpuVulkanDriver(): boolean {
-  if (process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) return true;
-  return icdDirs.some(
-    (dir) =>
-      existsSync(dir) &&
-      readdirSync(dir).some((f) => f.endsWith(".json") && !/lvp|lavapipe/i.test(f)),
-  );
+export type { WebGpuPackage };
+
+export interface AcquireOptions {
+  /** The `webgpu` package, when the caller cannot let it be imported from here. */
+  readonly webgpu?: WebGpuPackage;
+  /** How the caller names a backend choice in hints: `--backend opengles`, `backend "opengles"`. */
+  readonly backendHint?: (name: string) => string;
+  /** Who needs the package, for the message when it is nowhere: "the generated module". */
+  readonly user?: string;
 }
 
-type Create = (flags: string[]) => GPU;
+type NodeModules = Awaited<ReturnType<typeof nodeModules>>;
 
-// Dawn destroys its instance when the GPU object is collected, taking every adapter and device
-// made from it down (a native crash). Instances therefore live as long as the process.
-const instances: GPU[] = [];
-
-async function loadDawn(): Promise<Create> {
-  try {
-    const mod = (await import("webgpu")) as unknown as { create: Create; globals: object };
-    Object.assign(globalThis, mod.globals);
-    return mod.create;
-  } catch (e) {
-    throw new CsncError(
-      RuntimeCodes.noAdapter,
-      `the 'webgpu' package (Dawn) could not be loaded: ${(e as Error).message}. Run 'npm ci' in the csnc folder.`,
-    );
-  }
+async function nodeModules() {
+  const [fs, os, path, module, url] = await Promise.all([
+    import(/* @vite-ignore */ "node:fs"),
+    import(/* @vite-ignore */ "node:os"),
+    import(/* @vite-ignore */ "node:path"),
+    import(/* @vite-ignore */ "node:module"),
+    import(/* @vite-ignore */ "node:url"),
+  ]);
+  return { fs, os, path, module, url };
 }
 
-async function tryVulkan(create: Create, icd?: string): Promise<GPUAdapter | undefined> {
-  if (icd) {
-    if (!existsSync(icd)) return undefined;
-    process.env.VK_ICD_FILENAMES = icd;
-  } else if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES) {
-    // Dawn rejects Mesa's lavapipe here, loudly; the loader need not offer it.
-    const disabled = process.env.VK_LOADER_DRIVERS_DISABLE;
-    process.env.VK_LOADER_DRIVERS_DISABLE = disabled ? `${disabled},*lvp*` : "*lvp*";
-  }
-  // Dawn rounds timestamps to 65.5 us unless told otherwise; profiles need the real values.
-  const gpu = create(["backend=vulkan", "disable-dawn-features=timestamp_quantization"]);
-  instances.push(gpu);
-  return (await gpu.requestAdapter({ powerPreference: "high-performance" })) ?? undefined;
-}
-
-async function tryOpenGles(create: Create): Promise<GPUAdapter | undefined> {
-  process.env.EGL_PLATFORM ??= "surfaceless";
-  const gpu = create(["backend=opengles"]);
-  instances.push(gpu);
+function isNotFound(e: unknown): boolean {
+  const err = e as NodeJS.ErrnoException;
   return (
-    (await gpu.requestAdapter({ featureLevel: "compatibility" } as GPURequestAdapterOptions)) ??
-    undefined
+    (err?.code === "ERR_MODULE_NOT_FOUND" || err?.code === "MODULE_NOT_FOUND") &&
+    /['"]webgpu['"]/.test(err.message)
   );
+}
+
+// `import("webgpu")` resolves from this file's folder, which is rarely a generated module's
+// app's: the package is looked for here, then in the working directory and the main script's.
+async function importDawn(node: NodeModules, o: AcquireOptions): Promise<WebGpuPackage> {
+  if (o.webgpu) {
+    if (typeof o.webgpu.create !== "function")
+      throw new CsncError(
+        RuntimeCodes.noAdapter,
+        "load({ webgpu }) expects the 'webgpu' package's namespace: webgpu: await import(\"webgpu\")",
+      );
+    return o.webgpu;
+  }
+  const { path, url } = node;
+  const here = import.meta.url.startsWith("file:")
+    ? path.dirname(url.fileURLToPath(import.meta.url))
+    : undefined;
+  try {
+    return (await import(/* @vite-ignore */ "webgpu")) as WebGpuPackage;
+  } catch (e) {
+    if (!isNotFound(e))
+      throw new CsncError(
+        RuntimeCodes.noAdapter,
+        `the 'webgpu' package (Dawn) was found${here ? ` from ${here}` : ""} but failed to load: ${(e as Error).message}`,
+      );
+  }
+  const dirs = [process.cwd(), process.argv[1] ? path.dirname(path.resolve(process.argv[1])) : ""];
+  const looked = here ? [here] : [];
+  for (const dir of dirs.filter((d, i) => d && dirs.indexOf(d) === i && d !== here)) {
+    looked.push(dir);
+    let file: string;
+    try {
+      file = node.module.createRequire(path.join(dir, "csnc-resolve.js")).resolve("webgpu");
+    } catch (e) {
+      if (isNotFound(e)) continue;
+      throw e;
+    }
+    try {
+      return (await import(/* @vite-ignore */ url.pathToFileURL(file).href)) as WebGpuPackage;
+    } catch (e) {
+      throw new CsncError(
+        RuntimeCodes.noAdapter,
+        `the 'webgpu' package at ${file} failed to load: ${(e as Error).message}`,
+      );
+    }
+  }
+  throw new CsncError(
+    RuntimeCodes.noAdapter,
+    `${o.user ?? "csnc"} needs the 'webgpu' package in Node: run \`npm install webgpu\` in your app (looked from ${looked.join(", ")} and their parent folders), or pass load({ webgpu: await import("webgpu") }) or load({ device })`,
+  );
+}
+
+/** Mesa wants a private runtime folder; without one it only complains. Best effort. */
+function ensureXdgRuntimeDir({ fs, os, path }: NodeModules): void {
+  if (process.env.XDG_RUNTIME_DIR) return;
+  const dir = path.join(os.tmpdir(), `csnc-xdg-${process.getuid?.() ?? 0}`);
+  // Not recursive: Node's recursive mkdir spins forever when TMPDIR lies under /proc.
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch {
+    // EEXIST is fine; any other failure only leaves Mesa's warnings in.
+  }
+  if (fs.existsSync(dir)) process.env.XDG_RUNTIME_DIR = dir;
 }
 
 /** Finds the best adapter, or the one `backend` names; throws a CsncError saying what to install. */
-export async function acquireAdapter(backend: Backend = "auto"): Promise<AcquiredAdapter> {
-  if (!process.env.XDG_RUNTIME_DIR) {
-    // Silences Mesa's warnings; best effort. Not recursive: Node's recursive mkdir spins
-    // forever when TMPDIR lies under /proc.
-    const dir = path.join(tmpdir(), `csnc-xdg-${process.getuid?.() ?? 0}`);
-    try {
-      mkdirSync(dir, { mode: 0o700 });
-    } catch {
-      // EEXIST is fine; any other failure only leaves Mesa's warnings in.
+export async function acquireAdapter(
+  backend: Backend = "auto",
+  o: AcquireOptions = {},
+): Promise<AcquiredAdapter> {
+  const node = await nodeModules();
+  const { fs } = node;
+  ensureXdgRuntimeDir(node);
+  const webgpu = await importDawn(node, o);
+  if (webgpu.globals) Object.assign(globalThis, webgpu.globals);
+  // Dawn destroys its instance when the GPU object is collected, taking every adapter and
+  // device made from it down (a native crash): instances live as long as the process, shared
+  // by every copy of this code (the CLI's and each generated module's).
+  const g = globalThis as unknown as { __csncGpus?: GPU[] };
+  const instances = (g.__csncGpus ??= []);
+  const hint = o.backendHint ?? ((name: string) => `--backend ${name}`);
+
+  const vulkan = async (icd?: string) => {
+    if (icd && !fs.existsSync(icd)) return undefined;
+    const saved = {
+      VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES,
+      VK_LOADER_DRIVERS_DISABLE: process.env.VK_LOADER_DRIVERS_DISABLE,
+    };
+    if (icd) process.env.VK_ICD_FILENAMES = icd;
+    else if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES) {
+      // Dawn rejects Mesa's lavapipe here, loudly; the loader need not offer it.
+      const disabled = saved.VK_LOADER_DRIVERS_DISABLE;
+      process.env.VK_LOADER_DRIVERS_DISABLE = disabled ? `${disabled},*lvp*` : "*lvp*";
     }
-    if (existsSync(dir)) process.env.XDG_RUNTIME_DIR = dir;
-  }
-  const create = await loadDawn();
-  const tried: string[] = [];
+    try {
+      // Dawn rounds timestamps to 65.5 us unless told otherwise; profiles need the real values.
+      const gpu = webgpu.create(["backend=vulkan", "disable-dawn-features=timestamp_quantization"]);
+      instances.push(gpu);
+      return (await gpu.requestAdapter({ powerPreference: "high-performance" })) ?? undefined;
+    } finally {
+      // The loader has read them; later acquisitions in this process may want another driver.
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  };
+  const opengles = async () => {
+    process.env.EGL_PLATFORM ??= "surfaceless";
+    const gpu = webgpu.create(["backend=opengles"]);
+    instances.push(gpu);
+    return (
+      (await gpu.requestAdapter({ featureLevel: "compatibility" } as GPURequestAdapterOptions)) ??
+      undefined
+    );
+  };
+  // Mesa's lavapipe is too old for Dawn; probing it only prints warnings.
+  const gpuDriver = () =>
+    !!(process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) ||
+    icdDirs.some(
+      (dir) =>
+        fs.existsSync(dir) &&
+        fs.readdirSync(dir).some((f) => f.endsWith(".json") && !/lvp|lavapipe/i.test(f)),
+    );
+  // A Linux machine without GPU device nodes has no GPU for Vulkan to find; probing anyway
+  // prints the loader's complaints into stderr (csnc's CLI filters them, a module cannot).
+  const gpuDevice = () =>
+    process.platform !== "linux" ||
+    fs.existsSync("/dev/dxg") ||
+    (fs.existsSync("/dev/dri") && fs.readdirSync("/dev/dri").some((f) => f.startsWith("render"))) ||
+    fs.readdirSync("/dev").some((f) => /^nvidia\d/.test(f));
   const done = (adapter: GPUAdapter, b: AcquiredAdapter["backend"]): AcquiredAdapter => ({
     adapter,
     backend: b,
     description: describeAdapter(adapter),
   });
 
+  const tried: string[] = [];
   if (backend === "auto" || backend === "gpu" || backend === "vulkan") {
-    if (backend !== "auto" || hasGpuVulkanDriver()) {
-      const a = await tryVulkan(create);
+    if (backend !== "auto" || (gpuDriver() && gpuDevice())) {
+      const a = await vulkan();
       if (a && (backend === "vulkan" || !isCpuAdapter(a))) return done(a, "vulkan");
       tried.push(
         a
           ? `Vulkan found only a CPU adapter (${describeAdapter(a)})`
           : "Vulkan found no GPU driver",
       );
-    } else tried.push("no Vulkan GPU driver is installed");
-    if (backend === "gpu" || backend === "vulkan") {
+    } else
+      tried.push(
+        gpuDriver()
+          ? "no GPU device (/dev/dri, /dev/nvidia*)"
+          : "no Vulkan GPU driver is installed",
+      );
+    if (backend !== "auto")
       throw new CsncError(
         RuntimeCodes.noAdapter,
-        `no GPU adapter: ${tried.join("; ")}. Install the GPU's Vulkan driver, or use --backend swiftshader or opengles.`,
+        `no GPU adapter: ${tried.join("; ")}. Install the GPU's Vulkan driver, or use ${hint("swiftshader")} or ${hint("opengles")}.`,
       );
-    }
   }
-  const llvmpipe = async () => {
-    const a = await tryOpenGles(create);
+  if (backend !== "swiftshader") {
+    const a = await opengles();
     if (a) return done(a, "opengles");
     tried.push(
       "OpenGL ES found no adapter (apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri)",
     );
-    return undefined;
-  };
-  const swiftshader = async () => {
-    const a = await tryVulkan(create, swiftshaderIcd);
-    if (a) return done(a, "swiftshader");
-    tried.push(
-      `SwiftShader is not available (${swiftshaderIcd} missing: apt-get install chromium libvulkan1)`,
-    );
-    return undefined;
-  };
-  const order =
-    backend === "swiftshader"
-      ? [swiftshader]
-      : backend === "auto"
-        ? [llvmpipe, swiftshader]
-        : [llvmpipe];
-  for (const next of order) {
-    const a = await next();
-    if (a) return a;
+    if (backend !== "auto")
+      throw new CsncError(
+        RuntimeCodes.noAdapter,
+        `no llvmpipe (OpenGL ES) adapter: ${tried.at(-1)}`,
+      );
   }
+  const a = await vulkan(swiftshaderIcd);
+  if (a) return done(a, "swiftshader");
+  tried.push(
+    `SwiftShader is not available (${swiftshaderIcd} missing: apt-get install chromium libvulkan1)`,
+  );
   throw new CsncError(
     RuntimeCodes.noAdapter,
-    backend === "auto"
-      ? `no WebGPU adapter could be found: ${tried.join("; ")}.`
-      : `no ${backend === "swiftshader" ? "SwiftShader" : "llvmpipe (OpenGL ES)"} adapter: ${tried.at(-1)}`,
+    backend === "swiftshader"
+      ? `no SwiftShader adapter: ${tried.at(-1)}`
+      : `no WebGPU adapter could be found: ${tried.join("; ")}.`,
   );
 }

@@ -1,9 +1,36 @@
-// The runtime's front door: a compiled plan, weights and a device in; an executor out.
-// Node picks its own adapter (adapter-node.ts); browsers and embedders pass a GPUDevice.
-export { acquireAdapter, backends, describeAdapter, type Backend } from "./adapter-node.js";
-export { requestDevice, kernelLimits } from "./device.js";
-export { createExecutor, type Executor, type Outputs } from "./executor.js";
-export { CsncError, RuntimeCodes } from "./errors.js";
-export { packWeights, randomTensors } from "./weights.js";
-export { readSafetensors, writeSafetensors, type Tensor } from "./safetensors.js";
-export { namings, type Naming } from "./naming.js";
+// csnc as a library in Node (the package's "."): everything of the portable API
+// (index-browser.ts), with files read from disk and sessions on an adapter of their own.
+import * as path from "node:path";
+import { checkFile, type CheckOptions, type CheckResult } from "../compiler/index.js";
+import { nodeHost, projectRoot } from "../compiler/node-host.js";
+import { createNodeSession, type NodeSession, type NodeSessionOptions } from "./node.js";
+import { createSession as createDeviceSession, type Session } from "./session.js";
+
+export * from "./index-browser.js";
+export type { AcquiredAdapter, WebGpuPackage } from "./adapter-node.js";
+export type { Backend } from "./backends.js";
+export type { NodeSession, NodeSessionOptions } from "./node.js";
+export { acquireAdapter } from "./adapter-node.js";
+export { backends } from "./backends.js";
+export { requestDevice } from "./device.js";
+
+/** Checks the .csn file `file` and its imports, as `csnc check`; never throws for bad input. */
+export function check(file: string, options: CheckOptions = {}): CheckResult {
+  const abs = path.resolve(file);
+  return checkFile(abs, projectRoot(abs), nodeHost, options);
+}
+
+/**
+ * A session: on `device` when given, else on an adapter of its own (`backend`, default auto:
+ * a GPU, then llvmpipe, then SwiftShader), destroyed with the session.
+ */
+export function createSession(
+  options: NodeSessionOptions & { readonly device: GPUDevice },
+): Promise<Session>;
+export function createSession(options: NodeSessionOptions): Promise<NodeSession>;
+export function createSession(
+  options: NodeSessionOptions & { readonly device?: GPUDevice },
+): Promise<Session> {
+  const { device } = options;
+  return device ? createDeviceSession({ ...options, device }) : createNodeSession(options);
+}

@@ -55,10 +55,11 @@ function checkParameters(text: string, file: string) {
     );
 }
 
+/** The tensors of a safetensors file or PyTorch checkpoint; `file` names it in errors. */
 export function loadWeights(
   bytes: Uint8Array,
   file: string,
-  naming: Naming | "auto",
+  naming: Naming | "auto" = "auto",
 ): LoadedWeights {
   const checkpoint = readCheckpoint(bytes, file);
   let tensors = checkpoint.tensors;

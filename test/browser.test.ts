@@ -7,7 +7,7 @@ import type { Browser } from "playwright-core";
 import { launchChromium, serve } from "./browser.js";
 import { fixturesDir, modelCases } from "./fixtures.js";
 import { relL2 } from "./gpu.js";
-import { run } from "./helpers.js";
+import { emitFixtureModule } from "./helpers.js";
 
 const generated = path.resolve(import.meta.dirname, ".generated", "browser");
 let browser: Browser;
@@ -15,23 +15,9 @@ let site: Awaited<ReturnType<typeof serve>>;
 
 beforeAll(async () => {
   for (const c of modelCases()) {
-    const [n, ...chw] = c.input.shape;
-    const sets = Object.entries(c.set).flatMap(([k, v]) => ["--set", `${k}=${v}`]);
     const dir = path.join(generated, c.name);
     mkdirSync(dir, { recursive: true });
-    const r = await run(
-      "compile",
-      path.resolve(import.meta.dirname, "../models", c.model),
-      ...sets,
-      "--input",
-      chw.join("x"),
-      "--batch",
-      String(n),
-      "--emit",
-      "module",
-      "-o",
-      dir,
-    );
+    const r = await emitFixtureModule(c, dir);
     expect(r.code).toBe(0);
   }
   site = await serve({

@@ -5,13 +5,14 @@ import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { human } from "../compiler/cli/format.js";
-import { plainReason } from "../compiler/cli/io.js";
+import { human } from "../cli/format.js";
+import { plainReason } from "../cli/io.js";
 import { compileGraph } from "../compiler/compile.js";
 import { checkFile } from "../compiler/index.js";
 import { unlimitedLimits } from "../compiler/kernels/common.js";
 import { nodeHost } from "../compiler/node-host.js";
 import { randomTensors } from "../runtime/weights.js";
+import { sourceEntry, spawnCsnc } from "./csnc-process.js";
 import { fixturesDir } from "./fixtures.js";
 import { run } from "./helpers.js";
 
@@ -31,14 +32,7 @@ writeFileSync(
 );
 
 /** The CLI as a child process, for cases that used to hang (a hang must fail, not stall vitest). */
-function spawnCli(args: string[]) {
-  const r = spawnSync(process.execPath, ["--import", "tsx", "compiler/cli/bin.ts", ...args], {
-    cwd: root,
-    timeout: 45_000,
-    encoding: "utf8",
-  });
-  return { code: r.status, err: r.stderr, signal: r.signal };
-}
+const spawnCli = (args: string[]) => spawnCsnc(sourceEntry, args, { timeoutMs: 45_000 });
 
 function expectClean(r: { code: number | null; err: string; out?: string }, code: number) {
   expect(r.code).toBe(code);
@@ -170,7 +164,7 @@ describe("unwritable outputs", () => {
   it("a full standard output is an error, not a crash", () => {
     const r = spawnSync(
       "sh",
-      ["-c", "exec node --import tsx compiler/cli/bin.ts stats models/ir-csn-26.csn >/dev/full"],
+      ["-c", "exec node --import tsx cli/bin.ts stats models/ir-csn-26.csn >/dev/full"],
       { cwd: root, timeout: 45_000, encoding: "utf8" },
     );
     expect(r.status).toBe(1);
@@ -181,6 +175,7 @@ describe("unwritable outputs", () => {
 });
 
 describe("option ranges", () => {
+  const classify = ["classify", "v.mp4", "--model", model("ir-csn-26.csn")];
   const cases: [string[], string][] = [
     [
       ["profile", ...small, "--iterations", "100000000"],
@@ -234,36 +229,15 @@ describe("option ranges", () => {
       ["run", model("ir-csn-26.csn"), "--shape", "1x3x100000x8x8"],
       "every --shape dimension must be an integer from 1 to 65536, got '100000'",
     ],
-    [
-      ["classify", "v.mp4", "--model", model("ir-csn-26.csn"), "--frames", "0"],
-      "--frames must be an integer from 1 to 1024, got '0'",
-    ],
-    [
-      ["classify", "v.mp4", "--model", model("ir-csn-26.csn"), "--rate", "abc"],
-      "--rate must be an integer from 1 to 100, got 'abc'",
-    ],
-    [
-      ["classify", "v.mp4", "--model", model("ir-csn-26.csn"), "--size", "0"],
-      "--size must be an integer from 1 to 8192, got '0'",
-    ],
-    [
-      ["classify", "v.mp4", "--model", model("ir-csn-26.csn"), "--crop", "9000"],
-      "--crop must be an integer from 1 to 8192, got '9000'",
-    ],
-    [
-      ["classify", "v.mp4", "--model", model("ir-csn-26.csn"), "--clips", "101"],
-      "--clips must be an integer from 1 to 100, got '101'",
-    ],
-    [
-      ["classify", "v.mp4", "--model", model("ir-csn-26.csn"), "--memory", "0"],
-      "--memory must be an integer from 1 to 1048576, got '0'",
-    ],
+    [[...classify, "--frames", "0"], "--frames must be an integer from 1 to 1024, got '0'"],
+    [[...classify, "--rate", "abc"], "--rate must be an integer from 1 to 100, got 'abc'"],
+    [[...classify, "--size", "0"], "--size must be an integer from 1 to 8192, got '0'"],
+    [[...classify, "--crop", "9000"], "--crop must be an integer from 1 to 8192, got '9000'"],
+    [[...classify, "--clips", "101"], "--clips must be an integer from 1 to 100, got '101'"],
+    [[...classify, "--memory", "0"], "--memory must be an integer from 1 to 1048576, got '0'"],
     [
       [
-        "classify",
-        "v.mp4",
-        "--model",
-        model("ir-csn-26.csn"),
+        ...classify,
         "--clips",
         "100",
         "--crops",

@@ -1,16 +1,13 @@
 // Test helpers for WebGPU: one device per backend per test file, and a model run both on the
 // GPU and on the float64 reference executor.
-import { compileGraph } from "../compiler/compile.js";
 import type { CheckOptions, Graph } from "../compiler/index.js";
 import type { KernelLimits } from "../compiler/kernels/common.js";
 import type { Tuning } from "../compiler/kernels/tuning.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
-import { kernelLimits, requestDevice } from "../runtime/device.js";
-import { createExecutor } from "../runtime/executor.js";
+import { requestDevice } from "../runtime/device.js";
 import type { Tensor } from "../runtime/safetensors.js";
 import type { Naming } from "../runtime/naming.js";
-import { randomTensors } from "../runtime/weights.js";
-import { packWeights } from "../runtime/weights.js";
+import { createSession } from "../runtime/session.js";
 import { checkSource, rendered } from "./helpers.js";
 import { runReference, softmax } from "./reference/executor.js";
 
@@ -66,17 +63,21 @@ export async function runGpu(
   o: { naming?: Naming; limits?: Partial<KernelLimits>; tuning?: Tuning; seed?: number } = {},
 ) {
   const { device } = await gpuDevice(backend);
-  const plan = compileGraph(graph, { ...kernelLimits(device), ...o.limits }, o.tuning);
-  const weights = tensors === "random" ? randomTensors(plan, o.seed ?? 7) : tensors;
-  const executor = await createExecutor(
+  const session = await createSession({
+    graph,
+    // The tests' own choices, not the adapter's defaults.
+    tuning: o.tuning ?? {},
+    limits: o.limits,
+    weights:
+      tensors === "random"
+        ? { random: o.seed ?? 7 }
+        : { tensors, naming: o.naming ?? "csnc", source: "test weights" },
     device,
-    plan,
-    packWeights(plan, weights, o.naming ?? "csnc", "test weights"),
-  );
+  });
   try {
-    return { plan, weights, ...(await executor.run(input)) };
+    return { plan: session.plan, weights: session.tensors, ...(await session.run(input)) };
   } finally {
-    executor.destroy();
+    session.destroy();
   }
 }
 

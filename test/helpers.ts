@@ -1,7 +1,15 @@
 // Shared test helpers: an in-memory source host and one `check` entry point, so that API
 // changes touch one place.
-import { main } from "../compiler/cli/main.js";
-import { checkFile, type CheckOptions, type CheckResult } from "../compiler/index.js";
+import * as path from "node:path";
+import { main } from "../cli/main.js";
+import {
+  checkFile,
+  type CheckOptions,
+  type CheckResult,
+  type Graph,
+  type Value,
+} from "../compiler/index.js";
+import { nodeHost, projectRoot } from "../compiler/node-host.js";
 import type { SourceHost } from "../compiler/source.js";
 import { formatDiagnostic } from "../grammar/index.js";
 
@@ -34,6 +42,25 @@ export function checkSource(
   return checkFile("/proj/main.csn", "/proj", memoryHost(files), options);
 }
 
+/** A model of models/ (`name`, e.g. "ir-csn-50.csn") with integer parameters set, checked. */
+export function shippedModel(
+  name: string,
+  set: Readonly<Record<string, number>>,
+  input: readonly number[],
+  batch: number,
+): Graph {
+  const file = path.resolve(import.meta.dirname, "../models", name);
+  const values = Object.entries(set).map(([k, v]): [string, Value] => [
+    k,
+    { type: "int", value: v },
+  ]);
+  return checkFile(file, projectRoot(file), nodeHost, {
+    set: new Map(values),
+    input: [...input] as [number, number, number, number],
+    batch,
+  }).graphs[0]!;
+}
+
 /** The formatted diagnostics of a result, one string. */
 export function rendered(r: CheckResult): string {
   return r.diagnostics.map((d) => formatDiagnostic(d, r.sources)).join("\n");
@@ -49,4 +76,17 @@ export async function run(...argv: string[]) {
     exitCode: () => {},
   });
   return { code, out, err };
+}
+
+/** `csnc compile --emit module` of a fixture's model at its input's shape, into `dir`. */
+export function emitFixtureModule(
+  c: { model: string; set: Readonly<Record<string, number>>; input: { shape: readonly number[] } },
+  dir: string,
+  extra: string[] = [],
+) {
+  const [n, ...chw] = c.input.shape;
+  const sets = Object.entries(c.set).flatMap(([k, v]) => ["--set", `${k}=${v}`]);
+  const file = path.resolve(import.meta.dirname, "../models", c.model);
+  const shape = ["--input", chw.join("x"), "--batch", String(n)];
+  return run("compile", file, ...sets, ...extra, ...shape, "--emit", "module", "-o", dir);
 }

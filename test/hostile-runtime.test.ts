@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { Budget } from "../runtime/checkpoint.js";
-import { labelsFrom, maxReadBytes, readFile, shapeDims } from "../runtime/cli/session.js";
+import { labelsFrom } from "../cli/labels.js";
+import { maxReadBytes, readFile } from "../cli/read-file.js";
+import { shapeDims } from "../cli/session.js";
 import { preview, readSafetensors } from "../runtime/safetensors.js";
 import { csncRunner, refusal } from "./csnc-process.js";
 import { pickle, safetensors, tensor, zeroDeflate, zip } from "./hostile-weights-files.js";
@@ -17,7 +19,10 @@ const root = path.resolve(import.meta.dirname, "..");
 const work = mkdtempSync(path.join(tmpdir(), "csnc-hostile-runtime-"));
 const MiB = 2 ** 20;
 
-const csnc = csncRunner(["checkpoint", "safetensors", "cli/session", "cli/run"], 30_000);
+const csnc = csncRunner(
+  ["checkpoint", "safetensors", "cli/read-file.ts", "cli/session.ts", "cli/run.ts"],
+  30_000,
+);
 
 function expectRefused(r: ReturnType<typeof csnc>, message: RegExp | string) {
   expect(r.code, r.output).not.toBeNull(); // null: killed by the timeout
@@ -223,7 +228,7 @@ describe("the readers' own bounds", () => {
 
   it("kinetics400 labels are found from the sources, from dist, and from an install under a folder named dist", async () => {
     expect(labelsFrom("kinetics400")).toHaveLength(400);
-    const fromDist = (await import(path.join(root, "dist/runtime/cli/session.js"))) as {
+    const fromDist = (await import(path.join(root, "dist/cli/labels.js"))) as {
       labelsFrom: typeof labelsFrom;
     };
     expect(fromDist.labelsFrom("kinetics400")).toHaveLength(400);
@@ -235,7 +240,7 @@ describe("the readers' own bounds", () => {
     });
     cpSync(path.join(root, "package.json"), path.join(pkg, "package.json"));
     symlinkSync(path.join(root, "node_modules"), path.join(pkg, "node_modules"));
-    const installed = (await import(path.join(pkg, "dist/runtime/cli/session.js"))) as {
+    const installed = (await import(path.join(pkg, "dist/cli/labels.js"))) as {
       labelsFrom: typeof labelsFrom;
     };
     const names = installed.labelsFrom("kinetics400");

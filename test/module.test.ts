@@ -17,7 +17,7 @@ import { describe, expect, it } from "vitest";
 import { readSafetensors } from "../runtime/safetensors.js";
 import { fixturesDir, modelCases } from "./fixtures.js";
 import { relL2 } from "./gpu.js";
-import { run } from "./helpers.js";
+import { emitFixtureModule, run } from "./helpers.js";
 
 // Outside the repository, whose node_modules would otherwise resolve `webgpu` for the module.
 const out = mkdtempSync(path.join(tmpdir(), "csnc-module-"));
@@ -60,22 +60,7 @@ function emit(c: Case, name = c.name, extra: string[] = []): Promise<GeneratedMo
 async function compileModule(c: Case, name: string, extra: string[]): Promise<GeneratedModule> {
   const dir = path.join(out, name);
   mkdirSync(dir, { recursive: true });
-  const [n, ...chw] = c.input.shape;
-  const sets = Object.entries(c.set).flatMap(([k, v]) => ["--set", `${k}=${v}`]);
-  const r = await run(
-    "compile",
-    path.join(models, c.model),
-    ...sets,
-    ...extra,
-    "--input",
-    chw.join("x"),
-    "--batch",
-    String(n),
-    "--emit",
-    "module",
-    "-o",
-    dir,
-  );
+  const r = await emitFixtureModule(c, dir, extra);
   expect(r.err).toBe("");
   expect(r.code).toBe(0);
   expect(readFileSync(path.join(dir, "index.d.ts"), "utf8")).toContain(

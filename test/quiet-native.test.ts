@@ -1,12 +1,12 @@
 // The first command a user runs: the fastest CPU adapter, and none of Dawn's native warnings.
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { nativeFilter } from "../compiler/cli/quiet-native.js";
+import { nativeFilter } from "../cli/quiet-native.js";
+import { bin, spawnCsnc } from "./csnc-process.js";
 
-const bin = path.resolve(import.meta.dirname, "../dist/compiler/cli/bin.js");
 const work = mkdtempSync(path.join(tmpdir(), "csnc-quiet-"));
 const model = path.join(work, "m.csn");
 writeFileSync(
@@ -39,24 +39,22 @@ describe("native warnings", () => {
   });
 
   it("csnc run with --backend auto runs on llvmpipe and prints nothing on stderr", () => {
-    const r = spawnSync(process.execPath, [bin, "run", model], { encoding: "utf8" });
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^m on opengles \(llvmpipe/);
-    expect(r.stderr).toBe("");
+    const r = spawnCsnc([bin], ["run", model]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^m on opengles \(llvmpipe/);
+    expect(r.err).toBe("");
   });
 
   it("--verbose runs in-process and shows the native lines", () => {
-    const r = spawnSync(process.execPath, [bin, "run", model, "--verbose"], { encoding: "utf8" });
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/artificially reduced/);
+    const r = spawnCsnc([bin], ["run", model, "--verbose"]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/artificially reduced/);
   });
 
   it("errors of the child reach the user with its exit code", () => {
-    const r = spawnSync(process.execPath, [bin, "run", model, "--backend", "nope"], {
-      encoding: "utf8",
-    });
-    expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/backend/);
+    const r = spawnCsnc([bin], ["run", model, "--backend", "nope"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/backend/);
   });
 
   it("a signal to csnc reaches the WebGPU child, and csnc exits as the shell expects", async () => {

@@ -40,6 +40,12 @@ function makeVideo(name: string, size: string, rate: number, seconds: number): s
 }
 
 // One frame, decoded on its own by ffmpeg at the given size, as RGB bytes.
+/** `csnc classify` of ir-CSN-26 at width 4 on 4 frames of 56 pixels, on llvmpipe, as JSON. */
+function classify(videos: string[], extra: string[]) {
+  const small = ["--model", model, "--set", "width=4", "--frames", "4", "--size", "56"];
+  return run("classify", ...videos, ...small, ...extra, "--backend", "opengles", "--json");
+}
+
 function frameAt(file: string, index: number, width: number, height: number): Uint8Array {
   return execFileSync("ffmpeg", [
     "-v",
@@ -194,29 +200,9 @@ describe("csnc classify", () => {
 
   it("batches views to a memory budget with the same result", async () => {
     const file = makeVideo("budget.mkv", "80x60", 25, 1);
-    const args = [
-      "classify",
-      file,
-      "--model",
-      model,
-      "--set",
-      "width=4",
-      "--frames",
-      "4",
-      "--size",
-      "56",
-      "--crop",
-      "48",
-      "--clips",
-      "2",
-      "--crops",
-      "3",
-      "--backend",
-      "opengles",
-      "--json",
-    ];
-    const all = JSON.parse((await run(...args)).out).results[0].top;
-    const one = JSON.parse((await run(...args, "--memory", "1")).out).results[0].top;
+    const args = ["--crop", "48", "--clips", "2", "--crops", "3"];
+    const all = JSON.parse((await classify([file], args)).out).results[0].top;
+    const one = JSON.parse((await classify([file], [...args, "--memory", "1"])).out).results[0].top;
     expect(one.map((t: { class: number }) => t.class)).toEqual(
       all.map((t: { class: number }) => t.class),
     );
@@ -234,27 +220,8 @@ describe("csnc classify", () => {
     writeFileSync(empty, "");
     const text = path.join(work, "notes.mp4");
     writeFileSync(text, "not a video at all");
-    const r = await run(
-      "classify",
-      truncated,
-      empty,
-      text,
-      good,
-      path.join(work, "missing.mp4"),
-      "--model",
-      model,
-      "--set",
-      "width=4",
-      "--frames",
-      "4",
-      "--size",
-      "56",
-      "--crop",
-      "56",
-      "--backend",
-      "opengles",
-      "--json",
-    );
+    const missing = path.join(work, "missing.mp4");
+    const r = await classify([truncated, empty, text, good, missing], ["--crop", "56"]);
     expect(r.code).toBe(1);
     const results = JSON.parse(r.out).results;
     expect(results).toHaveLength(5);

@@ -1,17 +1,14 @@
 // The demo page: pick a model, see its statistics, run it on WebGPU in this browser on a test
 // pattern or a dropped video, and see the top-5 classes and a per-kernel profile.
 // Bundled by `npm run build` into dist/demo/app.js; served by examples/browser/serve.mjs.
-import { compileGraph } from "../../compiler/compile.js";
 import { checkFile, type Graph, type Value } from "../../compiler/index.js";
 import { shippedScheme, type SourceHost } from "../../compiler/source.js";
 import { statsReport } from "../../compiler/stats/report.js";
 import { formatDiagnostic } from "../../grammar/index.js";
-import { tuningFor } from "../../compiler/kernels/tuning.js";
-import { describeAdapter, kernelLimits, requestDevice } from "../../runtime/device.js";
-import { createExecutor } from "../../runtime/executor.js";
+import { requestBrowserDevice } from "../../runtime/browser.js";
 import type { Naming } from "../../runtime/naming.js";
 import { loadWeights } from "../../runtime/load-weights.js";
-import { packWeights, randomTensors } from "../../runtime/weights.js";
+import { createSession } from "../../runtime/session.js";
 import { buildViews, resizedSize, sampleIndices } from "../../runtime/video-sampling.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -213,26 +210,26 @@ async function run() {
   if (!graph) return;
   if (!navigator.gpu) return status("this browser has no WebGPU (navigator.gpu)", true);
   status("compiling…");
-  const adapter = await navigator.gpu.requestAdapter();
-  if (!adapter) return status("no WebGPU adapter", true);
-  const device = await requestDevice(adapter);
+  const gpu = await requestBrowserDevice().catch(() => undefined);
+  if (!gpu) return status("no WebGPU adapter", true);
+  const { device } = gpu;
   try {
-    const plan = compileGraph(graph, kernelLimits(device), tuningFor(adapter.info));
     // The same reader as the CLI: safetensors or PyTorch checkpoints, any supported naming.
-    const tensors = loaded?.tensors ?? randomTensors(plan, 1);
-    const naming = loaded?.naming ?? "csnc";
-    const executor = await createExecutor(
+    const session = await createSession({
+      graph,
+      weights: loaded
+        ? { tensors: loaded.tensors, naming: loaded.naming, source: weightsFile?.name }
+        : { random: 1 },
       device,
-      plan,
-      packWeights(plan, tensors, naming, weightsFile?.name ?? "random weights"),
-    );
+    });
+    const { plan } = session;
     const videoFile = ($("video") as HTMLInputElement).files?.[0];
     const clip = videoFile
       ? await decodeVideo(videoFile, plan.input.shape)
       : testPattern(plan.input.shape);
     status("running…");
     const start = performance.now();
-    const out = await executor.run(clip);
+    const out = await session.run(clip);
     const ms = performance.now() - start;
     const classes = plan.logits.shape[1]!;
     const p = out.probabilities.subarray(0, classes);
@@ -245,7 +242,7 @@ async function run() {
           `<li>${names?.[k] ? `${k} ${escapeHtml(names[k])}` : `class ${k}`} <b>${(100 * p[k]!).toFixed(2)}%</b></li>`,
       )
       .join("");
-    const times = await executor.timeDispatches();
+    const times = await session.profile();
     const kernels = plan.dispatches
       .map((d, i) => ({ label: d.path, values: [times.ms[i]!] }))
       .sort((a, b) => b.values[0]! - a.values[0]!)
@@ -257,9 +254,9 @@ async function run() {
       [`ms per kernel (${times.method === "timestamp" ? "GPU timestamps" : "wall clock"})`],
     );
     status(
-      `${plan.model} on ${describeAdapter(adapter)}: ${plan.dispatches.length} dispatches, ${ms.toFixed(1)} ms, ${weightsFile ? weightsFile.name : "random weights"}, ${videoFile ? videoFile.name : "test pattern"}`,
+      `${plan.model} on ${gpu.description}: ${plan.dispatches.length} dispatches, ${ms.toFixed(1)} ms, ${weightsFile ? weightsFile.name : "random weights"}, ${videoFile ? videoFile.name : "test pattern"}`,
     );
-    executor.destroy();
+    session.destroy();
   } catch (e) {
     status(String((e as Error).message ?? e), true);
   } finally {

@@ -3,34 +3,18 @@
 // fetched only from a URL the caller gives). Bundled by `npm run build` into dist/module-runtime.js.
 // Browsers reach no `node:` import: every one is dynamic and behind `isNode`.
 import type { Plan } from "../../compiler/plan.js";
+import { acquireAdapter } from "../adapter-node.js";
 // The same backend choices, and meanings, as `csnc run --backend`.
-import { backends as backendChoices, icdDirs, swiftshaderIcd, type Backend } from "../backends.js";
+import { backends as backendChoices, type Backend } from "../backends.js";
+import { requestBrowserDevice } from "../browser.js";
+import { requestDevice } from "../device.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
-import { describeAdapter, isCpuAdapter, requestDevice } from "../device.js";
-import { createExecutor, type Executor } from "../executor.js";
 import { loadWeights } from "../load-weights.js";
 import { namings, type Naming } from "../naming.js";
-import type { Tensor } from "../safetensors.js";
-import { packWeights, randomTensors } from "../weights.js";
+import { createPlanSession, type Session, type SessionWeights } from "../plan-session.js";
+import type { LoadedModel, LoadOptions, ModelInfo, RunResult, WebGpuPackage } from "./types.js";
 
-export type { Backend };
-
-export interface ModelInfo {
-  readonly model: string;
-  /** N x C x T x H x W, as compiled. */
-  readonly input: readonly number[];
-  readonly classes: number;
-  readonly params: number;
-  readonly macs: number;
-  /** vendor / architecture / device / description of the adapter, once loaded. */
-  adapter?: string;
-  /** How the adapter was reached: vulkan, swiftshader, opengles, browser or device (the caller's). */
-  backend?: string;
-  /** The naming scheme of the weights (detected with "auto"). */
-  naming?: Naming;
-  /** The BN epsilon the model's `eps` parameter folded with. */
-  bnEps?: number;
-}
+export type { LoadedModel, LoadOptions, ModelInfo, RunResult, WebGpuPackage };
 
 /** How the model's `eps` parameter reaches its BN layers, recorded at compile time. */
 export interface EpsInfo {
@@ -40,42 +24,6 @@ export interface EpsInfo {
   readonly value: number;
   /** Whether `--set eps` changed it at compile time (then the weights' scheme does not). */
   readonly set: boolean;
-}
-
-/** The `webgpu` package's namespace, as `await import("webgpu")` gives it. */
-export interface WebGpuPackage {
-  create(flags: string[]): GPU;
-  readonly globals?: object;
-}
-
-export interface LoadOptions {
-  /** URL string, file path (Node), ArrayBuffer or Uint8Array of a .safetensors or PyTorch checkpoint. */
-  readonly weights?: string | ArrayBuffer | Uint8Array;
-  /** He-normal random weights (as `csnc run` without --weights), for a first try. */
-  readonly randomWeights?: boolean;
-  /** Seed of the random weights (default 1, as `csnc run --seed`). */
-  readonly seed?: number;
-  readonly device?: GPUDevice;
-  readonly naming?: Naming | "auto";
-  /** BN epsilon for the model's `eps` parameter; default: the weights' metadata or scheme. */
-  readonly eps?: number;
-  /** Node only: which WebGPU adapter, as `csnc run --backend`. */
-  readonly backend?: Backend;
-  /** Node only: the `webgpu` package, when the module cannot import it itself. */
-  readonly webgpu?: WebGpuPackage;
-}
-
-export interface RunResult {
-  readonly logits: Float32Array;
-  readonly probabilities: Float32Array;
-  /** Per sample, the five most probable classes. */
-  readonly top: { readonly class: number; readonly probability: number }[][];
-}
-
-export interface LoadedModel {
-  readonly info: ModelInfo;
-  run(clip: Float32Array): Promise<RunResult>;
-  destroy(): void;
 }
 
 const isNode = typeof process !== "undefined" && !!process.versions?.node;
@@ -123,207 +71,26 @@ function forModule(e: unknown): unknown {
   return e;
 }
 
-function isNotFound(e: unknown): boolean {
-  const err = e as NodeJS.ErrnoException;
-  return (
-    (err?.code === "ERR_MODULE_NOT_FOUND" || err?.code === "MODULE_NOT_FOUND") &&
-    /['"]webgpu['"]/.test(err.message)
-  );
-}
-
-// `import("webgpu")` resolves from this file's folder, which is rarely the app's: the package
-// is looked for beside the module, then in the working directory and the main script's folder.
-async function importDawn(given?: WebGpuPackage): Promise<WebGpuPackage> {
-  if (given) {
-    if (typeof given.create !== "function")
-      throw new CsncError(
-        RuntimeCodes.noAdapter,
-        "load({ webgpu }) expects the 'webgpu' package's namespace: webgpu: await import(\"webgpu\")",
-      );
-    return given;
-  }
-  const [{ createRequire }, path, url] = await Promise.all([
-    import(/* @vite-ignore */ "node:module"),
-    import(/* @vite-ignore */ "node:path"),
-    import(/* @vite-ignore */ "node:url"),
-  ]);
-  const here = import.meta.url.startsWith("file:")
-    ? path.dirname(url.fileURLToPath(import.meta.url))
-    : undefined;
-  try {
-    return (await import(/* @vite-ignore */ "webgpu")) as WebGpuPackage;
-  } catch (e) {
-    if (!isNotFound(e))
-      throw new CsncError(
-        RuntimeCodes.noAdapter,
-        `the 'webgpu' package was found beside the module${here ? ` (${here})` : ""} but failed to load: ${(e as Error).message}`,
-      );
-  }
-  const dirs = [process.cwd(), process.argv[1] ? path.dirname(path.resolve(process.argv[1])) : ""];
-  const looked = here ? [here] : [];
-  for (const dir of dirs.filter((d, i) => d && dirs.indexOf(d) === i && d !== here)) {
-    looked.push(dir);
-    let file: string;
-    try {
-      file = createRequire(path.join(dir, "csnc-resolve.js")).resolve("webgpu");
-    } catch (e) {
-      if (isNotFound(e)) continue;
-      throw e;
-    }
-    try {
-      return (await import(/* @vite-ignore */ url.pathToFileURL(file).href)) as WebGpuPackage;
-    } catch (e) {
-      throw new CsncError(
-        RuntimeCodes.noAdapter,
-        `the 'webgpu' package at ${file} failed to load: ${(e as Error).message}`,
-      );
-    }
-  }
-  throw new CsncError(
-    RuntimeCodes.noAdapter,
-    `the generated module needs the 'webgpu' package in Node: run \`npm install webgpu\` in your app (looked from ${looked.join(", ")} and their parent folders), or pass load({ webgpu: await import("webgpu") }) or load({ device })`,
-  );
-}
-
 interface Acquired {
   readonly device: GPUDevice;
   readonly adapter: string;
   readonly backend: string;
 }
 
-// Node without a caller's device: Dawn with the adapter order of `csnc run --backend auto`
-// (runtime/adapter-node.ts): a real GPU through Vulkan, then Mesa llvmpipe through OpenGL ES,
-// then SwiftShader; a named backend takes only that one.
-async function nodeDevice(backend: Backend, given?: WebGpuPackage): Promise<Acquired> {
-  const [fs, os, path] = await Promise.all([
-    import(/* @vite-ignore */ "node:fs"),
-    import(/* @vite-ignore */ "node:os"),
-    import(/* @vite-ignore */ "node:path"),
-  ]);
-  if (!process.env.XDG_RUNTIME_DIR) {
-    // Mesa wants a private runtime folder; without one it only complains.
-    const dir = path.join(os.tmpdir(), `csnc-xdg-${process.getuid?.() ?? 0}`);
-    // Not recursive: Node's recursive mkdir spins forever when TMPDIR lies under /proc.
-    try {
-      fs.mkdirSync(dir, { mode: 0o700 });
-    } catch {
-      // EEXIST is fine; any other failure only leaves Mesa's warnings in.
-    }
-    if (fs.existsSync(dir)) process.env.XDG_RUNTIME_DIR = dir;
+/** A device of the module's own: Dawn in Node (as `csnc run --backend`), else navigator.gpu's. */
+async function ownDevice(backend: Backend, webgpu?: WebGpuPackage): Promise<Acquired> {
+  if (isNode && !(globalThis.navigator as Navigator | undefined)?.gpu) {
+    const a = await acquireAdapter(backend, {
+      webgpu,
+      user: "the generated module",
+      backendHint: (name) => `backend "${name}"`,
+    });
+    return { device: await requestDevice(a.adapter), adapter: a.description, backend: a.backend };
   }
-  const webgpu = await importDawn(given);
-  if (webgpu.globals) Object.assign(globalThis, webgpu.globals);
-  const g = globalThis as unknown as { __csncGpus?: GPU[] };
-  g.__csncGpus ??= []; // Dawn instances must outlive their devices
-
-  const vulkan = async (icd?: string) => {
-    const saved = {
-      VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES,
-      VK_LOADER_DRIVERS_DISABLE: process.env.VK_LOADER_DRIVERS_DISABLE,
-    };
-    if (icd) process.env.VK_ICD_FILENAMES = icd;
-    else if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES) {
-      // Dawn rejects Mesa's lavapipe, loudly; the loader need not offer it (as csnc run).
-      const disabled = saved.VK_LOADER_DRIVERS_DISABLE;
-      process.env.VK_LOADER_DRIVERS_DISABLE = disabled ? `${disabled},*lvp*` : "*lvp*";
-    }
-    try {
-      const gpu = webgpu.create(["backend=vulkan"]);
-      g.__csncGpus!.push(gpu);
-      return (await gpu.requestAdapter({ powerPreference: "high-performance" })) ?? undefined;
-    } finally {
-      // The loader has read them; later loads in this process may want another driver.
-      for (const [k, v] of Object.entries(saved)) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
-    }
-  };
-  const opengles = async () => {
-    process.env.EGL_PLATFORM ??= "surfaceless";
-    const gpu = webgpu.create(["backend=opengles"]);
-    g.__csncGpus!.push(gpu);
-    return (
-      (await gpu.requestAdapter({ featureLevel: "compatibility" } as GPURequestAdapterOptions)) ??
-      undefined
-    );
-  };
-  // Mesa's lavapipe is too old for Dawn; probing it only prints warnings.
-  const gpuDriver = () =>
-    !!(process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES) ||
-    icdDirs.some(
-      (dir) =>
-        fs.existsSync(dir) &&
-        fs.readdirSync(dir).some((f) => f.endsWith(".json") && !/lvp|lavapipe/i.test(f)),
-    );
-  // A Linux machine without GPU device nodes has no GPU for Vulkan to find; probing anyway
-  // prints the loader's complaints into the app's stderr (csnc's CLI filters them, a module cannot).
-  const gpuDevice = () =>
-    process.platform !== "linux" ||
-    fs.existsSync("/dev/dxg") ||
-    (fs.existsSync("/dev/dri") && fs.readdirSync("/dev/dri").some((f) => f.startsWith("render"))) ||
-    fs.readdirSync("/dev").some((f) => /^nvidia\d/.test(f));
-  const done = async (adapter: GPUAdapter, name: string): Promise<Acquired> => ({
-    device: await requestDevice(adapter),
-    adapter: describeAdapter(adapter),
-    backend: name,
-  });
-
-  const tried: string[] = [];
-  if (backend === "auto" || backend === "gpu" || backend === "vulkan") {
-    if (backend !== "auto" || (gpuDriver() && gpuDevice())) {
-      const a = await vulkan();
-      if (a && (backend === "vulkan" || !isCpuAdapter(a))) return done(a, "vulkan");
-      tried.push(
-        a
-          ? `Vulkan found only a CPU adapter (${describeAdapter(a)})`
-          : "Vulkan found no GPU driver",
-      );
-    } else
-      tried.push(
-        gpuDriver()
-          ? "no GPU device (/dev/dri, /dev/nvidia*)"
-          : "no Vulkan GPU driver is installed",
-      );
-    if (backend !== "auto")
-      throw new CsncError(
-        RuntimeCodes.noAdapter,
-        `no GPU adapter: ${tried.join("; ")}. Install the GPU's Vulkan driver, or use backend "opengles" or "swiftshader".`,
-      );
-  }
-  if (backend === "auto" || backend === "opengles" || backend === "llvmpipe") {
-    const a = await opengles();
-    if (a) return done(a, "opengles");
-    tried.push(
-      "OpenGL ES found no adapter (apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri)",
-    );
-    if (backend !== "auto")
-      throw new CsncError(RuntimeCodes.noAdapter, `no OpenGL ES adapter: ${tried.at(-1)}`);
-  }
-  const a = fs.existsSync(swiftshaderIcd) ? await vulkan(swiftshaderIcd) : undefined;
-  if (a) return done(a, "swiftshader");
-  tried.push(
-    `SwiftShader is not available (${swiftshaderIcd} missing: apt-get install chromium libvulkan1)`,
-  );
-  throw new CsncError(
-    RuntimeCodes.noAdapter,
-    backend === "swiftshader"
-      ? `no SwiftShader adapter: ${tried.at(-1)}`
-      : `no WebGPU adapter could be found: ${tried.join("; ")}.`,
-  );
-}
-
-async function browserDevice(): Promise<Acquired> {
-  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
-  if (!gpu)
-    throw new CsncError(RuntimeCodes.noAdapter, "this browser has no WebGPU (navigator.gpu)");
-  const adapter = await gpu.requestAdapter();
-  if (!adapter) throw new CsncError(RuntimeCodes.noAdapter, "navigator.gpu offered no adapter");
-  return {
-    device: await requestDevice(adapter),
-    adapter: describeAdapter(adapter),
-    backend: "browser",
-  };
+  if (backend !== "auto")
+    badOption(`backend "${backend}" applies in Node; a browser offers navigator.gpu's adapter`);
+  const b = await requestBrowserDevice();
+  return { device: b.device, adapter: b.description, backend: "browser" };
 }
 
 function top5(p: Float32Array, n: number, classes: number) {
@@ -387,46 +154,47 @@ export function createLoader(plan: Plan, baseInfo: ModelInfo, eps?: EpsInfo, par
     if (options.eps !== undefined && !eps)
       badOption(`model ${baseInfo.model} has no eps parameter to set`);
 
-    let tensors: ReadonlyMap<string, Tensor>;
+    let weights: SessionWeights;
     let resolved: Naming = "csnc";
     let schemeEps: number | undefined;
     let metadata: Readonly<Record<string, string>> = {};
-    let source: string;
     if (options.randomWeights) {
       if (options.weights !== undefined)
         badOption("pass either weights or randomWeights, not both");
       const seed = options.seed ?? 1;
       if (!Number.isSafeInteger(seed) || seed < 0)
         badOption(`seed must be a non-negative integer; got ${String(seed)}`);
-      source = "random weights";
-      tensors = randomTensors(plan, seed);
+      weights = { random: seed };
     } else {
       if (options.weights === undefined)
         throw new CsncError(
           RuntimeCodes.badFile,
           "load needs weights (a .safetensors or PyTorch checkpoint: URL, file path, ArrayBuffer or Uint8Array), or randomWeights: true for a first try",
         );
-      source = typeof options.weights === "string" ? options.weights : "weights";
+      const source = typeof options.weights === "string" ? options.weights : "weights";
       const bytes = await readWeights(options.weights);
       try {
         const loaded = loadWeights(bytes, source, naming);
-        ({ tensors, metadata } = loaded);
-        resolved = loaded.naming;
-        schemeEps = loaded.bnEps;
+        weights = { tensors: loaded.tensors, naming: loaded.naming, source };
+        ({ metadata, naming: resolved, bnEps: schemeEps } = loaded);
       } catch (e) {
         throw forModule(e);
       }
     }
     // As `csnc run`: the weights' epsilon, unless the model was compiled with --set eps.
     const bnEps = options.eps ?? (eps && !eps.set ? schemeEps : undefined) ?? eps?.value;
-    const packPlan =
+    const epsPlan =
       eps && bnEps !== undefined && bnEps !== eps.value
         ? withEps(plan, new Set(eps.layers), bnEps)
         : plan;
-    let packed: Float32Array[];
+    if (options.device && backend !== "auto") badOption("pass either device or backend, not both");
+    const own = options.device ? undefined : await ownDevice(backend, options.webgpu);
+    const device = options.device ?? own!.device;
+    let session: Session;
     try {
-      packed = packWeights(packPlan, tensors, resolved, source);
+      session = await createPlanSession({ plan: epsPlan, weights, device });
     } catch (e) {
+      if (own) device.destroy();
       const sets = otherParameters(metadata, params);
       if (!(e instanceof CsncError) || !sets) throw forModule(e);
       throw new CsncError(
@@ -434,15 +202,6 @@ export function createLoader(plan: Plan, baseInfo: ModelInfo, eps?: EpsInfo, par
         `${(forModule(e) as Error).message}\n  hint: the weights were made for ${metadata.model ?? "the model"} with other parameters: compile it with ${sets}`,
       );
     }
-    let own: Acquired | undefined;
-    if (!options.device) {
-      if (isNode && !(globalThis.navigator as Navigator | undefined)?.gpu)
-        own = await nodeDevice(backend, options.webgpu);
-      else if (backend !== "auto")
-        badOption(`backend "${backend}" applies in Node; a browser offers navigator.gpu's adapter`);
-      else own = await browserDevice();
-    } else if (backend !== "auto") badOption("pass either device or backend, not both");
-    const device = options.device ?? own!.device;
     const info: ModelInfo = {
       ...baseInfo,
       adapter: own?.adapter ?? "caller's device",
@@ -450,13 +209,6 @@ export function createLoader(plan: Plan, baseInfo: ModelInfo, eps?: EpsInfo, par
       naming: resolved,
       ...(eps ? { bnEps } : {}),
     };
-    let executor: Executor;
-    try {
-      executor = await createExecutor(device, plan, packed);
-    } catch (e) {
-      if (own) device.destroy();
-      throw e;
-    }
     const expected = plan.input.shape.reduce((a, b) => a * b, 1);
     const [n, classes] = plan.logits.shape as [number, number];
     return {
@@ -468,11 +220,11 @@ export function createLoader(plan: Plan, baseInfo: ModelInfo, eps?: EpsInfo, par
             `the clip must be a Float32Array of ${plan.input.shape.join("x")} = ${expected} values (N x 3 x T x H x W, as compiled); got ${clip?.length ?? "none"}`,
           );
         }
-        const out = await executor.run(clip);
+        const out = await session.run(clip);
         return { ...out, top: top5(out.probabilities, n, classes) };
       },
       destroy() {
-        executor.destroy();
+        session.destroy();
         if (own) device.destroy();
       },
     };

@@ -7,12 +7,12 @@ import { UsageError } from "./options.js";
 import { statsCommand } from "./stats.js";
 import { compileCommand } from "./compile.js";
 import { exportCommand } from "./export.js";
-import { runCommand } from "../../runtime/cli/run.js";
-import { profileCommand } from "../../runtime/cli/profile.js";
-import { importCommand } from "../../runtime/cli/import.js";
-import { classifyCommand } from "../../runtime/cli/classify.js";
-import { weightsCommand } from "../../runtime/cli/weights.js";
-import { CsncError } from "../../runtime/errors.js";
+import { runCommand } from "./run.js";
+import { profileCommand } from "./profile.js";
+import { importCommand } from "./import.js";
+import { classifyCommand } from "./classify.js";
+import { weightsCommand } from "./weights.js";
+import { CsncError } from "../runtime/errors.js";
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command("csnc")

@@ -1,11 +1,11 @@
 // `csnc stats FILE`: params, multiply-adds and channel interactions per layer, block and stage.
 import { Command, Option } from "commander";
 import * as path from "node:path";
-import { diagnosticToJson, formatDiagnostic } from "../../grammar/index.js";
-import { checkFile } from "../index.js";
-import { nodeHost, projectRoot } from "../node-host.js";
-import { conventions, type Convention } from "../stats/conventions.js";
-import { statsReport, type GroupRow, type StatsReport } from "../stats/report.js";
+import { diagnosticToJson, formatDiagnostic } from "../grammar/index.js";
+import { checkFile } from "../compiler/index.js";
+import { nodeHost, projectRoot } from "../compiler/node-host.js";
+import { conventions, type Convention } from "../compiler/stats/conventions.js";
+import { statsReport, type GroupRow, type StatsReport } from "../compiler/stats/report.js";
 import { human, table, type Column } from "./format.js";
 import type { CliIo } from "./io.js";
 import { modelOptions, toCheckOptions, UsageError, type ModelOptions } from "./options.js";

@@ -3,22 +3,22 @@
 // that lets `csnc run MODEL --weights W` and generated modules use them without further flags.
 import * as path from "node:path";
 import { Command } from "commander";
-import { checkOutputFile, writeOutput, type CliIo } from "../../compiler/cli/io.js";
-import { loadModel } from "../../compiler/cli/load.js";
+import { checkOutputFile, writeOutput, type CliIo } from "./io.js";
+import { loadModel } from "./load.js";
 import {
   integerOption,
   modelOptions,
   toCheckOptions,
   UsageError,
   type ModelOptions,
-} from "../../compiler/cli/options.js";
-import { compileGraph } from "../../compiler/compile.js";
-import { unlimitedLimits } from "../../compiler/kernels/common.js";
-import type { WeightSpec } from "../../compiler/plan.js";
-import { CsncError, RuntimeCodes } from "../errors.js";
-import { writeSafetensors } from "../safetensors.js";
-import { bytesText } from "../units.js";
-import { randomTensors } from "../weights.js";
+} from "./options.js";
+import { compileGraph } from "../compiler/compile.js";
+import { unlimitedLimits } from "../compiler/kernels/common.js";
+import type { WeightSpec } from "../compiler/plan.js";
+import { CsncError, RuntimeCodes } from "../runtime/errors.js";
+import { writeSafetensors } from "../runtime/safetensors.js";
+import { bytesText } from "../runtime/units.js";
+import { randomTensors } from "../runtime/weights.js";
 
 /** Largest file written: beyond it a "first try" is a mistyped --set (and memory runs out). */
 const maxBytes = 1 << 30;
@@ -53,7 +53,6 @@ export function weightsCommand(io: CliIo): Command {
       integerOption(
         "--seed <n>",
         "seed (the same numbers as csnc run --seed without --weights)",
-        "--seed",
         1,
       ),
     )

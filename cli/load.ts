@@ -1,8 +1,8 @@
 // The first step of every command that works on one model: check the file and pick its model.
 import * as path from "node:path";
-import { printable } from "../../grammar/index.js";
-import { checkFile, type CheckOptions, type Graph } from "../index.js";
-import { nodeHost, projectRoot } from "../node-host.js";
+import { printable } from "../grammar/index.js";
+import { checkFile, type CheckOptions, type Graph } from "../compiler/index.js";
+import { nodeHost, projectRoot } from "../compiler/node-host.js";
 import type { CliIo } from "./io.js";
 import { UsageError } from "./options.js";
 import { reportDiagnostics } from "./report.js";

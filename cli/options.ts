@@ -1,7 +1,8 @@
 // Options shared by the commands that build a model (--set, --input, --batch, --model), and the
 // one table of numeric option ranges that parsing and --help both read.
 import { Option } from "commander";
-import type { CheckOptions, Value } from "../index.js";
+import type { CheckOptions, Value } from "../compiler/index.js";
+import { namings } from "../runtime/naming.js";
 
 /** A command-line mistake: printed with the usage hint, exit code 2. */
 export class UsageError extends Error {}
@@ -52,13 +53,9 @@ export function parseInteger(text: string, option: RangedOption, shown: string =
   return n;
 }
 
-/** An option taking an integer of `option`'s range; the range is appended to its help. */
-export function integerOption(
-  flags: string,
-  description: string,
-  option: RangedOption,
-  defaultValue?: number,
-): Option {
+/** An option taking an integer in its range (ranges[its long name]), appended to its help. */
+export function integerOption(flags: string, description: string, defaultValue?: number): Option {
+  const option = flags.split(" ")[0] as RangedOption;
   const o = new Option(flags, `${description} (${rangeText(option)})`).argParser((v: string) =>
     parseInteger(v, option),
   );
@@ -85,6 +82,18 @@ export function parseDims(text: string, option: string, names: string, batch = 1
     );
   return dims;
 }
+
+/** --weights FILE, of every command that runs or exports a model. */
+export const weightsOption = () =>
+  new Option(
+    "--weights <file>",
+    "weights: safetensors or a PyTorch checkpoint (.pth/.pyth); random He-normal weights when absent",
+  );
+
+/** --naming SCHEME: the tensor names of a weights file. */
+export const namingOption = (
+  description = "tensor names in the weights file; auto recognises them",
+) => new Option("--naming <scheme>", description).choices(["auto", ...namings]).default("auto");
 
 export const modelOptions = [
   new Option(

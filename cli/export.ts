@@ -1,16 +1,24 @@
 // `csnc export FILE --onnx OUT.onnx`: the model and its weights as ONNX, for ONNX Runtime.
-import { Command, Option } from "commander";
-import { CsncError, RuntimeCodes } from "../../runtime/errors.js";
-import { loadWeights } from "../../runtime/load-weights.js";
-import { tensorPrefix, namings, type Naming } from "../../runtime/naming.js";
-import { packWeights, randomTensors } from "../../runtime/weights.js";
-import { modelFor, readFile } from "../../runtime/cli/session.js";
-import { unlimitedLimits } from "../kernels/common.js";
-import { compileGraph } from "../compile.js";
-import { exportOnnx, onnxMaxBytes, onnxOpset, onnxSize } from "../onnx.js";
+import { Command } from "commander";
+import { CsncError, RuntimeCodes } from "../runtime/errors.js";
+import { loadWeights } from "../runtime/load-weights.js";
+import { tensorPrefix, type Naming } from "../runtime/naming.js";
+import { packWeights, randomTensors } from "../runtime/weights.js";
+import { readFile } from "./read-file.js";
+import { modelFor } from "./session.js";
+import { unlimitedLimits } from "../compiler/kernels/common.js";
+import { compileGraph } from "../compiler/compile.js";
+import { exportOnnx, onnxMaxBytes, onnxOpset, onnxSize } from "../compiler/onnx.js";
 import { bytesText, human } from "./format.js";
 import { checkOutputFile, writeOutput, type CliIo } from "./io.js";
-import { integerOption, modelOptions, UsageError, type ModelOptions } from "./options.js";
+import {
+  integerOption,
+  modelOptions,
+  namingOption,
+  UsageError,
+  weightsOption,
+  type ModelOptions,
+} from "./options.js";
 
 interface ExportOptions extends ModelOptions {
   onnx?: string;
@@ -24,16 +32,9 @@ export function exportCommand(io: CliIo): Command {
     .description("export a model with its weights as ONNX (opset 13), e.g. for ONNX Runtime")
     .argument("<file>", "a .csn model")
     .option("--onnx <file>", "the .onnx file to write (at most 2 GiB: protobuf's limit)")
-    .option(
-      "--weights <file>",
-      "weights: safetensors or a PyTorch checkpoint (.pth/.pyth); random He-normal weights when absent",
-    )
-    .addOption(
-      new Option("--naming <scheme>", "tensor names in the weights file; auto recognises them")
-        .choices(["auto", ...namings])
-        .default("auto"),
-    )
-    .addOption(integerOption("--seed <n>", "seed of random weights", "--seed", 1))
+    .addOption(weightsOption())
+    .addOption(namingOption())
+    .addOption(integerOption("--seed <n>", "seed of random weights", 1))
     .option("--json", "print a summary as JSON");
   for (const o of modelOptions) cmd.addOption(o);
   return cmd.action((file: string, opts: ExportOptions) => {

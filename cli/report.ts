@@ -1,6 +1,6 @@
 // Prints a check result's diagnostics: as text on stderr, or as JSON lines on stdout.
-import { diagnosticToJson, formatDiagnostic } from "../../grammar/index.js";
-import type { CheckResult } from "../index.js";
+import { diagnosticToJson, formatDiagnostic } from "../grammar/index.js";
+import type { CheckResult } from "../compiler/index.js";
 import type { CliIo } from "./io.js";
 
 export function reportDiagnostics(

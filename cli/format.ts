@@ -1,5 +1,5 @@
 // Text rendering helpers for the CLI: human units and aligned tables.
-export { bytesText } from "../../runtime/units.js";
+export { bytesText } from "../runtime/units.js";
 
 /**
  * 29552144 -> "29.55 M", 96713211904 -> "96.71 G"; small numbers stay exact, counts past the

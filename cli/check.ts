@@ -1,9 +1,9 @@
 // `csnc check FILE...`: parse, resolve and shape-check each file; exit 1 if any fails.
 import { Command } from "commander";
 import * as path from "node:path";
-import { diagnosticToJson, formatDiagnostic, printable } from "../../grammar/index.js";
-import { checkFile, formatShape } from "../index.js";
-import { nodeHost, projectRoot } from "../node-host.js";
+import { diagnosticToJson, formatDiagnostic, printable } from "../grammar/index.js";
+import { checkFile, formatShape } from "../compiler/index.js";
+import { nodeHost, projectRoot } from "../compiler/node-host.js";
 import { modelOptions, toCheckOptions, type ModelOptions } from "./options.js";
 import type { CliIo } from "./io.js";
 

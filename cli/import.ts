@@ -3,16 +3,17 @@
 // source network without further flags.
 import { createHash } from "node:crypto";
 import * as path from "node:path";
-import { Command, Option } from "commander";
-import { checkOutputFile, writeOutput, type CliIo } from "../../compiler/cli/io.js";
-import { modelOptions, UsageError, type ModelOptions } from "../../compiler/cli/options.js";
-import { unlimitedLimits } from "../../compiler/kernels/common.js";
-import { compileGraph } from "../../compiler/compile.js";
-import { loadWeights } from "../load-weights.js";
-import { namings, tensorPrefix, type Naming } from "../naming.js";
-import { writeSafetensors } from "../safetensors.js";
-import { packWeights } from "../weights.js";
-import { modelFor, readFile } from "./session.js";
+import { Command } from "commander";
+import { checkOutputFile, writeOutput, type CliIo } from "./io.js";
+import { modelOptions, namingOption, UsageError, type ModelOptions } from "./options.js";
+import { unlimitedLimits } from "../compiler/kernels/common.js";
+import { compileGraph } from "../compiler/compile.js";
+import { loadWeights } from "../runtime/load-weights.js";
+import { tensorPrefix, type Naming } from "../runtime/naming.js";
+import { writeSafetensors } from "../runtime/safetensors.js";
+import { packWeights } from "../runtime/weights.js";
+import { readFile } from "./read-file.js";
+import { modelFor } from "./session.js";
 
 interface ImportOptions extends ModelOptions {
   model?: string;
@@ -30,11 +31,7 @@ export function importCommand(io: CliIo): Command {
       "--model <file>",
       "the .csn model file the weights belong to (a file here; elsewhere --model picks a model of a file)",
     )
-    .addOption(
-      new Option("--naming <scheme>", "tensor names in the checkpoint; auto recognises them")
-        .choices(["auto", ...namings])
-        .default("auto"),
-    )
+    .addOption(namingOption("tensor names in the checkpoint; auto recognises them"))
     .option("-o, --output <file>", "the .safetensors file to write")
     .option("--json", "print the report as JSON");
   for (const o of modelOptions.filter((o) => o.long !== "--model")) cmd.addOption(o);

@@ -1,20 +1,21 @@
 // `csnc run FILE --weights W --input X`: one inference on WebGPU, top-5 classes per sample.
 import { Command, Option } from "commander";
-import { checkOutputFile, writeOutput, type CliIo } from "../../compiler/cli/io.js";
-import { integerOption, modelOptions, ranges, UsageError } from "../../compiler/cli/options.js";
-import { backends } from "../adapter-node.js";
-import { CsncError, RuntimeCodes } from "../errors.js";
-import { namings } from "../naming.js";
-import { readSafetensors, writeSafetensors } from "../safetensors.js";
+import { checkOutputFile, writeOutput, type CliIo } from "./io.js";
 import {
-  labelsFrom,
-  openSession,
-  parseShape,
-  randomInput,
-  readFile,
-  shapeDims,
-  type SessionOptions,
-} from "./session.js";
+  integerOption,
+  modelOptions,
+  namingOption,
+  ranges,
+  UsageError,
+  weightsOption,
+} from "./options.js";
+import { backends } from "../runtime/backends.js";
+import { CsncError, RuntimeCodes } from "../runtime/errors.js";
+import { readSafetensors, writeSafetensors } from "../runtime/safetensors.js";
+import { randomInput } from "../runtime/random-input.js";
+import { labelsFrom } from "./labels.js";
+import { readFile } from "./read-file.js";
+import { openSession, parseShape, shapeDims, type SessionOptions } from "./session.js";
 
 interface RunOptions extends SessionOptions {
   input?: string;
@@ -27,15 +28,8 @@ interface RunOptions extends SessionOptions {
 /** Options every command that runs a model takes. */
 export function sessionOptions(cmd: Command, exclude: readonly string[] = []): Command {
   cmd
-    .option(
-      "--weights <file>",
-      "weights: safetensors or a PyTorch checkpoint (.pth/.pyth); random He-normal weights when absent",
-    )
-    .addOption(
-      new Option("--naming <scheme>", "tensor names in the weights file; auto recognises them")
-        .choices(["auto", ...namings])
-        .default("auto"),
-    )
+    .addOption(weightsOption())
+    .addOption(namingOption())
     .addOption(
       new Option(
         "--backend <name>",
@@ -44,7 +38,7 @@ export function sessionOptions(cmd: Command, exclude: readonly string[] = []): C
         .choices(backends)
         .default("auto"),
     )
-    .addOption(integerOption("--seed <n>", "seed of random weights and inputs", "--seed", 1))
+    .addOption(integerOption("--seed <n>", "seed of random weights and inputs", 1))
     .option("--json", "print the result as JSON");
   for (const o of modelOptions.filter((o) => !["--input", "--batch", ...exclude].includes(o.long!)))
     cmd.addOption(o);
@@ -111,7 +105,7 @@ export function runCommand(io: CliIo): Command {
     const dims = shapeDims(shape, source);
     const session = await openSession(io, file, opts, dims, "--shape or --input clip");
     if (!session) return;
-    const { plan, executor, adapter, device } = session;
+    const { plan, adapter } = session;
     try {
       const inputShape = plan.input.shape;
       // Drivers compile kernels at their first dispatch (llvmpipe: up to a minute for a new
@@ -122,7 +116,7 @@ export function runCommand(io: CliIo): Command {
           "running (a new shape's first run compiles its kernels; later runs reuse the driver's cache)…",
         );
       const start = performance.now();
-      const out = await executor.run(input ?? randomInput(inputShape, opts.seed));
+      const out = await session.run(input ?? randomInput(inputShape, opts.seed));
       const ms = performance.now() - start;
       if (notice) process.stderr.write("\r\x1b[K");
       const [n, classes] = plan.logits.shape as [number, number];
@@ -175,8 +169,7 @@ export function runCommand(io: CliIo): Command {
       }
       io.exitCode(0);
     } finally {
-      executor.destroy();
-      device.destroy();
+      session.destroy();
     }
   });
 }

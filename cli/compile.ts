@@ -1,12 +1,12 @@
 // `csnc compile FILE -o DIR`: writes one WGSL file per kernel, the plan as JSON, and a summary.
 import { loadModel } from "./load.js";
-import { emitModule } from "../emit-module.js";
+import { emitModule } from "../compiler/emit-module.js";
 import { Command, Option } from "commander";
 import * as path from "node:path";
-import { compileGraph, formatGraph, passNames, type InferenceGraph } from "../compile.js";
-import { compatLimits, type KernelLimits } from "../kernels/common.js";
-import { PlanError, type Plan } from "../plan.js";
-import { addCounts, countLayer, zeroCounts } from "../stats/count.js";
+import { compileGraph, formatGraph, passNames, type InferenceGraph } from "../compiler/compile.js";
+import { compatLimits, type KernelLimits } from "../compiler/kernels/common.js";
+import { PlanError, type Plan } from "../compiler/plan.js";
+import { addCounts, countLayer, zeroCounts } from "../compiler/stats/count.js";
 import { human } from "./format.js";
 import { prepareOutputDir, writeOutput, writingFiles, type CliIo } from "./io.js";
 import { modelOptions, toCheckOptions, UsageError, type ModelOptions } from "./options.js";

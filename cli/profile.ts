@@ -2,54 +2,20 @@
 // encoder, one submit), then a separate run timing each dispatch: GPU timestamps where the
 // adapter has them, else a clearly labelled per-dispatch wall clock.
 import { Command } from "commander";
-import type { CliIo } from "../../compiler/cli/io.js";
-import { human, table } from "../../compiler/cli/format.js";
-import { integerOption, modelOptions } from "../../compiler/cli/options.js";
-import type { Plan } from "../../compiler/plan.js";
-import type { DispatchTimes } from "../executor.js";
+import type { CliIo } from "./io.js";
+import { human, table } from "./format.js";
+import { integerOption, modelOptions } from "./options.js";
+import type { Plan } from "../compiler/plan.js";
+import { kernelProfiles, median, type KernelProfile } from "../runtime/profile.js";
+import { randomInput } from "../runtime/random-input.js";
 import { sessionOptions } from "./run.js";
-import { openSession, randomInput, type SessionOptions } from "./session.js";
+import { openSession, type SessionOptions } from "./session.js";
 
 interface ProfileOptions extends SessionOptions {
   input?: string;
   batch?: string;
   iterations: number;
   warmup: number;
-}
-
-export interface KernelProfile {
-  readonly path: string;
-  readonly layers: readonly string[];
-  readonly kernel: string;
-  readonly ms: number;
-  readonly share: number;
-  readonly gflops: number;
-  readonly bytes: number;
-  readonly gbps: number;
-}
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-export function kernelProfiles(plan: Plan, times: DispatchTimes): KernelProfile[] {
-  const total = times.ms.reduce((a, b) => a + b, 0);
-  return plan.dispatches.map((d, i) => {
-    const ms = times.ms[i]!;
-    const seconds = ms / 1000;
-    return {
-      path: d.path,
-      layers: d.layers,
-      kernel: d.kernel,
-      ms,
-      share: total > 0 ? ms / total : 0,
-      gflops: seconds > 0 ? d.flops / seconds / 1e9 : 0,
-      bytes: d.bytes,
-      gbps: seconds > 0 ? d.bytes / seconds / 1e9 : 0,
-    };
-  });
 }
 
 export function profileCommand(io: CliIo): Command {
@@ -61,14 +27,14 @@ export function profileCommand(io: CliIo): Command {
   for (const o of modelOptions.filter((o) => ["--input", "--batch"].includes(o.long!)))
     cmd.addOption(o);
   cmd
-    .addOption(integerOption("--iterations <n>", "timed inferences", "--iterations", 10))
-    .addOption(integerOption("--warmup <n>", "untimed inferences first", "--warmup", 2));
+    .addOption(integerOption("--iterations <n>", "timed inferences", 10))
+    .addOption(integerOption("--warmup <n>", "untimed inferences first", 2));
   sessionOptions(cmd);
   return cmd.action(async (file: string, opts: ProfileOptions) => {
     const { iterations, warmup } = opts;
     const session = await openSession(io, file, opts, { input: opts.input, batch: opts.batch });
     if (!session) return;
-    const { plan, executor, adapter, device } = session;
+    const { plan, adapter } = session;
     const progress = (text: string) => {
       if (process.stderr.isTTY && !opts.json) process.stderr.write(`\r\x1b[K${text}`);
     };
@@ -76,17 +42,17 @@ export function profileCommand(io: CliIo): Command {
       const input = randomInput(plan.input.shape, opts.seed);
       for (let i = 0; i < warmup; i++) {
         progress(`warm-up ${i + 1}/${warmup}`);
-        await executor.run(input);
+        await session.run(input);
       }
       const latencies: number[] = [];
       for (let i = 0; i < iterations; i++) {
         progress(`inference ${i + 1}/${iterations}`);
         const start = performance.now();
-        await executor.run(input);
+        await session.run(input);
         latencies.push(performance.now() - start);
       }
       progress(`timing ${plan.dispatches.length} dispatches one by one`);
-      const times = await executor.timeDispatches();
+      const times = await session.profile();
       progress("");
       const kernels = kernelProfiles(plan, times);
       const sum = times.ms.reduce((a, b) => a + b, 0);
@@ -110,16 +76,15 @@ export function profileCommand(io: CliIo): Command {
         memory: plan.memory,
         setup: {
           compileMs: session.compileMs,
-          buffersMs: executor.setup.buffersMs,
-          pipelinesMs: executor.setup.pipelinesMs,
+          buffersMs: session.setup.buffersMs,
+          pipelinesMs: session.setup.pipelinesMs,
         },
         kernels,
       };
       io.out(opts.json ? JSON.stringify(report, null, 2) : render(report));
       io.exitCode(0);
     } finally {
-      executor.destroy();
-      device.destroy();
+      session.destroy();
     }
   });
 }

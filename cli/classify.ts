@@ -1,0 +1,139 @@
+// `csnc classify VIDEO... --model FILE.csn --weights W`: the model zoos' test-time protocol on
+// real videos: K clips x (1 or 3) crops per video, probabilities averaged over the views.
+import { Command, Option } from "commander";
+import { classifyVideos, viewsPerBatch } from "../runtime/classify.js";
+import { writeSafetensors } from "../runtime/safetensors.js";
+import { normalisations, type Normalisation } from "../runtime/video.js";
+import { checkOutputFile, writeOutput, type CliIo } from "./io.js";
+import { labelsFrom } from "./labels.js";
+import { integerOption, maxInputElements, UsageError } from "./options.js";
+import { sessionOptions } from "./run.js";
+import { modelFor, openSession, type SessionOptions } from "./session.js";
+
+interface ClassifyOptions extends SessionOptions {
+  model?: string;
+  labels: string;
+  frames: number;
+  rate: number;
+  size: number;
+  crop: number;
+  clips: number;
+  crops: string;
+  norm: Normalisation;
+  dumpClips?: string;
+  memory: number;
+}
+
+/** How clips are sampled and cropped: flags, help and default, in --help's order. */
+const sampling: [string, string, number][] = [
+  ["--frames <T>", "frames per clip", 32],
+  ["--rate <r>", "sampling rate (frame interval)", 2],
+  ["--size <s>", "shorter side after resizing", 256],
+  ["--crop <c>", "crop size, at most --size (the zoos use 224 or 256)", 224],
+  ["--clips <K>", "clips per video, spread uniformly (the zoos use 1 or 10)", 1],
+];
+
+export function classifyCommand(io: CliIo): Command {
+  const cmd = new Command("classify")
+    .description(
+      "classify videos: sample clips, resize, crop and normalise as the model zoos test, run, average",
+    )
+    .argument("<videos...>", "video files (anything ffmpeg decodes)")
+    .requiredOption(
+      "--model <file>",
+      "the .csn model file (a file here; elsewhere --model picks a model of a file)",
+    )
+    .option("--labels <set>", "kinetics400 or a file with one class name per line", "kinetics400");
+  for (const [flags, description, value] of sampling)
+    cmd.addOption(integerOption(flags, description, value));
+  cmd
+    .addOption(new Option("--crops <n>", "1 (centre) or 3 crops").choices(["1", "3"]).default("1"))
+    .addOption(
+      new Option("--norm <stats>", "normalisation statistics")
+        .choices(Object.keys(normalisations))
+        .default("vmz"),
+    )
+    .option(
+      "--dump-clips <file>",
+      "write the tensors fed to the model (the first video's) as .safetensors",
+    )
+    .addOption(
+      integerOption(
+        "--memory <MiB>",
+        "activation memory budget in MiB: views are batched to fit it",
+        1024,
+      ),
+    );
+  sessionOptions(cmd, ["--model"]);
+  return cmd.action(async (videos: string[], opts: ClassifyOptions) => {
+    const { frames: T, rate, size, crop, clips } = opts;
+    const crops = Number(opts.crops) as 1 | 3;
+    if (crop > size) throw new UsageError(`--crop ${crop} is larger than --size ${size}`);
+    const views = clips * crops;
+    // Every view of a video is held at once (and dumped): bound them before decoding.
+    const elements = views * 3 * T * crop * crop;
+    if (elements > maxInputElements)
+      throw new UsageError(
+        `--clips ${clips} x --crops ${crops} views of --frames ${T} at --crop ${crop} would hold ${elements.toExponential(2)} values; the limit is ${maxInputElements} (4 GiB of float32): use fewer clips or frames, or a smaller crop`,
+      );
+    if (opts.dumpClips) checkOutputFile(opts.dumpClips);
+    if (!opts.weights) io.err("note: no --weights: random weights, so the classes mean nothing");
+    const labels = labelsFrom(opts.labels);
+    const input = `3x${T}x${crop}x${crop}`;
+    const single = modelFor(io, opts.model!, { ...opts, model: undefined }, { input, batch: "1" });
+    if (!single) return;
+    const batchSize = viewsPerBatch(single, views, opts.memory * 2 ** 20);
+    const session = await openSession(
+      io,
+      opts.model!,
+      { ...opts, model: undefined },
+      { input, batch: String(batchSize) },
+      "--crop, --frames or --memory",
+    );
+    if (!session) return;
+    const { plan } = session;
+    const classes = plan.logits.shape[1]!;
+    if (labels.length !== classes)
+      io.err(
+        `note: ${labels.length} labels for ${classes} classes; unnamed classes show as numbers`,
+      );
+    const results: object[] = [];
+    let failed = 0;
+    const progress = process.stderr.isTTY && !opts.json;
+    try {
+      const options = { frames: T, rate, size, crop, clips, crops, norm: opts.norm, labels };
+      for await (const e of classifyVideos(session, videos, options)) {
+        if (e.kind === "start") {
+          if (progress)
+            process.stderr.write(`\r\x1b[K[${e.index + 1}/${videos.length}] ${e.video}`);
+        } else if (e.kind === "failed") {
+          failed++;
+          results.push({ video: e.video, error: e.error.message });
+          if (!opts.json) io.err(`csnc: error: ${e.error.message}`);
+        } else {
+          const { result } = e;
+          if (opts.dumpClips && results.length === 0)
+            writeOutput(
+              opts.dumpClips,
+              writeSafetensors(
+                new Map([["input", { shape: [views, 3, T, crop, crop], data: e.views }]]),
+              ),
+            );
+          results.push(result);
+          if (!opts.json) {
+            if (progress) process.stderr.write("\r\x1b[K");
+            io.out(
+              `${result.video}${result.looped ? " (shorter than one clip: frames loop)" : ""}`,
+            );
+            for (const t of result.top)
+              io.out(`  ${(100 * t.probability).toFixed(2).padStart(6)}%  ${t.label}`);
+          }
+        }
+      }
+    } finally {
+      session.destroy();
+    }
+    if (opts.json) io.out(JSON.stringify({ model: plan.model, views, results }, null, 2));
+    io.exitCode(failed > 0 ? 1 : 0);
+  });
+}

@@ -1,0 +1,54 @@
+/// <reference types="@webgpu/types" preserve="true" />
+// csnc as a library, portable (browsers, workers, Node): parse, check and count a .csn model
+// from any source host, compile it, and run it on a GPUDevice. Public types first.
+import { compileGraph } from "../compiler/compile.js";
+import type { Graph } from "../compiler/ir.js";
+import { compatLimits, type KernelLimits } from "../compiler/kernels/common.js";
+import type { Tuning } from "../compiler/kernels/tuning.js";
+import type { Plan } from "../compiler/plan.js";
+import type { Convention } from "../compiler/stats/conventions.js";
+import { statsReport, type StatsReport } from "../compiler/stats/report.js";
+
+export type { Diagnostic, ParseResult, Program } from "../grammar/index.js";
+export type { CheckOptions, CheckResult, Value } from "../compiler/index.js";
+export type { Graph, Node, Op, Shape } from "../compiler/ir.js";
+export type { SourceHost } from "../compiler/source.js";
+export type { KernelLimits } from "../compiler/kernels/common.js";
+export type { Tuning } from "../compiler/kernels/tuning.js";
+export type { Plan } from "../compiler/plan.js";
+export type { Convention } from "../compiler/stats/conventions.js";
+export type { StatsReport } from "../compiler/stats/report.js";
+export type { DispatchTimes, Outputs, Session, SessionWeights } from "./plan-session.js";
+export type { ModelSource, SessionOptions } from "./session.js";
+export type { LoadedWeights } from "./load-weights.js";
+export type { Naming } from "./naming.js";
+export type { Tensor } from "./safetensors.js";
+export type { BrowserDevice } from "./browser.js";
+
+export { parse, formatDiagnostic } from "../grammar/index.js";
+export { checkFile } from "../compiler/index.js";
+export { PlanError } from "../compiler/plan.js";
+export { createSession } from "./session.js";
+export { loadWeights as readWeights } from "./load-weights.js";
+export { readSafetensors, writeSafetensors } from "./safetensors.js";
+export { CsncError, RuntimeCodes } from "./errors.js";
+export { requestBrowserDevice } from "./browser.js";
+
+/** Params, multiply-adds and channel interactions per layer, block and stage, as `csnc stats`. */
+export function stats(
+  graph: Graph,
+  options: { convention?: Convention; sources?: ReadonlyMap<string, string> } = {},
+): StatsReport {
+  return statsReport(graph, options.sources ?? new Map(), options.convention);
+}
+
+/**
+ * The executable plan of a checked graph: fused WGSL kernels, buffers and bindings. By default
+ * for WebGPU's compatibility limits, which every device offers; a session compiles for its own.
+ */
+export function compile(
+  graph: Graph,
+  options: { limits?: KernelLimits; tuning?: Tuning } = {},
+): Plan {
+  return compileGraph(graph, options.limits ?? compatLimits, options.tuning);
+}

@@ -1,0 +1,90 @@
+// A session in Node on an adapter of its own: the CLI's, the benchmarks' and the Node API's way
+// to run a model (generated modules acquire their adapter with adapter-node.ts themselves).
+import { PlanError, type Plan } from "../compiler/plan.js";
+import {
+  acquireAdapter,
+  type AcquiredAdapter,
+  type Backend,
+  type WebGpuPackage,
+} from "./adapter-node.js";
+import { requestDevice } from "./device.js";
+import { CsncError, RuntimeCodes } from "./errors.js";
+import {
+  createSession,
+  planFor,
+  type ModelSource,
+  type Session,
+  type SessionWeights,
+} from "./session.js";
+
+export type NodeSessionOptions = ModelSource & {
+  readonly weights: SessionWeights;
+  /** Which adapter, as `csnc run --backend`; default auto. */
+  readonly backend?: Backend;
+  readonly webgpu?: WebGpuPackage;
+};
+
+export interface NodeSession extends Session {
+  readonly adapter: AcquiredAdapter;
+  readonly device: GPUDevice;
+  /** Said about the choice of adapter, e.g. that the model ran on SwiftShader instead. */
+  readonly notes: readonly string[];
+}
+
+/**
+ * A session on an adapter of its own (destroyed with it). With `backend` auto and a graph too
+ * large for llvmpipe's 128 MiB buffers, the model goes to SwiftShader (1 GiB) with a note.
+ * A plan that fits no device is a CsncError (too large) with the planner's message.
+ */
+export async function createNodeSession(o: NodeSessionOptions): Promise<NodeSession> {
+  const backend = o.backend ?? "auto";
+  let adapter = await acquireAdapter(backend, { webgpu: o.webgpu });
+  let device = await requestDevice(adapter.adapter);
+  const notes: string[] = [];
+  try {
+    const start = performance.now();
+    let plan: Plan | undefined;
+    try {
+      plan = planFor(o, device);
+    } catch (e) {
+      if (!(e instanceof PlanError)) throw e;
+      // auto takes llvmpipe first for speed, but its buffers are limited to 128 MiB;
+      // SwiftShader, next in line, allows 1 GiB.
+      const next =
+        backend === "auto" && adapter.backend === "opengles"
+          ? await acquireAdapter("swiftshader", { webgpu: o.webgpu }).catch(() => undefined)
+          : undefined;
+      const nextDevice = next && (await requestDevice(next.adapter));
+      try {
+        plan = nextDevice && planFor(o, nextDevice);
+      } catch (again) {
+        if (!(again instanceof PlanError)) throw again;
+      }
+      if (!plan) {
+        nextDevice?.destroy();
+        throw new CsncError(RuntimeCodes.tooLarge, e.message);
+      }
+      notes.push(
+        `the model is too large for llvmpipe (${e.message.replace(/[:;] use a smaller.*$/s, "")}); running on SwiftShader, which is slower`,
+      );
+      device.destroy();
+      [adapter, device] = [next!, nextDevice!];
+    }
+    const compileMs = o.plan ? 0 : performance.now() - start;
+    const session = await createSession({ plan, weights: o.weights, device });
+    return {
+      ...session,
+      setup: { ...session.setup, compileMs },
+      adapter,
+      device,
+      notes,
+      destroy() {
+        session.destroy();
+        device.destroy();
+      },
+    };
+  } catch (e) {
+    device.destroy();
+    throw e;
+  }
+}
