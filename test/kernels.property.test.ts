@@ -388,10 +388,11 @@ async function check(backend: Backend, c: Case): Promise<void> {
   const r = await differential(backend, graph, { tuning: c.tuning, limits });
   const kernels = r.plan.dispatches.map((d) => d.kernel);
   const what = `${modelText(c)} (batch ${c.batch}, tuning ${JSON.stringify(c.tuning ?? {})}, limits ${JSON.stringify(limits ?? {})}); kernels ${kernels.join(" ")}`;
-  expect(
-    kernels.some((k) => c.kernel.test(k)),
-    `no kernel matches ${c.kernel}: ${what}`,
-  ).toBe(true);
+  const chosen = r.plan.dispatches.find((d) => c.kernel.test(d.kernel));
+  expect(chosen, `no kernel matches ${c.kernel}: ${what}`).toBeDefined();
+  // The plan records the variant as data: the storage it reads is the one the tuning asked for.
+  if ("storage" in chosen!.choice)
+    expect(chosen!.choice.storage, what).toBe(c.tuning?.textures ? "texture" : "buffer");
   if (limits)
     expect(
       r.plan.dispatches.some((d) => d.workgroups[1] > 1),
