@@ -1,16 +1,12 @@
 // Every kernel on both CPU WebGPU backends: the PyTorch fixtures, then randomised differential
 // tests against the float64 reference executor covering every kernel variant.
-import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { checkFile } from "../compiler/index.js";
-import { nodeHost, projectRoot } from "../compiler/node-host.js";
-import { compileGraph } from "../compiler/compile.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
-import { kernelLimits, requestDevice } from "../runtime/device.js";
-import { createExecutor } from "../runtime/executor.js";
-import { packWeights, randomTensors } from "../runtime/weights.js";
+import { requestDevice } from "../runtime/device.js";
+import { createSession } from "../runtime/session.js";
 import { batch1T1Cases, modelCases, opCases } from "./fixtures.js";
 import { buildGraph, differential, relL2, runGpu } from "./gpu.js";
+import { shippedModel } from "./helpers.js";
 
 const backends: Backend[] = ["swiftshader", "opengles"];
 
@@ -165,16 +161,8 @@ for (const backend of backends) {
     describe("PyTorch model fixtures (VMZ names)", () => {
       for (const c of [...modelCases(), ...batch1T1Cases()]) {
         it(c.name, async () => {
-          const file = path.resolve(import.meta.dirname, "../models", c.model);
-          const set = new Map(
-            Object.entries(c.set).map(([k, v]) => [k, { type: "int" as const, value: v }]),
-          );
           const [n, ...chw] = c.input.shape;
-          const graph = checkFile(file, projectRoot(file), nodeHost, {
-            set,
-            input: chw as [number, number, number, number],
-            batch: n,
-          }).graphs[0]!;
+          const graph = shippedModel(c.model, c.set, chw, n!);
           for (const textures of [false, true]) {
             const out = await runGpu(backend, graph, c.input.data!, c.weights, {
               naming: "vmz",
@@ -289,15 +277,7 @@ for (const backend of backends) {
           ],
           ["variants/simple-d.csn", { width: 4, classes: 6 }, [3, 3, 18, 14], 1],
         ] as const) {
-          const file = path.resolve(import.meta.dirname, "../models", model);
-          const s = new Map(
-            Object.entries(set).map(([k, v]) => [k, { type: "int" as const, value: v }]),
-          );
-          const graph = checkFile(file, projectRoot(file), nodeHost, {
-            set: s,
-            input: [...input] as [number, number, number, number],
-            batch,
-          }).graphs[0]!;
+          const graph = shippedModel(model, set, input, batch);
           const r = await differential(backend, graph);
           expect(r.error, model).toBeLessThan(1e-4);
         }
@@ -311,18 +291,13 @@ describe("device trouble", () => {
     const adapter = await acquireAdapter("swiftshader");
     const device = await requestDevice(adapter.adapter);
     const graph = buildGraph(`model m() { input 8x2x4x4  conv(8, 1x1x1) relu avgpool fc(3) }`);
-    const plan = compileGraph(graph, kernelLimits(device));
-    const executor = await createExecutor(
-      device,
-      plan,
-      packWeights(plan, randomTensors(plan), "csnc", "random"),
-    );
+    const session = await createSession({ graph, tuning: {}, weights: { random: 1 }, device });
     device.destroy();
     await new Promise((r) => setTimeout(r, 10));
-    await expect(executor.run(new Float32Array(8 * 2 * 4 * 4))).rejects.toThrow(
+    await expect(session.run(new Float32Array(8 * 2 * 4 * 4))).rejects.toThrow(
       /GPU device was lost/,
     );
-    await expect(executor.run(new Float32Array(5))).rejects.toThrow(
+    await expect(session.run(new Float32Array(5))).rejects.toThrow(
       /the model was compiled for 1x8x2x4x4/,
     );
   });
