@@ -5,7 +5,7 @@ import { Command, Option } from "commander";
 import * as path from "node:path";
 import { compileGraph, formatGraph, passNames, type InferenceGraph } from "../compiler/compile.js";
 import { compatLimits, type KernelLimits } from "../compiler/kernels/common.js";
-import { PlanError, type Plan } from "../compiler/plan.js";
+import { PlanError, shaderKernel, type Plan } from "../compiler/plan.js";
 import { addCounts, countLayer, zeroCounts } from "../compiler/stats/count.js";
 import { human } from "./format.js";
 import { prepareOutputDir, writeOutput, writingFiles, type CliIo } from "./io.js";
@@ -105,8 +105,7 @@ function writePlan(plan: Plan, dir: string): void {
   const kernels = path.join(dir, "kernels");
   prepareOutputDir(kernels);
   const files = plan.shaders.map((code, i) => {
-    const name = /^\/\/ ([\w.-]+):/.exec(code)?.[1] ?? "kernel";
-    const file = `${String(i).padStart(3, "0")}-${name}.wgsl`;
+    const file = `${String(i).padStart(3, "0")}-${shaderKernel(plan, i)}.wgsl`;
     writeOutput(path.join(kernels, file), code);
     return `kernels/${file}`;
   });

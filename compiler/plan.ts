@@ -123,6 +123,11 @@ export interface Plan {
   };
 }
 
+/** The name of the kernel whose WGSL is `plan.shaders[shader]` (every shader has a dispatch). */
+export function shaderKernel(plan: Plan, shader: number): string {
+  return plan.dispatches.find((d) => d.shader === shader)!.kernel;
+}
+
 /** A plan that cannot run on the device's limits; the message says which layer and what to change. */
 export class PlanError extends Error {
   readonly code = planErrorCode;

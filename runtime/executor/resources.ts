@@ -1,6 +1,6 @@
 // The GPU objects of a plan, made once: activation buffers, weights (buffers or textures),
 // textures, the readback buffer, pipelines and bind groups.
-import type { Plan } from "../../compiler/plan.js";
+import { shaderKernel, type Plan } from "../../compiler/plan.js";
 import { guarded } from "../device.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
 import { BufferUsage, TextureUsage } from "./gpu-flags.js";
@@ -81,7 +81,7 @@ export function createPipelines(device: GPUDevice, plan: Plan): Promise<GPUCompu
         const details = info.messages
           .map((m) => `  ${m.type} at line ${m.lineNum}:${m.linePos}: ${m.message}`)
           .join("\n");
-        const name = plan.dispatches.find((d) => d.shader === i)?.kernel ?? `kernel ${i}`;
+        const name = shaderKernel(plan, i);
         throw new CsncError(
           RuntimeCodes.gpuError,
           `WebGPU could not compile ${name} (a csnc bug): ${(e as Error).message}\n${details}`,
