@@ -14,7 +14,7 @@ import { checkFile, type Graph } from "../compiler/index.js";
 import { nodeHost, projectRoot } from "../compiler/node-host.js";
 import { exportOnnx } from "../compiler/onnx.js";
 import type { Plan } from "../compiler/plan.js";
-import { human, table } from "../cli/format.js";
+import { columns, human, table } from "../cli/format.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { tuningFor } from "../compiler/kernels/tuning.js";
 import { requestDevice } from "../runtime/device.js";
@@ -121,18 +121,7 @@ function topKernels(plan: Plan, times: DispatchTimes, naive?: DispatchTimes): st
       k.gbps.toFixed(2),
       naive === undefined ? "" : `${(naive / k.ms).toFixed(1)}x`,
     ]);
-  return table(
-    [
-      { title: "layer" },
-      { title: "kernel" },
-      { title: "ms", align: "right" },
-      { title: "share", align: "right" },
-      { title: "GFLOP/s", align: "right" },
-      { title: "GB/s", align: "right" },
-      { title: "vs naive", align: "right" },
-    ],
-    rows,
-  );
+  return table(columns(["layer", "kernel"], ["ms", "share", "GFLOP/s", "GB/s", "vs naive"]), rows);
 }
 
 async function main() {
@@ -225,16 +214,10 @@ async function main() {
       .slice(0, 6);
     details.push(
       `Per conv family (share of the summed kernel times, speed-up over naive and GFLOP/s, min / median) and the lowest speed-ups:\n\n${table(
-        [
-          { title: "family" },
-          { title: "convs", align: "right" },
-          { title: "share", align: "right" },
-          { title: "min", align: "right" },
-          { title: "median", align: "right" },
-          { title: "under 10x", align: "right" },
-          { title: "min GFLOP/s", align: "right" },
-          { title: "median GFLOP/s", align: "right" },
-        ],
+        columns(
+          ["family"],
+          ["convs", "share", "min", "median", "under 10x", "min GFLOP/s", "median GFLOP/s"],
+        ),
         families.map((f) => {
           const mine = convs.flatMap(({ d, i }, j) =>
             family(d.kernel) === f ? [{ d, i, j }] : [],
@@ -254,13 +237,7 @@ async function main() {
           ];
         }),
       )}\n\n${table(
-        [
-          { title: "layer" },
-          { title: "kernel" },
-          { title: "csnc ms", align: "right" },
-          { title: "naive ms", align: "right" },
-          { title: "vs naive", align: "right" },
-        ],
+        columns(["layer", "kernel"], ["csnc ms", "naive ms", "vs naive"]),
         worst.map(({ d, i, x }) => [
           d.path,
           d.kernel,

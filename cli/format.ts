@@ -26,6 +26,14 @@ export interface Column {
   readonly align?: "left" | "right";
 }
 
+/** Columns by title: the `left` ones aligned left (names), then the `right` ones (numbers). */
+export function columns(left: readonly string[], right: readonly string[]): Column[] {
+  return [
+    ...left.map((title) => ({ title })),
+    ...right.map((title) => ({ title, align: "right" as const })),
+  ];
+}
+
 /** An aligned table with a header rule; `null` rows become separator rules. */
 export function table(
   columns: readonly Column[],

@@ -3,7 +3,7 @@
 // adapter has them, else a clearly labelled per-dispatch wall clock.
 import { Command } from "commander";
 import type { CliIo } from "./io.js";
-import { human, table } from "./format.js";
+import { columns, human, table } from "./format.js";
 import { integerOption, modelOptions } from "./options.js";
 import type { Plan } from "../compiler/plan.js";
 import { kernelProfiles, median, type KernelProfile } from "../runtime/profile.js";
@@ -133,17 +133,6 @@ function render(r: {
     `setup: compile ${r.setup.compileMs.toFixed(0)} ms, buffers and weights ${r.setup.buffersMs.toFixed(0)} ms, pipelines ${r.setup.pipelinesMs.toFixed(0)} ms`,
     "",
     `per kernel (${timing}); sum ${r.kernelSumMs.toFixed(2)} ms = ${((100 * r.kernelSumMs) / l.medianMs).toFixed(0)}% of the median latency:`,
-    table(
-      [
-        { title: "layer" },
-        { title: "kernel" },
-        { title: "ms", align: "right" },
-        { title: "share", align: "right" },
-        { title: "GFLOP/s", align: "right" },
-        { title: "bytes", align: "right" },
-        { title: "GB/s", align: "right" },
-      ],
-      rows,
-    ),
+    table(columns(["layer", "kernel"], ["ms", "share", "GFLOP/s", "bytes", "GB/s"]), rows),
   ].join("\n");
 }

@@ -19,6 +19,17 @@ import { run } from "./helpers.js";
 const root = path.resolve(import.meta.dirname, "..");
 const model = (name: string) => path.join(root, "models", name);
 const small = [model("ir-csn-26.csn"), "--set", "width=4", "--input", "3x4x32x32"];
+/** A small ir-CSN-26 on a random clip on SwiftShader. */
+const smallRun = [
+  "run",
+  model("ir-csn-26.csn"),
+  "--set",
+  "width=4",
+  "--shape",
+  "1x3x4x32x32",
+  "--backend",
+  "swiftshader",
+];
 const work = mkdtempSync(path.join(tmpdir(), "csnc-hostile-"));
 const aFile = path.join(work, "a-file");
 writeFileSync(aFile, "x");
@@ -145,18 +156,7 @@ describe("unwritable outputs", () => {
   });
 
   it("run --output /dev/full after the inference", async () => {
-    const r = await run(
-      "run",
-      model("ir-csn-26.csn"),
-      "--set",
-      "width=4",
-      "--shape",
-      "1x3x4x32x32",
-      "--backend",
-      "swiftshader",
-      "--output",
-      "/dev/full",
-    );
+    const r = await run(...smallRun, "--output", "/dev/full");
     expectClean(r, 1);
     expect(r.err).toContain("cannot write /dev/full: no space left on the device");
   });
@@ -338,31 +338,21 @@ describe("models too large to hold", () => {
 });
 
 describe("run names Kinetics classes", () => {
-  const args = [
-    "run",
-    model("ir-csn-26.csn"),
-    "--set",
-    "width=4",
-    "--shape",
-    "1x3x4x32x32",
-    "--backend",
-    "swiftshader",
-  ];
   const kinetics = readFileSync(path.join(root, "runtime/labels/kinetics400.txt"), "utf8")
     .split("\n")
     .map((l) => l.trim())
     .filter(Boolean);
 
   it("prints the label of each top class of a 400-class model, in text and JSON", async () => {
-    const text = await run(...args);
+    const text = await run(...smallRun);
     expect(text.code).toBe(0);
     const line = /^sample 0: (\d+) (.+?) \(0\.\d{4}\)/m.exec(text.out);
     expect(line).not.toBeNull();
     expect(line![2]!.startsWith(kinetics[Number(line![1])]!)).toBe(true);
-    const json = JSON.parse((await run(...args, "--json")).out);
+    const json = JSON.parse((await run(...smallRun, "--json")).out);
     expect(json.labels).toBe("kinetics400");
     for (const t of json.top[0]) expect(t.label).toBe(kinetics[t.class]);
-    const none = JSON.parse((await run(...args, "--json", "--labels", "none")).out);
+    const none = JSON.parse((await run(...smallRun, "--json", "--labels", "none")).out);
     expect(none.labels).toBeNull();
     expect(none.top[0][0].label).toBeUndefined();
   });
