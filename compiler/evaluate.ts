@@ -190,7 +190,7 @@ function binary(
     if (["<", "<=", ">", ">="].includes(op)) fail(`'${op}' compares numbers, not dims`);
     return {
       type: "dims",
-      value: a.map((x, i) => (arith(op, x, b[i]!, int, fail) as { value: number }).value),
+      value: a.map((x, i) => (int(arith(op, x, b[i]!, true, fail)) as { value: number }).value),
     };
   }
   if (!isNumber(l) || !isNumber(r)) fail(`'${op}' needs numbers, got ${l.type} and ${r.type}`);
@@ -206,46 +206,36 @@ function binary(
     case ">=":
       return { type: "bool", value: a >= b };
   }
-  if (l.type === "int" && r.type === "int") return arith(op, a, b, int, fail);
-  switch (op) {
-    case "+":
-      return { type: "float", value: a + b };
-    case "-":
-      return { type: "float", value: a - b };
-    case "*":
-      return { type: "float", value: a * b };
-    case "/":
-      return b === 0 ? fail("division by zero") : { type: "float", value: a / b };
-    case "**":
-      return { type: "float", value: a ** b };
-    default:
-      return fail(`'${op}' needs ints`);
-  }
+  const ints = l.type === "int" && r.type === "int";
+  const value = arith(op, a, b, ints, fail);
+  return ints ? int(value) : { type: "float", value };
 }
 
-// Integer arithmetic: `/` and `%` floor, as channel counts and paddings need.
+// Arithmetic on two numbers: on ints, `/` and `%` floor, as channel counts and paddings need.
 function arith(
   op: string,
   a: number,
   b: number,
-  int: (v: number) => Value,
+  ints: boolean,
   fail: (m: string, hint?: string) => never,
-): Value {
+): number {
   switch (op) {
     case "+":
-      return int(a + b);
+      return a + b;
     case "-":
-      return int(a - b);
+      return a - b;
     case "*":
-      return int(a * b);
+      return a * b;
     case "/":
-      return b === 0 ? fail("division by zero") : int(Math.floor(a / b));
+      if (b === 0) return fail("division by zero");
+      return ints ? Math.floor(a / b) : a / b;
     case "%":
-      return b === 0 ? fail("division by zero") : int(a - b * Math.floor(a / b));
+      if (!ints) return fail(`'${op}' needs ints`);
+      return b === 0 ? fail("division by zero") : a - b * Math.floor(a / b);
     case "**":
-      return b < 0 ? fail("negative exponent in integer '**'") : int(a ** b);
+      return ints && b < 0 ? fail("negative exponent in integer '**'") : a ** b;
     default:
-      return fail(`unknown operator '${op}'`);
+      return fail(ints ? `unknown operator '${op}'` : `'${op}' needs ints`);
   }
 }
 
