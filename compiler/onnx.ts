@@ -130,6 +130,9 @@ export function exportOnnx(
     const x = tensorOf.get(n.inputs[0] ?? -1)!;
     const op = n.op;
     const out = name(n);
+    // One ONNX node named as its layer, reading `input`, writing the layer's tensor.
+    const emit = (opType: string, input: string[], attribute?: object[]) =>
+      nodes.push({ name: out, opType, input, output: [out], ...(attribute ? { attribute } : {}) });
     switch (op.kind) {
       case "input":
         tensorOf.set(n.id, "input");
@@ -138,49 +141,23 @@ export function exportOnnx(
         tensorOf.set(n.id, x);
         if (rank2.has(n.inputs[0]!)) rank2.add(n.id);
         continue;
-      case "conv": {
-        nodes.push({
-          name: out,
-          opType: "Conv",
-          input: [x, ...inits(n)],
-          output: [out],
-          attribute: [...windowAttributes(op), int("group", op.groups)],
-        });
+      case "conv":
+        emit("Conv", [x, ...inits(n)], [...windowAttributes(op), int("group", op.groups)]);
         break;
-      }
-      case "bn": {
-        nodes.push({
-          name: out,
-          opType: "BatchNormalization",
-          input: [x, ...inits(n)],
-          output: [out],
-          attribute: [float("epsilon", op.eps)],
-        });
+      case "bn":
+        emit("BatchNormalization", [x, ...inits(n)], [float("epsilon", op.eps)]);
         break;
-      }
       case "relu":
-        nodes.push({ name: out, opType: "Relu", input: [x], output: [out] });
+        emit("Relu", [x]);
         break;
       case "maxpool":
-        nodes.push({
-          name: out,
-          opType: "MaxPool",
-          input: [x],
-          output: [out],
-          attribute: [...windowAttributes(op)],
-        });
+        emit("MaxPool", [x], [...windowAttributes(op)]);
         break;
       case "avgpool":
-        nodes.push({
-          name: out,
-          opType: "AveragePool",
-          input: [x],
-          output: [out],
-          attribute: [...windowAttributes(op), int("count_include_pad", 1)],
-        });
+        emit("AveragePool", [x], [...windowAttributes(op), int("count_include_pad", 1)]);
         break;
       case "global_avgpool":
-        nodes.push({ name: out, opType: "GlobalAveragePool", input: [x], output: [out] });
+        emit("GlobalAveragePool", [x]);
         break;
       case "fc": {
         let flat = x;
@@ -194,33 +171,16 @@ export function exportOnnx(
             attribute: [int("axis", 1)],
           });
         }
-        nodes.push({
-          name: out,
-          opType: "Gemm",
-          input: [flat, ...inits(n)],
-          output: [out],
-          attribute: [int("transB", 1)],
-        });
+        emit("Gemm", [flat, ...inits(n)], [int("transB", 1)]);
         rank2.add(n.id);
         break;
       }
       case "softmax":
-        nodes.push({
-          name: out,
-          opType: "Softmax",
-          input: [x],
-          output: [out],
-          attribute: [int("axis", 1)],
-        });
+        emit("Softmax", [x], [int("axis", 1)]);
         if (rank2.has(n.inputs[0]!)) rank2.add(n.id);
         break;
       case "add":
-        nodes.push({
-          name: out,
-          opType: "Add",
-          input: [x, tensorOf.get(n.inputs[1]!)!],
-          output: [out],
-        });
+        emit("Add", [x, tensorOf.get(n.inputs[1]!)!]);
         break;
     }
     if (op.kind === "relu" && rank2.has(n.inputs[0]!)) rank2.add(n.id);
