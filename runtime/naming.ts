@@ -11,81 +11,82 @@ export const namingEps: Record<Naming, number | undefined> = {
   pytorchvideo: 1e-5,
 };
 
-const stageIndex: Record<string, number> = { res2: 1, res3: 2, res4: 3, res5: 4 };
+type Port = "vmz" | "mmaction2" | "pytorchvideo";
+const column: Record<Port, number> = { vmz: 0, mmaction2: 1, pytorchvideo: 2 };
+
+// A residual block's layers in each port: VMZ, MMAction2's `ResNet3dCSN`, PyTorchVideo's
+// `create_csn` (ir blocks only: "" where it has none).
+const blockLayers: Readonly<Record<string, readonly [string, string, string]>> = {
+  conv_a: ["conv1.0", "conv1.conv", "branch2.conv_a"],
+  bn_a: ["conv1.1", "conv1.bn", "branch2.norm_a"],
+  conv_p: ["conv2.0.0", "conv2.0.conv", ""],
+  bn_p: ["conv2.0.1", "conv2.0.bn", ""],
+  conv_b: ["conv2.0", "conv2.0.conv", "branch2.conv_b"],
+  bn_b: ["conv2.1", "conv2.0.bn", "branch2.norm_b"],
+  conv_c: ["conv3.0", "conv3.conv", "branch2.conv_c"],
+  bn_c: ["conv3.1", "conv3.bn", "branch2.norm_c"],
+  "shortcut.conv": ["downsample.0", "downsample.conv", "branch1_conv"],
+  "shortcut.bn": ["downsample.1", "downsample.bn", "branch1_norm"],
+};
+// An ip block (one with `conv_p`) numbers the layers after its extra conv further on.
+const ipBlockLayers: Readonly<Record<string, readonly [string, string, string]>> = {
+  ...blockLayers,
+  conv_b: ["conv2.0.2", "conv2.1.conv", "branch2.conv_b"],
+  bn_b: ["conv2.1", "conv2.1.bn", "branch2.norm_b"],
+};
+
+/** A port's names of the stem and head layers, and the prefix of a residual block's layers. */
+interface Scheme {
+  readonly port: Port;
+  readonly fixed: Readonly<Record<string, string>>;
+  readonly block: (stage: number, index: string) => string;
+}
+
+// csnc's stages res2..res5 are the ports' layer1..layer4.
+const vmz: Scheme = {
+  port: "vmz",
+  fixed: { "stem.conv": "stem.0", "stem.bn": "stem.1", "head.fc": "fc" },
+  block: (stage, index) => `layer${stage - 1}.${index}`,
+};
+// MMAction2 puts the network under `backbone.` and the classifier under `cls_head.`.
+const mmaction2: Scheme = {
+  port: "mmaction2",
+  fixed: {
+    "stem.conv": "backbone.conv1.conv",
+    "stem.bn": "backbone.conv1.bn",
+    "head.fc": "cls_head.fc_cls",
+  },
+  block: (stage, index) => `backbone.layer${stage - 1}.${index}`,
+};
+const pytorchvideo: Scheme = {
+  port: "pytorchvideo",
+  fixed: { "stem.conv": "blocks.0.conv", "stem.bn": "blocks.0.norm", "head.fc": "blocks.5.proj" },
+  block: (stage, index) => `blocks.${stage - 1}.res_blocks.${index}`,
+};
+
+// A table's entry; layer paths are user text, and `toString` is not a layer of any port.
+function own<T>(table: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
+/** The name of a layer path in `scheme`, or undefined when the scheme has none. */
+function schemeName(scheme: Scheme, layerPath: string, paths: ReadonlySet<string>) {
+  const fixed = own(scheme.fixed, layerPath);
+  if (fixed !== undefined) return fixed;
+  const m = /^res([2-5])\.(\d+)\.(.+)$/.exec(layerPath);
+  if (!m) return undefined;
+  const [, stage, index, layer] = m;
+  const ip = paths.has(`res${stage}.${index}.conv_p`);
+  const name = own(ip ? ipBlockLayers : blockLayers, layer!)?.[column[scheme.port]];
+  return name ? `${scheme.block(Number(stage), index!)}.${name}` : undefined;
+}
 
 /**
  * The VMZ name of a layer path, or undefined when VMZ has none. `paths` holds every layer path
  * of the model: an ip block (one with `conv_p`) numbers its depthwise conv `conv2.0.2`.
  */
 export function vmzName(layerPath: string, paths: ReadonlySet<string>): string | undefined {
-  if (layerPath === "stem.conv") return "stem.0";
-  if (layerPath === "stem.bn") return "stem.1";
-  if (layerPath === "head.fc") return "fc";
-  const m = /^(res[2-5])\.(\d+)\.(.+)$/.exec(layerPath);
-  if (!m) return undefined;
-  const [, stage, index, layer] = m;
-  const block = `${stage}.${index}`;
-  const ip = paths.has(`${block}.conv_p`);
-  const local: Record<string, string> = {
-    conv_a: "conv1.0",
-    bn_a: "conv1.1",
-    conv_p: "conv2.0.0",
-    bn_p: "conv2.0.1",
-    conv_b: ip ? "conv2.0.2" : "conv2.0",
-    bn_b: "conv2.1",
-    conv_c: "conv3.0",
-    bn_c: "conv3.1",
-    "shortcut.conv": "downsample.0",
-    "shortcut.bn": "downsample.1",
-  };
-  const name = local[layer!];
-  return name === undefined ? undefined : `layer${stageIndex[stage!]}.${index}.${name}`;
-}
-
-/** MMAction2's `ResNet3dCSN` names, under `backbone.` (the classifier under `cls_head.`). */
-export function mmaction2Name(layerPath: string, paths: ReadonlySet<string>): string | undefined {
-  if (layerPath === "stem.conv") return "backbone.conv1.conv";
-  if (layerPath === "stem.bn") return "backbone.conv1.bn";
-  if (layerPath === "head.fc") return "cls_head.fc_cls";
-  const m = /^(res[2-5])\.(\d+)\.(.+)$/.exec(layerPath);
-  if (!m) return undefined;
-  const [, stage, index, layer] = m;
-  const ip = paths.has(`${stage}.${index}.conv_p`);
-  const local: Record<string, string> = {
-    conv_a: "conv1.conv",
-    bn_a: "conv1.bn",
-    conv_p: "conv2.0.conv",
-    bn_p: "conv2.0.bn",
-    conv_b: ip ? "conv2.1.conv" : "conv2.0.conv",
-    bn_b: ip ? "conv2.1.bn" : "conv2.0.bn",
-    conv_c: "conv3.conv",
-    bn_c: "conv3.bn",
-    "shortcut.conv": "downsample.conv",
-    "shortcut.bn": "downsample.bn",
-  };
-  const name = local[layer!];
-  return name === undefined ? undefined : `backbone.layer${stageIndex[stage!]}.${index}.${name}`;
-}
-
-/** PyTorchVideo's `create_csn` names (ir blocks only). */
-export function pytorchvideoName(layerPath: string): string | undefined {
-  if (layerPath === "stem.conv") return "blocks.0.conv";
-  if (layerPath === "stem.bn") return "blocks.0.norm";
-  if (layerPath === "head.fc") return "blocks.5.proj";
-  const m = /^res([2-5])\.(\d+)\.(.+)$/.exec(layerPath);
-  if (!m) return undefined;
-  const local: Record<string, string> = {
-    conv_a: "branch2.conv_a",
-    bn_a: "branch2.norm_a",
-    conv_b: "branch2.conv_b",
-    bn_b: "branch2.norm_b",
-    conv_c: "branch2.conv_c",
-    bn_c: "branch2.norm_c",
-    "shortcut.conv": "branch1_conv",
-    "shortcut.bn": "branch1_norm",
-  };
-  const name = local[m[3]!];
-  return name === undefined ? undefined : `blocks.${Number(m[1]) - 1}.res_blocks.${m[2]}.${name}`;
+  return schemeName(vmz, layerPath, paths);
 }
 
 /** Maps a layer path to its tensor-name prefix in the given scheme. */
@@ -100,9 +101,9 @@ export function tensorPrefix(
     case "vmz":
       return vmzName(layerPath, paths);
     case "mmaction2":
-      return mmaction2Name(layerPath, paths);
+      return schemeName(mmaction2, layerPath, paths);
     case "pytorchvideo":
-      return pytorchvideoName(layerPath);
+      return schemeName(pytorchvideo, layerPath, paths);
   }
 }
 
