@@ -94,29 +94,28 @@ export function zip(entries: readonly ZipEntry[]): Uint8Array {
       ev.setBigUint64(20, BigInt(offset), true);
     }
     const crc = e.method === 8 ? 0 : crc32(e.data);
+    // The fields a local header and a directory entry share, from "version needed" on: the
+    // directory's stand 2 bytes later, after its "version made by".
+    const shared = (v: DataView, at: number) => {
+      v.setUint16(at, big ? 45 : 20, true);
+      v.setUint16(at + 4, e.method ?? 0, true);
+      v.setUint32(at + 10, crc, true);
+      v.setUint32(at + 14, big ? 0xffffffff : csize, true);
+      v.setUint32(at + 18, big ? 0xffffffff : size, true);
+      v.setUint16(at + 22, name.length, true);
+      v.setUint16(at + 24, extra.length, true);
+    };
     const local = new Uint8Array(30 + name.length + extra.length);
     const lv = new DataView(local.buffer);
     lv.setUint32(0, 0x04034b50, true);
-    lv.setUint16(4, big ? 45 : 20, true);
-    lv.setUint16(8, e.method ?? 0, true);
-    lv.setUint32(14, crc, true);
-    lv.setUint32(18, big ? 0xffffffff : csize, true);
-    lv.setUint32(22, big ? 0xffffffff : size, true);
-    lv.setUint16(26, name.length, true);
-    lv.setUint16(28, extra.length, true);
+    shared(lv, 4);
     local.set(name, 30);
     local.set(extra, 30 + name.length);
     const dir = new Uint8Array(46 + name.length + extra.length);
     const dv = new DataView(dir.buffer);
     dv.setUint32(0, 0x02014b50, true);
     dv.setUint16(4, big ? 45 : 20, true);
-    dv.setUint16(6, big ? 45 : 20, true);
-    dv.setUint16(10, e.method ?? 0, true);
-    dv.setUint32(16, crc, true);
-    dv.setUint32(20, big ? 0xffffffff : csize, true);
-    dv.setUint32(24, big ? 0xffffffff : size, true);
-    dv.setUint16(28, name.length, true);
-    dv.setUint16(30, extra.length, true);
+    shared(dv, 6);
     dv.setUint32(42, big ? 0xffffffff : offset, true);
     dir.set(name, 46);
     dir.set(extra, 46 + name.length);

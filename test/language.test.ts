@@ -201,10 +201,12 @@ model m(mode: ir | ip = ir, width = 6) {
 });
 
 // Every diagnostic the checker gives: a program, its code, and words the message must hold.
+// Most programs are one model on a 3x4x4x4 input.
+const modelOf = (body: string) => `model m() { input 3x4x4x4  ${body} }`;
 const diagnostics: [string, string, number, string, Record<string, string>?][] = [
   [
     "unknown layer, with a suggestion",
-    `model m() { input 3x4x4x4  cnov(4, 1x1x1) }`,
+    modelOf("cnov(4, 1x1x1)"),
     Codes.unknownLayer,
     "did you mean 'conv'?",
   ],
@@ -216,31 +218,21 @@ const diagnostics: [string, string, number, string, Record<string, string>?][] =
   ],
   [
     "unknown parameter",
-    `model m() { input 3x4x4x4  conv(4, 1x1x1, strid = 2) }`,
+    modelOf("conv(4, 1x1x1, strid = 2)"),
     Codes.unknownParam,
     "did you mean 'stride'?",
   ],
-  [
-    "missing argument",
-    `model m() { input 3x4x4x4  conv(4) }`,
-    Codes.missingArgument,
-    "needs an argument 'kernel'",
-  ],
+  ["missing argument", modelOf("conv(4)"), Codes.missingArgument, "needs an argument 'kernel'"],
   [
     "duplicate argument",
-    `model m() { input 3x4x4x4  conv(4, 1x1x1, out = 3) }`,
+    modelOf("conv(4, 1x1x1, out = 3)"),
     Codes.duplicateArgument,
     "given twice",
   ],
-  [
-    "too many arguments",
-    `model m() { input 3x4x4x4  relu(1) }`,
-    Codes.tooManyArguments,
-    "at most 0",
-  ],
+  ["too many arguments", modelOf("relu(1)"), Codes.tooManyArguments, "at most 0"],
   [
     "wrong argument type",
-    `model m() { input 3x4x4x4  conv(1x1x1, 4) }`,
+    modelOf("conv(1x1x1, 4)"),
     Codes.typeMismatch,
     "expects int, got dims 1x1x1",
   ],
@@ -250,12 +242,7 @@ const diagnostics: [string, string, number, string, Record<string, string>?][] =
     Codes.typeMismatch,
     "one of: ir, ip",
   ],
-  [
-    "condition not a bool",
-    `model m() { input 3x4x4x4  if 3 { relu } }`,
-    Codes.typeMismatch,
-    "bool condition",
-  ],
+  ["condition not a bool", modelOf("if 3 { relu }"), Codes.typeMismatch, "bool condition"],
   ["unknown type", `block b(size: innt) { relu }`, Codes.unknownType, "did you mean 'int'?"],
   [
     "duplicate block",
@@ -269,7 +256,7 @@ const diagnostics: [string, string, number, string, Record<string, string>?][] =
   ["input of the wrong rank", `model m() { input 3x4x4  relu }`, Codes.typeMismatch, "4 dims"],
   [
     "channel mismatch",
-    `model m() { input 3x4x4x4  conv(8, 1x1x1) conv(4, 1x1x1, in = 16) }`,
+    modelOf("conv(8, 1x1x1) conv(4, 1x1x1, in = 16)"),
     Codes.channelMismatch,
     "expects 16 input channels",
   ],
@@ -311,40 +298,25 @@ const diagnostics: [string, string, number, string, Record<string, string>?][] =
   ],
   [
     "bad stride",
-    `model m() { input 3x4x4x4  conv(4, 1x1x1, stride = 0) }`,
+    modelOf("conv(4, 1x1x1, stride = 0)"),
     Codes.badValue,
     "stride 0x0x0 must be at least 1",
   ],
   [
     "pool padding over half",
-    `model m() { input 3x4x4x4  maxpool(2x2x2, pad = 2) }`,
+    modelOf("maxpool(2x2x2, pad = 2)"),
     Codes.badValue,
     "at most half the window",
   ],
-  [
-    "negative repeat",
-    `model m() { input 3x4x4x4  repeat 0 - 1 { relu } }`,
-    Codes.typeMismatch,
-    "non-negative int",
-  ],
+  ["negative repeat", modelOf("repeat 0 - 1 { relu }"), Codes.typeMismatch, "non-negative int"],
   [
     "runaway expansion",
-    `model m() { input 3x4x4x4  repeat 100000 { repeat 100000 { relu } } }`,
+    modelOf("repeat 100000 { repeat 100000 { relu } }"),
     Codes.tooLarge,
     "more than",
   ],
-  [
-    "integer overflow",
-    `model m() { input 3x4x4x4  conv(2 ** 80, 1x1x1) }`,
-    Codes.tooLarge,
-    "out of range",
-  ],
-  [
-    "division by zero",
-    `model m() { input 3x4x4x4  conv(4 / 0, 1x1x1) }`,
-    Codes.typeMismatch,
-    "division by zero",
-  ],
+  ["integer overflow", modelOf("conv(2 ** 80, 1x1x1)"), Codes.tooLarge, "out of range"],
+  ["division by zero", modelOf("conv(4 / 0, 1x1x1)"), Codes.typeMismatch, "division by zero"],
   [
     "import outside the project",
     `import "../../etc/x.csn"\nmodel m() { input 3x4x4x4 relu }`,
@@ -359,7 +331,7 @@ const diagnostics: [string, string, number, string, Record<string, string>?][] =
   ],
   [
     "unknown function",
-    `model m() { input 3x4x4x4  conv(mean(2, 4), 1x1x1) }`,
+    modelOf("conv(mean(2, 4), 1x1x1)"),
     Codes.unknownName,
     "unknown function 'mean'",
   ],
