@@ -44,20 +44,17 @@ export class PickleMachine {
     return this.bytes[this.at++]!;
   }
   u16(): number {
-    this.need(2);
-    return this.view.getUint16((this.at += 2) - 2, true);
+    return this.fixed(2, (at) => this.view.getUint16(at, true));
   }
   u32(): number {
-    this.need(4);
-    return this.view.getUint32((this.at += 4) - 4, true);
+    return this.fixed(4, (at) => this.view.getUint32(at, true));
   }
   i32(): number {
-    this.need(4);
-    return this.view.getInt32((this.at += 4) - 4, true);
+    return this.fixed(4, (at) => this.view.getInt32(at, true));
   }
+  /** BINFLOAT's double is big-endian, unlike the integers. */
   f64(): number {
-    this.need(8);
-    return this.view.getFloat64((this.at += 8) - 8, false);
+    return this.fixed(8, (at) => this.view.getFloat64(at, false));
   }
   /** `n` raw bytes, copied. */
   raw(n: number): Uint8Array {
@@ -140,6 +137,13 @@ export class PickleMachine {
   }
   recall(key: number): PickleValue {
     return this.memo.has(key) ? this.memo.get(key)! : this.fail("an unknown memo entry");
+  }
+
+  /** A number of `n` bytes at the cursor, which moves past it. */
+  private fixed(n: number, read: (at: number) => number): number {
+    this.need(n);
+    this.at += n;
+    return read(this.at - n);
   }
 
   private grow(cost: number): void {
