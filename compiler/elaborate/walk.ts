@@ -11,7 +11,7 @@ import { BoundArgs } from "./args.js";
 import type { GraphBuilder } from "./builder.js";
 import { fail, LocalScope, withOrigin, type Context } from "./context.js";
 import { layerOp } from "./layer-ops.js";
-import { bindArgs, declParams, layerParam } from "./params.js";
+import { bindArgs, declParams, layerParam, type Param } from "./params.js";
 import { inferShortcut } from "./residual.js";
 
 // Bodies inside bodies, across block calls: each level is a few stack frames here.
@@ -142,12 +142,8 @@ export class Walker {
     }
   }
 
-  private bind(
-    s: Call | Residual,
-    params: Parameters<typeof bindArgs>[1],
-    what: string,
-    ctx: Context,
-  ) {
+  // A layer's or residual's arguments, bound and read by type.
+  private bind(s: Call | Residual, params: readonly Param[], what: string, ctx: Context) {
     return new BoundArgs(bindArgs(s.args, params, what, s.span, ctx, this.library.enums), what);
   }
 
