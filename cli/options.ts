@@ -2,6 +2,7 @@
 // one table of numeric option ranges that parsing and --help both read.
 import { Option } from "commander";
 import type { CheckOptions, Value } from "../compiler/index.js";
+import { CsncError, RuntimeCodes } from "../runtime/errors.js";
 import { namings } from "../runtime/naming.js";
 
 /** A command-line mistake: printed with the usage hint, exit code 2. */
@@ -35,6 +36,8 @@ export type RangedOption = keyof typeof ranges;
 
 /** The most elements an input (N x C x T x H x W) may hold: 4 GiB of float32, a WebGPU binding's most. */
 export const maxInputElements = 2 ** 30;
+
+const inputLimit = `the limit is ${maxInputElements} (4 GiB of float32)`;
 
 /** "1 to 10000", for help texts. */
 export function rangeText(option: RangedOption): string {
@@ -78,7 +81,7 @@ export function parseDims(text: string, option: string, names: string, batch = 1
   const elements = dims.reduce((a, b) => a * b, batch);
   if (elements > maxInputElements)
     throw new UsageError(
-      `${option} ${text}${batch > 1 ? ` with --batch ${batch}` : ""} would hold ${elements.toExponential(2)} elements; the limit is ${maxInputElements} (4 GiB of float32)`,
+      `${option} ${text}${batch > 1 ? ` with --batch ${batch}` : ""} would hold ${elements.toExponential(2)} elements; ${inputLimit}`,
     );
   return dims;
 }
@@ -94,6 +97,40 @@ export const weightsOption = () =>
 export const namingOption = (
   description = "tensor names in the weights file; auto recognises them",
 ) => new Option("--naming <scheme>", description).choices(["auto", ...namings]).default("auto");
+
+/** `--shape NxCxTxHxW` as numbers, each dimension and the whole in range. */
+export function parseShape(text: string, option: string): number[] {
+  return parseDims(text, option, "NCTHW");
+}
+
+/** Input size as the options give it: C x T x H x W and N; either may be absent (as declared, 1). */
+export interface Dims {
+  readonly input?: string;
+  readonly batch?: string;
+}
+
+/**
+ * `[N, C, T, H, W]` as Dims; empty means as declared. `source` names where the shape comes from
+ * (an input clip's tensor, --shape): its dimensions are checked here, so that a bad one is
+ * blamed on it rather than on an option the command may not even have.
+ */
+export function shapeDims(shape: readonly number[], source = "--shape"): Dims {
+  if (!shape.length) return {};
+  const names = "NCTHW";
+  const bad = (why: string) =>
+    new CsncError(RuntimeCodes.badInput, `${source} has shape ${shape.join("x")}; ${why}`);
+  if (shape.length !== 5) throw bad("expected N x C x T x H x W");
+  shape.forEach((d, i) => {
+    const r = i === 0 ? ranges["--batch"] : ranges.dimension;
+    if (!(Number.isSafeInteger(d) && d >= r.min && d <= r.max))
+      throw bad(
+        `its ${names[i]}${i === 0 ? " (the batch)" : ""} is ${d}, not from ${r.min} to ${r.max}`,
+      );
+  });
+  const elements = shape.reduce((a, b) => a * b, 1);
+  if (elements > maxInputElements) throw bad(`it holds ${elements} elements; ${inputLimit}`);
+  return { input: shape.slice(1).join("x"), batch: String(shape[0]) };
+}
 
 export const modelOptions = [
   new Option(

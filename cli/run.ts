@@ -5,7 +5,9 @@ import {
   integerOption,
   modelOptions,
   namingOption,
+  parseShape,
   ranges,
+  shapeDims,
   UsageError,
   weightsOption,
 } from "./options.js";
@@ -15,7 +17,7 @@ import { readSafetensors, writeSafetensors } from "../runtime/safetensors.js";
 import { randomInput } from "../runtime/random-input.js";
 import { labelsFrom } from "./labels.js";
 import { readFile } from "./read-file.js";
-import { openSession, parseShape, shapeDims, type SessionOptions } from "./session.js";
+import { openSession, type SessionOptions } from "./session.js";
 
 interface RunOptions extends SessionOptions {
   input?: string;

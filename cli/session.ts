@@ -2,20 +2,14 @@
 // random ones) and a session on the chosen adapter.
 import * as path from "node:path";
 import type { Graph, Value } from "../compiler/index.js";
-import { CsncError, RuntimeCodes } from "../runtime/errors.js";
+import { CsncError } from "../runtime/errors.js";
 import { loadWeights, type LoadedWeights } from "../runtime/load-weights.js";
 import type { Naming } from "../runtime/naming.js";
 import type { Backend } from "../runtime/backends.js";
 import { createNodeSession, type NodeSession } from "../runtime/node.js";
 import type { CliIo } from "./io.js";
 import { loadModel } from "./load.js";
-import {
-  maxInputElements,
-  parseDims,
-  ranges,
-  toCheckOptions,
-  type ModelOptions,
-} from "./options.js";
+import { toCheckOptions, type Dims, type ModelOptions } from "./options.js";
 import { readFile } from "./read-file.js";
 
 export interface SessionOptions extends Omit<ModelOptions, "input" | "batch"> {
@@ -30,36 +24,6 @@ export interface CliSession extends NodeSession {
   readonly graph: Graph;
   /** Milliseconds to check and compile the model. */
   readonly compileMs: number;
-}
-
-/** Input size as the options give it: C x T x H x W and N; either may be absent (as declared, 1). */
-export interface Dims {
-  readonly input?: string;
-  readonly batch?: string;
-}
-
-/**
- * `[N, C, T, H, W]` as Dims; empty means as declared. `source` names where the shape comes from
- * (an input clip's tensor, --shape): its dimensions are checked here, so that a bad one is
- * blamed on it rather than on an option the command may not even have.
- */
-export function shapeDims(shape: readonly number[], source = "--shape"): Dims {
-  if (!shape.length) return {};
-  const names = "NCTHW";
-  const bad = (why: string) =>
-    new CsncError(RuntimeCodes.badInput, `${source} has shape ${shape.join("x")}; ${why}`);
-  if (shape.length !== 5) throw bad("expected N x C x T x H x W");
-  shape.forEach((d, i) => {
-    const r = i === 0 ? ranges["--batch"] : ranges.dimension;
-    if (!(Number.isSafeInteger(d) && d >= r.min && d <= r.max))
-      throw bad(
-        `its ${names[i]}${i === 0 ? " (the batch)" : ""} is ${d}, not from ${r.min} to ${r.max}`,
-      );
-  });
-  const elements = shape.reduce((a, b) => a * b, 1);
-  if (elements > maxInputElements)
-    throw bad(`it holds ${elements} elements; the limit is ${maxInputElements} (4 GiB of float32)`);
-  return { input: shape.slice(1).join("x"), batch: String(shape[0]) };
 }
 
 /**
@@ -134,9 +98,4 @@ export async function openSession(
   }
   for (const note of session.notes) io.err(`note: ${note}`);
   return { ...session, graph, compileMs: checkedMs + session.setup.compileMs };
-}
-
-/** `--shape NxCxTxHxW` as numbers, each dimension and the whole in range. */
-export function parseShape(text: string, option: string): number[] {
-  return parseDims(text, option, "NCTHW");
 }

@@ -1,4 +1,4 @@
-// A session in Node on an adapter of its own: the CLI's, the benchmarks' and the Node API's way
+// A session in Node on an adapter of its own: the CLI's and the Node API's way
 // to run a model (generated modules acquire their adapter with adapter-node.ts themselves).
 import { PlanError, type Plan } from "../compiler/plan.js";
 import {

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { Budget } from "../runtime/checkpoint.js";
 import { labelsFrom } from "../cli/labels.js";
 import { maxReadBytes, readFile } from "../cli/read-file.js";
-import { shapeDims } from "../cli/session.js";
+import { shapeDims } from "../cli/options.js";
 import { preview, readSafetensors } from "../runtime/safetensors.js";
 import { csncRunner, refusal } from "./csnc-process.js";
 import { pickle, safetensors, tensor, zeroDeflate, zip } from "./hostile-weights-files.js";
@@ -20,7 +20,14 @@ const work = mkdtempSync(path.join(tmpdir(), "csnc-hostile-runtime-"));
 const MiB = 2 ** 20;
 
 const csnc = csncRunner(
-  ["checkpoint", "safetensors", "cli/read-file.ts", "cli/session.ts", "cli/run.ts"],
+  [
+    "checkpoint",
+    "safetensors",
+    "cli/read-file.ts",
+    "cli/options.ts",
+    "cli/session.ts",
+    "cli/run.ts",
+  ],
   30_000,
 );
 
