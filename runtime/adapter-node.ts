@@ -25,8 +25,8 @@ export interface AcquireOptions {
   readonly webgpu?: WebGpuPackage;
   /** How the caller names a backend choice in hints: `--backend opengles`, `backend "opengles"`. */
   readonly backendHint?: (name: string) => string;
-  /** Who needs the package, for the message when it is nowhere: "the generated module". */
-  readonly user?: string;
+  /** A generated module asks (its user installs `webgpu`), not csnc itself (`npm ci` does). */
+  readonly forModule?: boolean;
 }
 
 type NodeModules = Awaited<ReturnType<typeof nodeModules>>;
@@ -71,7 +71,9 @@ async function importDawn(node: NodeModules, o: AcquireOptions): Promise<WebGpuP
     if (!isNotFound(e))
       throw new CsncError(
         RuntimeCodes.noAdapter,
-        `the 'webgpu' package (Dawn) was found${here ? ` from ${here}` : ""} but failed to load: ${(e as Error).message}`,
+        o.forModule
+          ? `the 'webgpu' package was found beside the module${here ? ` (${here})` : ""} but failed to load: ${(e as Error).message}`
+          : `the 'webgpu' package (Dawn) could not be loaded: ${(e as Error).message}. Run 'npm ci' in the csnc folder.`,
       );
   }
   const dirs = [process.cwd(), process.argv[1] ? path.dirname(path.resolve(process.argv[1])) : ""];
@@ -96,7 +98,9 @@ async function importDawn(node: NodeModules, o: AcquireOptions): Promise<WebGpuP
   }
   throw new CsncError(
     RuntimeCodes.noAdapter,
-    `${o.user ?? "csnc"} needs the 'webgpu' package in Node: run \`npm install webgpu\` in your app (looked from ${looked.join(", ")} and their parent folders), or pass load({ webgpu: await import("webgpu") }) or load({ device })`,
+    o.forModule
+      ? `the generated module needs the 'webgpu' package in Node: run \`npm install webgpu\` in your app (looked from ${looked.join(", ")} and their parent folders), or pass load({ webgpu: await import("webgpu") }) or load({ device })`
+      : `the 'webgpu' package (Dawn) could not be found from ${looked.join(", ")}. Run 'npm ci' in the csnc folder.`,
   );
 }
 

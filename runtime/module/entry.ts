@@ -82,7 +82,7 @@ async function ownDevice(backend: Backend, webgpu?: WebGpuPackage): Promise<Acqu
   if (isNode && !(globalThis.navigator as Navigator | undefined)?.gpu) {
     const a = await acquireAdapter(backend, {
       webgpu,
-      user: "the generated module",
+      forModule: true,
       backendHint: (name) => `backend "${name}"`,
     });
     return { device: await requestDevice(a.adapter), adapter: a.description, backend: a.backend };
