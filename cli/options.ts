@@ -78,12 +78,17 @@ export function parseDims(text: string, option: string, names: string, batch = 1
       `${option} expects ${names.split("").join(" x ")} such as ${names.length === 5 ? "1x" : ""}3x16x112x112, got '${truncate(text)}'`,
     );
   const dims = parts.map((p) => parseInteger(p, "dimension", `every ${option} dimension`));
+  checkElements(dims, text, option, batch);
+  return dims;
+}
+
+/** That N x C x T x H x W (`dims`, as `option` gave them in `text`) fits maxInputElements. */
+function checkElements(dims: readonly number[], text: string, option: string, batch: number) {
   const elements = dims.reduce((a, b) => a * b, batch);
   if (elements > maxInputElements)
     throw new UsageError(
       `${option} ${text}${batch > 1 ? ` with --batch ${batch}` : ""} would hold ${elements.toExponential(2)} elements; ${inputLimit}`,
     );
-  return dims;
 }
 
 /** --weights FILE, of every command that runs or exports a model. */
@@ -184,10 +189,10 @@ export function toCheckOptions(o: ModelOptions): CheckOptions {
     if (!m) throw new UsageError(`--set expects name=value, got '${truncate(s)}'`);
     set.set(m[1]!, parseValue(m[2]!));
   }
-  const batch = o.batch === undefined ? undefined : parseInteger(o.batch, "--batch");
-  const input =
-    o.input === undefined
-      ? undefined
-      : (parseDims(o.input, "--input", "CTHW", batch) as [number, number, number, number]);
+  // --input and --batch were checked as they were parsed (shapeDims checks a clip's): only
+  // their product is left to check.
+  const batch = o.batch === undefined ? undefined : Number(o.batch);
+  const input = o.input?.split("x").map(Number) as [number, number, number, number] | undefined;
+  if (input) checkElements(input, o.input!, "--input", batch ?? 1);
   return { set, input, batch, model: o.model };
 }
