@@ -1,44 +1,9 @@
-// What every kernel generator returns, the device limits they respect, and shared WGSL pieces.
+// What every kernel generator returns and the WGSL pieces they share.
+export { compatLimits, unlimitedLimits, type KernelLimits, type TextureShape } from "./limits.js";
 import type { KernelChoice, KernelFamily } from "./choice.js";
+import type { KernelLimits, TextureShape } from "./limits.js";
 import type { ActivationTexture } from "./texture.js";
 import type { WeightLayout } from "./weights.js";
-
-/** The device limits kernels are shaped by (a subset of GPUSupportedLimits). */
-export interface KernelLimits {
-  readonly maxComputeWorkgroupsPerDimension: number;
-  readonly maxComputeInvocationsPerWorkgroup: number;
-  readonly maxStorageBuffersPerShaderStage: number;
-  readonly maxStorageBufferBindingSize: number;
-  readonly maxBufferSize: number;
-  /** Staging textures (the texture-input kernels) must fit in width and height. */
-  readonly maxTextureDimension2D: number;
-}
-
-/** WebGPU's compatibility-mode defaults: what every adapter, llvmpipe included, can do. */
-export const compatLimits: KernelLimits = {
-  maxComputeWorkgroupsPerDimension: 65535,
-  maxComputeInvocationsPerWorkgroup: 128,
-  maxStorageBuffersPerShaderStage: 4,
-  maxStorageBufferBindingSize: 134217728,
-  maxBufferSize: 268435456,
-  maxTextureDimension2D: 4096,
-};
-
-/** No device in view (export, import, memory estimates): only the plan's structure matters. */
-export const unlimitedLimits: KernelLimits = {
-  maxComputeWorkgroupsPerDimension: 65535,
-  maxComputeInvocationsPerWorkgroup: 256,
-  maxStorageBuffersPerShaderStage: 8,
-  maxStorageBufferBindingSize: Number.MAX_SAFE_INTEGER,
-  maxBufferSize: Number.MAX_SAFE_INTEGER,
-  maxTextureDimension2D: 8192,
-};
-
-/** Width and height, in rgba32float texels, of a texture a kernel reads. */
-export interface TextureShape {
-  readonly width: number;
-  readonly height: number;
-}
 
 /** A binding slot of a kernel, in @binding order. */
 export type BindingRole = "input" | "weights" | "residual" | "output";

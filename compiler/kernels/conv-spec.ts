@@ -19,7 +19,7 @@ import {
   type ActivationOperand,
   type WeightOperand,
 } from "./operand.js";
-import type { TextureShape } from "./common.js";
+import type { TextureShape } from "./limits.js";
 import type { ActivationTexture } from "./texture.js";
 import type { ConvLayout, WeightLayout } from "./weights.js";
 

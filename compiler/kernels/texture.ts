@@ -11,7 +11,7 @@
 // fast reading rgba32float textures as reading storage buffers (`npm run bench:kernels`,
 // BENCHMARKS.md).
 import type { Triple } from "../ir.js";
-import type { KernelLimits, TextureShape } from "./common.js";
+import type { KernelLimits, TextureShape } from "./limits.js";
 
 /** N x T planes of H x W positions, `per` units each, every plane inside a border of `pad`. */
 export interface PlaneLayout {
