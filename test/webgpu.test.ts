@@ -1,5 +1,6 @@
 // Every kernel on both CPU WebGPU backends: the PyTorch fixtures, then randomised differential
 // tests against the float64 reference executor covering every kernel variant.
+import type { KernelChoice } from "../compiler/kernels/choice.js";
 import { describe, expect, it } from "vitest";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { requestDevice } from "../runtime/device.js";
@@ -7,6 +8,9 @@ import { createSession } from "../runtime/session.js";
 import { batch1T1Cases, modelCases, opCases } from "./fixtures.js";
 import { buildGraph, differential, relL2, runGpu } from "./gpu.js";
 import { shippedModel } from "./helpers.js";
+
+/** Whether a dispatch reads its input from a texture, by its recorded choice. */
+const readsTexture = (c: KernelChoice) => "storage" in c && c.storage === "texture";
 
 const backends: Backend[] = ["swiftshader", "opengles"];
 
@@ -169,7 +173,7 @@ for (const backend of backends) {
               tuning: { textures },
             });
             if (textures)
-              expect(out.plan.dispatches.some((d) => d.kernel.includes("-tex"))).toBe(true);
+              expect(out.plan.dispatches.some((d) => readsTexture(d.choice))).toBe(true);
             expect(relL2(out.logits, c.logits.data!)).toBeLessThan(1e-4);
             expect(relL2(out.probabilities, c.probabilities.data!)).toBeLessThan(1e-4);
           }
@@ -227,6 +231,7 @@ for (const backend of backends) {
               const r = await differential(backend, graph, {
                 tuning: { depthwiseTile, textures },
               });
+              expect(readsTexture(r.plan.dispatches[0]!.choice)).toBe(textures);
               expect(r.plan.dispatches[0]!.kernel).toContain(textures ? "-tex" : "-vec4");
               expect(r.error).toBeLessThan(1e-5);
             }
