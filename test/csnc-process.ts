@@ -2,7 +2,7 @@
 // for the tests of hostile inputs (which must end in bounded time and memory) and of the
 // executable itself. A hang must fail the test, not stall vitest.
 import { spawnSync } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { expect } from "vitest";
 import { CsncError } from "../runtime/errors.js";
@@ -35,18 +35,28 @@ export interface CsncRun {
   readonly seconds: number;
 }
 
+/** Every .ts source under the folders the executable is built from. */
+function executableSources(dir = root, rel = ""): string[] {
+  return readdirSync(path.join(dir, rel), { withFileTypes: true }).flatMap((e) => {
+    const file = path.join(rel, e.name);
+    if (e.isDirectory()) return executableSources(dir, file);
+    return e.name.endsWith(".ts") ? [file] : [];
+  });
+}
+
 /**
- * The built executable when dist/ is at least as new as every one of `sources` (.ts paths from
- * the repository root; a bare name is a runtime/ module), else the sources through tsx.
+ * The built executable when every library and CLI source is older than its built file, else
+ * the sources through tsx: a test never runs a stale build.
  */
-export function csncEntry(sources: readonly string[]): string[] {
+export function csncEntry(): string[] {
   const built =
     existsSync(bin) &&
-    sources.every((s) => {
-      const ts = path.join(root, s.includes("/") ? s : `runtime/${s}`).replace(/(\.ts)?$/, ".ts");
-      const js = path.join(root, "dist", path.relative(root, ts)).replace(/\.ts$/, ".js");
-      return existsSync(js) && statSync(js).mtimeMs >= statSync(ts).mtimeMs;
-    });
+    ["grammar", "compiler", "runtime", "cli"]
+      .flatMap((top) => executableSources(root, top))
+      .every((ts) => {
+        const js = path.join(root, "dist", ts).replace(/\.ts$/, ".js");
+        return existsSync(js) && statSync(js).mtimeMs >= statSync(path.join(root, ts)).mtimeMs;
+      });
   return built ? [bin] : sourceEntry;
 }
 
@@ -88,9 +98,9 @@ export function spawnCsnc(
   };
 }
 
-/** A runner of csnc for `sources` (as csncEntry takes them) with a timeout. */
-export function csncRunner(sources: readonly string[], timeoutMs: number) {
-  const entry = csncEntry(sources);
+/** A runner of csnc with a timeout. */
+export function csncRunner(timeoutMs: number) {
+  const entry = csncEntry();
   return (...args: string[]): CsncRun => spawnCsnc(entry, args, { timeoutMs, maxBuffer: 4 * MiB });
 }
 

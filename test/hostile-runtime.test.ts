@@ -19,17 +19,7 @@ const root = path.resolve(import.meta.dirname, "..");
 const work = mkdtempSync(path.join(tmpdir(), "csnc-hostile-runtime-"));
 const MiB = 2 ** 20;
 
-const csnc = csncRunner(
-  [
-    "checkpoint",
-    "safetensors",
-    "cli/read-file.ts",
-    "cli/options.ts",
-    "cli/session.ts",
-    "cli/run.ts",
-  ],
-  30_000,
-);
+const csnc = csncRunner(30_000);
 
 function expectRefused(r: ReturnType<typeof csnc>, message: RegExp | string) {
   expect(r.code, r.output).not.toBeNull(); // null: killed by the timeout

@@ -28,7 +28,7 @@ const work = mkdtempSync(path.join(tmpdir(), "csnc-hostile-"));
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 
-const csnc = csncRunner(["checkpoint", "pickle", "safetensors", "load-weights"], 60_000);
+const csnc = csncRunner(60_000);
 
 const model = ["--model", "models/ir-csn-50.csn", "--set", "width=8", "--set", "classes=10"];
 const importFile = (file: string) =>
