@@ -34,20 +34,37 @@ export interface Session {
   destroy(): void;
 }
 
+/** Weights checked against a plan and packed in its layouts, ready to upload. */
+export interface PackedWeights {
+  readonly tensors: ReadonlyMap<string, Tensor>;
+  readonly packed: readonly Float32Array[];
+}
+
+/** Checks the weights against the plan and packs them (a CsncError names a wrong tensor); no device needed. */
+export function packSessionWeights(plan: Plan, weights: SessionWeights): PackedWeights {
+  if ("random" in weights) {
+    const tensors = randomTensors(plan, weights.random);
+    return { tensors, packed: packWeights(plan, tensors, "csnc", "random weights") };
+  }
+  const source = weights.source ?? "weights";
+  return {
+    tensors: weights.tensors,
+    packed: packWeights(plan, weights.tensors, weights.naming, source),
+  };
+}
+
 export interface PlanSessionOptions {
   readonly plan: Plan;
-  readonly weights: SessionWeights;
+  /** Weights by name, or already packed for this plan (packSessionWeights). */
+  readonly weights: SessionWeights | PackedWeights;
   readonly device: GPUDevice;
 }
 
-/** Packs the weights in the plan's layouts (a CsncError names a wrong tensor) and uploads them. */
+/** Packs the weights in the plan's layouts, unless they are, and uploads them. */
 export async function createPlanSession(o: PlanSessionOptions): Promise<Session> {
-  const { plan, weights } = o;
-  const random = "random" in weights;
-  const tensors = random ? randomTensors(plan, weights.random) : weights.tensors;
-  const packed = random
-    ? packWeights(plan, tensors, "csnc", "random weights")
-    : packWeights(plan, tensors, weights.naming, weights.source ?? "weights");
+  const { plan } = o;
+  const { tensors, packed } =
+    "packed" in o.weights ? o.weights : packSessionWeights(plan, o.weights);
   const executor = await createExecutor(o.device, plan, packed);
   return {
     plan,

@@ -11,7 +11,13 @@ import { requestDevice } from "../device.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
 import { loadWeights } from "../load-weights.js";
 import { namings, type Naming } from "../naming.js";
-import { createPlanSession, type Session, type SessionWeights } from "../plan-session.js";
+import {
+  createPlanSession,
+  packSessionWeights,
+  type PackedWeights,
+  type Session,
+  type SessionWeights,
+} from "../plan-session.js";
 import type { LoadedModel, LoadOptions, ModelInfo, RunResult, WebGpuPackage } from "./types.js";
 
 export type { LoadedModel, LoadOptions, ModelInfo, RunResult, WebGpuPackage };
@@ -188,19 +194,26 @@ export function createLoader(plan: Plan, baseInfo: ModelInfo, eps?: EpsInfo, par
         ? withEps(plan, new Set(eps.layers), bnEps)
         : plan;
     if (options.device && backend !== "auto") badOption("pass either device or backend, not both");
-    const own = options.device ? undefined : await ownDevice(backend, options.webgpu);
-    const device = options.device ?? own!.device;
-    let session: Session;
+    // The weights are checked before any adapter is looked for: a wrong file is the first error.
+    let packed: PackedWeights;
     try {
-      session = await createPlanSession({ plan: epsPlan, weights, device });
+      packed = packSessionWeights(epsPlan, weights);
     } catch (e) {
-      if (own) device.destroy();
       const sets = otherParameters(metadata, params);
       if (!(e instanceof CsncError) || !sets) throw forModule(e);
       throw new CsncError(
         e.code,
         `${(forModule(e) as Error).message}\n  hint: the weights were made for ${metadata.model ?? "the model"} with other parameters: compile it with ${sets}`,
       );
+    }
+    const own = options.device ? undefined : await ownDevice(backend, options.webgpu);
+    const device = options.device ?? own!.device;
+    let session: Session;
+    try {
+      session = await createPlanSession({ plan: epsPlan, weights: packed, device });
+    } catch (e) {
+      if (own) device.destroy();
+      throw forModule(e);
     }
     const info: ModelInfo = {
       ...baseInfo,
