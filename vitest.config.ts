@@ -8,6 +8,9 @@ export default defineConfig({
       "runtime/**/*.test.ts",
       "test/**/*.test.ts",
     ],
-    testTimeout: 60_000,
+    // A bare machine starts with an empty Mesa shader cache, and llvmpipe compiles each kernel
+    // on its first dispatch: the heaviest tests (a model on both CPU adapters against ONNX
+    // Runtime) then take about two minutes on two cores, against seconds once cached.
+    testTimeout: 180_000,
   },
 });

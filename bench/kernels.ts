@@ -1,6 +1,6 @@
 // `npm run bench:kernels -- [--backend opengles]`: times single conv kernels at several register
-// tiles, reading storage buffers or textures, the measurements behind `defaultTuning` (compiler/kernels/tuning.ts)
-// (runtime/device.ts) and compiler/kernels/texture.ts. Prints ms and GFLOP/s.
+// tiles, reading storage buffers or textures: the measurements behind the tables of
+// compiler/kernels/tuning.ts and the texture inputs of texture.ts. Prints ms and GFLOP/s.
 import { parseArgs } from "node:util";
 import { compatLimits, type Kernel } from "../compiler/kernels/common.js";
 import { convDirect } from "../compiler/kernels/conv-direct.js";

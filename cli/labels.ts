@@ -10,7 +10,7 @@ const MiB = 2 ** 20;
 /** runtime/labels/`name`: beside this module in the source tree, or in the installed package. */
 function bundledLabels(name: string): string | undefined {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  // cli/session.ts in the source tree; dist/cli/session.js when built.
+  // cli/labels.ts in the source tree; dist/cli/labels.js when built.
   const candidates = [path.resolve(here, "../runtime/labels", name)];
   // The package root, found by walking up to csnc's own package.json, holds runtime/labels.
   for (let dir = here; ; dir = path.dirname(dir)) {

@@ -30,15 +30,16 @@ interface RandomOptions extends ModelOptions {
 
 /** Values of one plan weight entry, as the safetensors file holds them (BN statistics included). */
 function values(w: WeightSpec): number {
-  switch (w.kind) {
+  const p = w.packing;
+  switch (p.kind) {
     case "conv": {
-      const taps = w.kernel[0] * w.kernel[1] * w.kernel[2];
-      return w.cout * (w.cinPerGroup * taps + (w.bias ? 1 : 0) + (w.bn ? 4 : 0));
+      const taps = p.kernel[0] * p.kernel[1] * p.kernel[2];
+      return p.cout * (p.cinPerGroup * taps + (w.bias ? 1 : 0) + (w.bn ? 4 : 0));
     }
     case "fc":
-      return w.outFeatures * (w.input.reduce((a, b) => a * b, 1) + (w.bias ? 1 : 0));
+      return p.outFeatures * (p.input.reduce((a, b) => a * b, 1) + (w.bias ? 1 : 0));
     case "affine":
-      return 4 * w.channels;
+      return 4 * p.channels;
   }
 }
 

@@ -8,7 +8,7 @@ import {
   type Diagnostic,
   type Program,
 } from "../grammar/index.js";
-import { elaborate, type ElaborateOptions } from "./elaborate.js";
+import { elaborate, type ElaborateOptions } from "./elaborate/index.js";
 import { CompileError } from "./evaluate.js";
 import type { Graph } from "./ir.js";
 import { buildLibrary } from "./resolve.js";
@@ -17,7 +17,7 @@ import { loadProgram, type SourceHost } from "./source.js";
 export type { Graph, Node, Op, Shape } from "./ir.js";
 export { formatShape } from "./ir.js";
 export type { Value } from "./values.js";
-export type { ElaborateOptions } from "./elaborate.js";
+export type { ElaborateOptions } from "./elaborate/index.js";
 
 export interface CheckOptions extends ElaborateOptions {
   /** Which model of the file to build; default: every model in it. */

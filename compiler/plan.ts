@@ -3,7 +3,6 @@
 // the runtime executes it and `csnc compile` writes it out.
 import { planErrorCode } from "../grammar/codes.js";
 import type { InferenceGraph, InferenceNode } from "./inference.js";
-import type { Triple } from "./ir.js";
 import {
   GridError,
   type BindingRole,
@@ -21,34 +20,18 @@ import { StagingPlanner, type Stage, type StagedTexture } from "./plan/staging.j
 export type { ClipLayout, Stage };
 
 /**
- * One step's weights: the layer's checkpoint tensors (names are layer paths), and the layout
- * its kernel reads them in (`packing`, as the kernel declared it; see kernels/weights.ts).
+ * One step's weights: where the checkpoint holds them (names are layer paths) and the layout its
+ * kernel reads them in (`packing`, as the kernel declared it; see kernels/weights.ts), which
+ * also gives their shapes.
  */
-export type WeightSpec = (
-  | {
-      readonly kind: "conv";
-      readonly path: string;
-      readonly cout: number;
-      readonly cinPerGroup: number;
-      readonly kernel: Triple;
-      /** Whether the conv has a bias tensor of its own. */
-      readonly bias: boolean;
-      readonly bn?: { readonly path: string; readonly eps: number };
-    }
-  | {
-      readonly kind: "fc";
-      readonly path: string;
-      readonly outFeatures: number;
-      readonly input: readonly [number, number, number, number];
-      readonly bias: boolean;
-    }
-  | {
-      readonly kind: "affine";
-      readonly path: string;
-      readonly eps: number;
-      readonly channels: number;
-    }
-) & { readonly packing: WeightLayout };
+export interface WeightSpec {
+  readonly path: string;
+  readonly packing: WeightLayout;
+  /** Whether the layer has a bias tensor of its own (a conv's or an FC's). */
+  readonly bias: boolean;
+  /** The BN whose statistics fold in: a conv's, or (an affine step) the layer itself. */
+  readonly bn?: { readonly path: string; readonly eps: number };
+}
 
 export interface PlanTensor {
   readonly id: number;
@@ -136,38 +119,13 @@ export class PlanError extends Error {
 const elements = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 const MiB = (bytes: number, digits: number) => (bytes / 2 ** 20).toFixed(digits);
 
-/** The layer's checkpoint tensors, for a step whose kernel reads weights. */
-function layerWeights(
-  node: InferenceNode,
-  input: InferenceNode,
-  packing: WeightLayout,
-): WeightSpec {
+/** Where the checkpoint holds a step's weights, for a step whose kernel reads them. */
+function layerWeights(node: InferenceNode, packing: WeightLayout): WeightSpec {
   const op = node.op;
-  if (op.kind === "conv") {
-    const c = op.conv;
-    const layer = {
-      kind: "conv",
-      path: node.path,
-      cout: c.outChannels,
-      cinPerGroup: input.shape[1] / c.groups,
-      kernel: c.kernel,
-      bias: c.bias,
-    } as const;
-    return { ...layer, ...(op.bn ? { bn: op.bn } : {}), packing };
-  }
-  if (op.kind === "fc") {
-    const [, c, t, h, w] = input.shape as [number, number, number, number, number];
-    return {
-      kind: "fc",
-      path: node.path,
-      outFeatures: op.outFeatures,
-      input: [c, t, h, w],
-      bias: op.bias,
-      packing,
-    };
-  }
-  if (op.kind === "bn")
-    return { kind: "affine", path: node.path, eps: op.eps, channels: node.shape[1], packing };
+  const at = { path: node.path, packing };
+  if (op.kind === "conv") return { ...at, bias: op.conv.bias, ...(op.bn ? { bn: op.bn } : {}) };
+  if (op.kind === "fc") return { ...at, bias: op.bias };
+  if (op.kind === "bn") return { ...at, bias: false, bn: { path: node.path, eps: op.eps } };
   throw new Error(`csnc bug: ${node.path} (${op.kind}) has a kernel that reads weights`);
 }
 
@@ -260,7 +218,7 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
         );
       const texture = kernel.textures?.weights;
       weights.push({
-        ...layerWeights(n, input, kernel.weights),
+        ...layerWeights(n, kernel.weights),
         bytes,
         ...(texture ? { texture } : {}),
       });

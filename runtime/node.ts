@@ -58,7 +58,10 @@ export async function createNodeSession(o: NodeSessionOptions): Promise<NodeSess
       try {
         plan = nextDevice && planFor(o, nextDevice);
       } catch (again) {
-        if (!(again instanceof PlanError)) throw again;
+        if (!(again instanceof PlanError)) {
+          nextDevice?.destroy();
+          throw again;
+        }
       }
       if (!plan) {
         nextDevice?.destroy();

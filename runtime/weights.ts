@@ -19,22 +19,25 @@ function expectedTensors(w: WeightSpec, prefix: (path: string) => string): Wante
       name: `${prefix(path)}.${k}`,
       shape: [c],
     }));
-  switch (w.kind) {
+  const p = w.packing;
+  const own = (out: number): Wanted[] =>
+    w.bias ? [{ name: `${prefix(w.path)}.bias`, shape: [out] }] : [];
+  switch (p.kind) {
     case "conv":
       return [
-        { name: `${prefix(w.path)}.weight`, shape: [w.cout, w.cinPerGroup, ...w.kernel] },
-        ...(w.bias ? [{ name: `${prefix(w.path)}.bias`, shape: [w.cout] }] : []),
-        ...(w.bn ? bn(w.bn.path, w.cout) : []),
+        { name: `${prefix(w.path)}.weight`, shape: [p.cout, p.cinPerGroup, ...p.kernel] },
+        ...own(p.cout),
+        ...(w.bn ? bn(w.bn.path, p.cout) : []),
       ];
     case "fc": {
-      const features = w.input.reduce((a, b) => a * b, 1);
+      const features = p.input.reduce((a, b) => a * b, 1);
       return [
-        { name: `${prefix(w.path)}.weight`, shape: [w.outFeatures, features] },
-        ...(w.bias ? [{ name: `${prefix(w.path)}.bias`, shape: [w.outFeatures] }] : []),
+        { name: `${prefix(w.path)}.weight`, shape: [p.outFeatures, features] },
+        ...own(p.outFeatures),
       ];
     }
     case "affine":
-      return bn(w.path, w.channels);
+      return bn(w.path, p.channels);
   }
 }
 
@@ -121,10 +124,10 @@ function layerTensors(
     ];
     return { gamma, beta, mean, variance, eps };
   };
-  if (w.kind === "affine") return { bn: bn(0, w.eps) };
+  if (w.packing.kind === "affine") return { bn: bn(0, w.bn!.eps) };
   const weight = get(names[0]!);
   const bias = w.bias ? get(names[1]!) : undefined;
-  const folded = w.kind === "conv" && w.bn ? bn(w.bias ? 2 : 1, w.bn.eps) : undefined;
+  const folded = w.bn ? bn(w.bias ? 2 : 1, w.bn.eps) : undefined;
   return { weight, ...(bias ? { bias } : {}), ...(folded ? { bn: folded } : {}) };
 }
 

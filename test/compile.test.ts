@@ -6,7 +6,10 @@ import { describe, expect, it } from "vitest";
 import { compileGraph } from "../compiler/compile.js";
 import { checkFile, type Graph } from "../compiler/index.js";
 import { verify } from "../compiler/inference.js";
+import type { KernelChoice } from "../compiler/kernels/choice.js";
 import { compatLimits } from "../compiler/kernels/common.js";
+import { stepKey } from "../compiler/kernels/select.js";
+import { defaultTuning, type Tuning } from "../compiler/kernels/tuning.js";
 import { nodeHost, projectRoot } from "../compiler/node-host.js";
 import { lower } from "../compiler/passes/index.js";
 import { PlanError } from "../compiler/plan.js";
@@ -145,5 +148,49 @@ describe("csnc compile", () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/stem\.conv/);
     expect((await run("compile", path.join(models, "ir-csn-152.csn"))).code).toBe(2);
+  });
+});
+
+describe("measured kernel choices (Tuning.choices, the autotuner's seam)", () => {
+  const g = graph("ir-csn-50.csn", [3, 8, 32, 32], { width: 8 });
+  const steps = lower(g).nodes;
+  const byId = new Map(steps.map((n) => [n.id, n]));
+  const keyOf = (path: string) => {
+    const n = steps.find((s) => s.path === path)!;
+    return stepKey(n, byId.get(n.inputs[0]!));
+  };
+  const llvmpipe = { ...defaultTuning.llvmpipe, textures: true };
+  const kernelAt = (tuning: Tuning, path: string) =>
+    compileGraph(g, big, tuning).dispatches.find((d) => d.path === path)!;
+
+  it("uses a measured choice for every step of that shape, and records it", () => {
+    const path = "res2.0.conv_c";
+    // A tile other than the default one.
+    const rows = (kernelAt({}, path).choice as { tile: { rows: number } }).tile.rows === 2 ? 4 : 2;
+    const choice = {
+      family: "conv-pointwise",
+      storage: "buffer",
+      tile: { rows, cols: 1 },
+    } as const;
+    const plan = compileGraph(g, big, { choices: { [keyOf(path)]: choice } });
+    const same = plan.dispatches.filter((d) => keyOf(d.path) === keyOf(path));
+    expect(same.length).toBeGreaterThan(1); // the other blocks' conv_c share the key
+    for (const d of same) expect(d.choice).toEqual(choice);
+    expect(kernelAt({}, path).choice).not.toEqual(choice);
+  });
+
+  it("falls back to the default for a choice that cannot run the step", () => {
+    const stem = "stem.conv";
+    const fallback = kernelAt(llvmpipe, stem);
+    const wrong: KernelChoice[] = [
+      // Another family: its weight layout would drop taps.
+      { family: "conv-pointwise", storage: "buffer", tile: { rows: 1, cols: 1 } },
+      // The clip is a texture for all its readers: a buffer reader cannot read it.
+      { family: "conv-direct", storage: "buffer", tile: { tw: 1, cot: 1 } },
+      { family: "conv-naive" },
+      { family: "pool", storage: "buffer" },
+    ];
+    for (const choice of wrong)
+      expect(kernelAt({ ...llvmpipe, choices: { [keyOf(stem)]: choice } }, stem)).toEqual(fallback);
   });
 });

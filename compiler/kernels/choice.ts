@@ -28,7 +28,12 @@ export type KernelChoice =
   | { readonly family: "conv-depthwise"; readonly storage: Storage; readonly tile: DepthwiseTile }
   | { readonly family: "conv-direct"; readonly storage: Storage; readonly tile: DirectTile }
   | { readonly family: "conv-naive" }
-  | { readonly family: "pool"; readonly storage: Storage }
+  | {
+      readonly family: "pool";
+      readonly storage: Storage;
+      /** Texture storage bordered by the window's padding (average pooling: the zeros it counts). */
+      readonly border?: boolean;
+    }
   | { readonly family: "global-avgpool" | "fc" | "softmax" | "elementwise" };
 
 export type KernelFamily = KernelChoice["family"];

@@ -20,7 +20,6 @@ export interface Kernel {
   /** Identifies the WGSL: the name and the shape it was generated for. */
   readonly key: string;
   readonly wgsl: string;
-  readonly workgroupSize: number;
   readonly dispatch: readonly [number, number, number];
   readonly bindings: readonly BindingRole[];
   /** Roles read through a 2D rgba32float texture instead of a storage buffer, with its size. */
@@ -32,16 +31,16 @@ export interface Kernel {
   readonly bytes: number;
 }
 
-/** A kernel from its parts; the workgroup size is the grid's. */
+/** A kernel from its parts: its cache key from its name and shape, its dispatch from its grid. */
 export function makeKernel(
-  parts: Omit<Kernel, "workgroupSize" | "dispatch" | "key"> & {
+  parts: Omit<Kernel, "dispatch" | "key"> & {
     readonly grid: { readonly dispatch: readonly [number, number, number] };
     /** The shape the WGSL was generated for, for the cache key. */
     readonly shape: string;
   },
 ): Kernel {
   const { grid: g, shape, ...rest } = parts;
-  return { ...rest, key: `${parts.name}@${shape}`, workgroupSize, dispatch: g.dispatch };
+  return { ...rest, key: `${parts.name}@${shape}`, dispatch: g.dispatch };
 }
 
 /**

@@ -21,7 +21,7 @@ import {
 } from "./operand.js";
 import type { TextureShape } from "./limits.js";
 import type { ActivationTexture } from "./texture.js";
-import type { ConvLayout, WeightLayout } from "./weights.js";
+import { packedFloats, type ConvLayout, type WeightLayout } from "./weights.js";
 
 export interface ConvSpec {
   readonly n: number;
@@ -53,7 +53,8 @@ export function convMacs(s: ConvSpec): number {
 
 /** Floats of the packed weights, then the bias if the epilogue adds one. */
 export function convWeightFloats(s: ConvSpec): number {
-  return s.cout * (s.cin / s.groups) * prod(s.kernel) + (s.epilogue.bias ? s.cout : 0);
+  // Every conv layout holds the same floats; the order differs.
+  return packedFloats(convLayout(s, "direct"));
 }
 
 /** Bytes read and written once each: input, weights (+ bias), residual, output. */

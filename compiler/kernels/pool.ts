@@ -72,7 +72,9 @@ ${entry(g.nx, total)}
   const elems = s.n * s.c;
   return makeKernel({
     family: "pool",
-    choice: { family: "pool", storage: texture ? "texture" : "buffer" },
+    choice: texture
+      ? { family: "pool", storage: "texture", ...(border ? { border: true } : {}) }
+      : { family: "pool", storage: "buffer" },
     name,
     shape: JSON.stringify(s),
     wgsl,

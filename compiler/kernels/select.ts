@@ -72,10 +72,11 @@ export function clipLayout(
   limits: KernelLimits,
   tuning: Tuning = {},
 ): ClipLayout {
+  const p = policyOf(tuning);
   const input = g.nodes.find((n) => n.op.kind === "input")!;
   const readers = g.nodes.filter((n) => n.inputs.includes(input.id));
   const direct =
-    !tuning.naive &&
+    !p.naive &&
     readers.length > 0 &&
     readers.every(
       (n) =>
@@ -85,7 +86,7 @@ export function clipLayout(
         convVariant(n.op.conv, input.shape[1]) === "direct",
     );
   if (!direct) return "nthwc";
-  if (!tuning.textures) return "ncthw";
+  if (!p.textures) return "ncthw";
   // One clip texture, so one border: every reader must pad alike.
   const pad = (n: InferenceNode) => convSpec(n, input).pad.join("x");
   if (readers.some((n) => pad(n) !== pad(readers[0]!))) return "ncthw";
@@ -207,18 +208,18 @@ function convFamily(
   }
 }
 
-/**
- * A pool's staged input: average pooling counts padding as zeros, so its texture carries the
- * window's padding as its border and needs no bounds checks; max pooling's has no border.
- */
-function poolTexture(s: PoolSpec, limits: KernelLimits) {
-  const shape = [s.n, s.c, ...s.input];
-  return activationTexture(shape, limits, s.kind === "avgpool" ? s.pad : [0, 0, 0]);
+/** A pool's staged input, without a border or bordered by the window's padding. */
+function poolTexture(s: PoolSpec, limits: KernelLimits, border: boolean) {
+  return activationTexture([s.n, s.c, ...s.input], limits, border ? s.pad : [0, 0, 0]);
 }
 
-/** The key a measured choice is recorded under: the step's family inputs and shapes. */
+/**
+ * The key a measured choice is recorded under: the step's op, fused epilogue and shapes, not
+ * its layer (a folded BN counts as a bias), so a measurement serves every identical step.
+ */
 export function stepKey(node: InferenceNode, input: InferenceNode | undefined): string {
-  return JSON.stringify([node.op, input?.shape ?? [], node.shape]);
+  const op = node.op.kind === "conv" ? { ...node.op, bn: node.op.bn !== undefined } : node.op;
+  return JSON.stringify([op, input?.shape ?? [], node.shape]);
 }
 
 /** The default choice for `node`, whose first input is `input`, and the conv's spec. */
@@ -226,7 +227,7 @@ function defaultChoice(
   node: InferenceNode,
   input: InferenceNode,
   limits: KernelLimits,
-  tuning: Tuning,
+  p: Policy,
   clip: ClipLayout,
 ): KernelChoice {
   const op = node.op;
@@ -235,18 +236,21 @@ function defaultChoice(
     const layout = convVariant(op.conv, s.cin);
     // The clip as given has no staged copy; as a texture it must be read as one.
     const fromClip = input.op.kind === "input";
-    const wanted = tuning.textures === true && !(fromClip && clip === "ncthw");
+    const wanted = p.textures && !(fromClip && clip === "ncthw");
     const storage =
       wanted && texturable(s, layout) && convTextures(s, limits) !== undefined
         ? "texture"
         : "buffer";
-    return defaultConvChoice(s, layout, policyOf(tuning), storage);
+    return defaultConvChoice(s, layout, p, storage);
   }
   if (op.kind === "maxpool" || op.kind === "avgpool") {
+    // Average pooling counts its padding as zeros: a bordered texture holds them, no checks.
     const s = poolSpec(node, input);
-    const texture =
-      tuning.textures === true && poolVectorises(s) && poolTexture(s, limits) !== undefined;
-    return { family: "pool", storage: texture ? "texture" : "buffer" };
+    const border = s.kind === "avgpool" && s.pad.some((x) => x > 0);
+    const texture = p.textures && poolVectorises(s) && poolTexture(s, limits, border) !== undefined;
+    return texture
+      ? { family: "pool", storage: "texture", ...(border ? { border } : {}) }
+      : { family: "pool", storage: "buffer" };
   }
   const family = {
     global_avgpool: "global-avgpool",
@@ -283,13 +287,28 @@ export function generate(
     case "conv-naive": {
       if (op.kind !== "conv") break;
       const naive = choice.family === "conv-naive";
+      const fromClip = input.op.kind === "input";
+      // The clip's layout was fixed for all its readers: a reader must read it that way.
+      if (
+        fromClip &&
+        clip !== "nthwc" &&
+        (naive || (choice.storage === "texture") !== (clip === "texture"))
+      )
+        throw new Error(`csnc bug: ${choice.family} cannot read the ${clip} clip (${node.path})`);
       const s = convSpec(node, input, naive ? "nthwc" : clip);
+      if (!naive && `conv-${convVariant(op.conv, s.cin)}` !== choice.family)
+        throw new Error(
+          `csnc bug: ${choice.family} cannot run ${node.path}, a ${convVariant(op.conv, s.cin)} conv`,
+        );
       return convFamily(s, limits, choice, naive ? undefined : textures(s, choice.storage));
     }
     case "pool": {
       if (op.kind !== "maxpool" && op.kind !== "avgpool") break;
       const s = poolSpec(node, input);
-      return pool(s, limits, choice.storage === "texture" ? poolTexture(s, limits) : undefined);
+      if (choice.storage === "buffer") return pool(s, limits);
+      const texture = poolTexture(s, limits, choice.border === true);
+      if (!texture) throw new Error(`csnc bug: ${node.path}'s texture does not fit the device`);
+      return pool(s, limits, texture);
     }
     case "global-avgpool":
       return globalAvgPool(node.shape[0], node.shape[1], spatial(input.shape), limits);
@@ -334,5 +353,6 @@ export function selectKernel(
       if (!(e instanceof Error) || !e.message.startsWith("csnc bug")) throw e;
     }
   }
-  return generate(node, input, limits, defaultChoice(node, input, limits, tuning, clip), clip);
+  const choice = defaultChoice(node, input, limits, policyOf(tuning), clip);
+  return generate(node, input, limits, choice, clip);
 }

@@ -112,9 +112,7 @@ function top5(p: Float32Array, n: number, classes: number) {
 /** The plan's weight entries with `eps` for the BN layers that take the model's `eps`. */
 function withEps(plan: Plan, layers: ReadonlySet<string>, eps: number): Plan {
   const weights = plan.weights.map((w): Plan["weights"][number] => {
-    if (w.kind === "conv" && w.bn && layers.has(w.bn.path)) return { ...w, bn: { ...w.bn, eps } };
-    if (w.kind === "affine" && layers.has(w.path)) return { ...w, eps };
-    return w;
+    return w.bn && layers.has(w.bn.path) ? { ...w, bn: { ...w.bn, eps } } : w;
   });
   return { ...plan, weights };
 }
