@@ -17,7 +17,6 @@ import {
 } from "./executor/resources.js";
 
 export type { DispatchTimes };
-export { toChannelsFirst, toChannelsLast };
 
 export interface Outputs {
   /** N x classes, row-major. */

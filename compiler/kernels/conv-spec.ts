@@ -132,11 +132,6 @@ export function convLayout(s: ConvSpec, layout: ConvLayout): WeightLayout {
   };
 }
 
-/** The shape part of a conv kernel's cache key. */
-export function convShape(s: ConvSpec): string {
-  return JSON.stringify(s);
-}
-
 /** A conv kernel's record, with the counts profiles use. */
 export function convKernel(
   s: ConvSpec,
@@ -154,7 +149,7 @@ export function convKernel(
     family: choice.family,
     choice,
     name,
-    shape: convShape(s),
+    shape: JSON.stringify(s),
     wgsl,
     grid,
     bindings: convBindings(s),

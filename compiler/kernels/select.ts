@@ -296,10 +296,9 @@ export function generate(
       )
         throw new Error(`csnc bug: ${choice.family} cannot read the ${clip} clip (${node.path})`);
       const s = convSpec(node, input, naive ? "nthwc" : clip);
-      if (!naive && `conv-${convVariant(op.conv, s.cin)}` !== choice.family)
-        throw new Error(
-          `csnc bug: ${choice.family} cannot run ${node.path}, a ${convVariant(op.conv, s.cin)} conv`,
-        );
+      const layout = convVariant(op.conv, s.cin);
+      if (!naive && `conv-${layout}` !== choice.family)
+        throw new Error(`csnc bug: ${choice.family} cannot run ${node.path}, a ${layout} conv`);
       return convFamily(s, limits, choice, naive ? undefined : textures(s, choice.storage));
     }
     case "pool": {
