@@ -98,7 +98,7 @@ export function clipLayout(
 }
 
 /** The textures a conv reads as textures (the clip's own, or a staged copy), if both fit. */
-function convTextures(s: ConvSpec, limits: KernelLimits): ConvTextures | undefined {
+export function convTextures(s: ConvSpec, limits: KernelLimits): ConvTextures | undefined {
   const shape = [s.n, s.cin, ...s.input];
   const input = s.channelsFirstInput
     ? clipTexture(shape, limits, s.pad)
@@ -108,7 +108,7 @@ function convTextures(s: ConvSpec, limits: KernelLimits): ConvTextures | undefin
 }
 
 /** Whether the family's texture variant can read this conv: channels that fill texels. */
-function texturable(s: ConvSpec, layout: ConvLayout): boolean {
+export function texturable(s: ConvSpec, layout: ConvLayout): boolean {
   if (layout === "pointwise") return canVectorise(s);
   if (layout === "depthwise") return depthwiseVectorises(s);
   return directTexturable(s);
@@ -160,7 +160,7 @@ function defaultConvChoice(
   }
 }
 
-function poolSpec(node: InferenceNode, input: InferenceNode): PoolSpec {
+export function poolSpec(node: InferenceNode, input: InferenceNode): PoolSpec {
   const op = node.op as Extract<InferenceNode["op"], { kind: "maxpool" | "avgpool" }>;
   return {
     ...op,
@@ -209,7 +209,7 @@ function convFamily(
 }
 
 /** A pool's staged input, without a border or bordered by the window's padding. */
-function poolTexture(s: PoolSpec, limits: KernelLimits, border: boolean) {
+export function poolTexture(s: PoolSpec, limits: KernelLimits, border: boolean) {
   return activationTexture([s.n, s.c, ...s.input], limits, border ? s.pad : [0, 0, 0]);
 }
 
@@ -223,7 +223,7 @@ export function stepKey(node: InferenceNode, input: InferenceNode | undefined): 
 }
 
 /** The default choice for `node`, whose first input is `input`, and the conv's spec. */
-function defaultChoice(
+export function defaultChoice(
   node: InferenceNode,
   input: InferenceNode,
   limits: KernelLimits,
