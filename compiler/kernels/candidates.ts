@@ -30,7 +30,7 @@ const directWidths = [1, 2, 4, 8, 14, 28, 56];
 const directGroups = [1, 2, 4, 8];
 
 /** The storages a conv may read: the clip's readers read it as it was laid out for all of them. */
-function storages(node: InferenceNode, input: InferenceNode, clip: ClipLayout): Storage[] {
+function storages(input: InferenceNode, clip: ClipLayout): Storage[] {
   if (input.op.kind === "input" && clip !== "nthwc")
     return [clip === "texture" ? "texture" : "buffer"];
   return ["buffer", "texture"];
@@ -49,7 +49,7 @@ function convChoices(
   const ok = (storage: Storage) =>
     storage === "buffer" || (texturable(s, layout) && convTextures(s, limits) !== undefined);
   const out: KernelChoice[] = [];
-  for (const storage of storages(node, input, clip).filter(ok)) {
+  for (const storage of storages(input, clip).filter(ok)) {
     if (layout === "pointwise")
       for (const tile of pointwiseTiles(s).filter((t) => t.rows * t.cols <= maxTileArea))
         out.push({ family: "conv-pointwise", storage, tile });
