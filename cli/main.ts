@@ -12,6 +12,7 @@ import { profileCommand } from "./profile.js";
 import { importCommand } from "./import.js";
 import { classifyCommand } from "./classify.js";
 import { weightsCommand } from "./weights.js";
+import { fmtCommand } from "./fmt.js";
 import { CsncError } from "../runtime/errors.js";
 
 export function buildProgram(io: CliIo): Command {
@@ -32,6 +33,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(importCommand(io));
   program.addCommand(classifyCommand(io));
   program.addCommand(weightsCommand(io));
+  program.addCommand(fmtCommand(io));
   const route = (cmd: Command) => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),
