@@ -19,6 +19,8 @@ export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   const requiredFeatures: GPUFeatureName[] = adapter.features.has("timestamp-query")
     ? ["timestamp-query"]
     : [];
+  // The subgroup kernel variants are candidates only where the device has the feature.
+  if (adapter.features.has("subgroups")) requiredFeatures.push("subgroups");
   try {
     return await adapter.requestDevice({
       requiredFeatures,
@@ -28,6 +30,7 @@ export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
         maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
         maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
         maxTextureDimension2D: l.maxTextureDimension2D,
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
       },
     });
   } catch (e) {
@@ -47,6 +50,9 @@ export function kernelLimits(device: GPUDevice): KernelLimits {
     maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
     maxBufferSize: l.maxBufferSize,
     maxTextureDimension2D: l.maxTextureDimension2D,
+    maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+    maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+    subgroups: device.features.has("subgroups"),
   };
 }
 

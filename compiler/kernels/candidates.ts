@@ -2,7 +2,7 @@
 // storage) that can run it on these limits, the adapter class's default first. select.ts stays
 // the one place that decides feasibility: a candidate is kept only if `generate` makes it.
 import type { InferenceNode } from "../inference.js";
-import type { KernelChoice, Storage } from "./choice.js";
+import type { GemmTile, HaloTile, KernelChoice, SplitKTile, Storage } from "./choice.js";
 import type { Kernel, KernelLimits } from "./common.js";
 import { directChannelTile } from "./conv-direct.js";
 import { pointwiseTiles } from "./conv-pointwise.js";
@@ -26,6 +26,68 @@ export interface Candidate {
 }
 
 const depthwiseSides = [1, 2, 4, 7, 8];
+
+// The workgroup-memory variants' tiles (conv-gemm.ts and the others): GPU shapes, 64 or 128
+// invocations a workgroup, 4x4 to 8x8 outputs an invocation (tm x 4*tn), within 16 KiB.
+const gemmTiles: GemmTile[] = [
+  { wm: 8, wn: 8, tm: 8, tn: 2, bk: 2 }, // 64 x 64 outputs
+  { wm: 16, wn: 8, tm: 8, tn: 2, bk: 2 }, // 128 x 64
+  { wm: 16, wn: 8, tm: 4, tn: 2, bk: 2 }, // 64 x 64, 4x8 an invocation
+  { wm: 8, wn: 8, tm: 4, tn: 1, bk: 4 }, // 32 x 32
+];
+const implicitGemmTiles: GemmTile[] = [
+  { wm: 16, wn: 8, tm: 4, tn: 2, bk: 8 }, // 64 x 64
+  { wm: 8, wn: 8, tm: 8, tn: 2, bk: 8 }, // 64 x 64, 8x8 an invocation
+  { wm: 8, wn: 8, tm: 4, tn: 1, bk: 16 }, // 32 x 32
+];
+const splitKTiles: SplitKTile[] = [
+  { rows: 4, cols: 1, split: 64 },
+  { rows: 2, cols: 2, split: 64 },
+  { rows: 4, cols: 2, split: 32 },
+  { rows: 8, cols: 2, split: 16 },
+];
+const haloTiles: HaloTile[] = [
+  { th: 8, tw: 8, cg: 1 },
+  { th: 7, tw: 7, cg: 2 },
+  { th: 4, tw: 8, cg: 2 },
+  { th: 4, tw: 4, cg: 4 },
+  { th: 2, tw: 8, cg: 4 },
+];
+
+/** The workgroup-memory variants of a conv of `layout` (the subgroup ones where the device has them). */
+function workgroupChoices(
+  layout: string,
+  storage: Storage,
+  limits: KernelLimits,
+  maxTileArea: number,
+): KernelChoice[] {
+  // Their per-invocation tiles are GPU register tiles: bounded as the pointwise tile is, but
+  // never below 16 (8 rows x 2 vec4), the smallest a GPU-grade GEMM tile is worth timing.
+  const area = Math.max(16, maxTileArea);
+  const small = (t: GemmTile) => t.tm * t.tn <= area;
+  if (layout === "pointwise")
+    return [
+      ...gemmTiles.filter(small).map((tile) => ({ family: "conv-gemm", storage, tile }) as const),
+      ...splitKTiles.flatMap((tile) =>
+        [false, ...(limits.subgroups === true ? [true] : [])].map(
+          (subgroups) =>
+            ({
+              family: "conv-pointwise-splitk",
+              storage,
+              tile,
+              ...(subgroups ? { subgroups } : {}),
+            }) as const,
+        ),
+      ),
+    ];
+  if (layout === "direct")
+    return implicitGemmTiles
+      .filter(small)
+      .map((tile) => ({ family: "conv-implicit-gemm", storage, tile }) as const);
+  if (layout === "depthwise")
+    return haloTiles.map((tile) => ({ family: "conv-depthwise-halo", storage, tile }) as const);
+  return [];
+}
 const directWidths = [1, 2, 4, 8, 14, 28, 56];
 const directGroups = [1, 2, 4, 8];
 
@@ -63,6 +125,7 @@ function convChoices(
           // The register tile grows with both; bound it as the pointwise tile is bounded.
           if (tw * cot <= 8 * maxTileArea)
             out.push({ family: "conv-direct", storage, tile: { tw, cot } });
+    out.push(...workgroupChoices(layout, storage, limits, maxTileArea));
   }
   return out;
 }
@@ -77,13 +140,55 @@ function poolChoices(node: InferenceNode, input: InferenceNode, limits: KernelLi
   return out;
 }
 
-const sameChoice = (a: KernelChoice, b: KernelChoice) => JSON.stringify(a) === JSON.stringify(b);
+/** JSON with sorted keys: a choice read from a file may list its fields in any order. */
+const canonical = (x: unknown): string =>
+  x !== null && typeof x === "object"
+    ? `{${Object.keys(x)
+        .sort()
+        .map((k) => `${JSON.stringify(k)}:${canonical((x as Record<string, unknown>)[k])}`)
+        .join(",")}}`
+    : JSON.stringify(x);
+const sameChoice = (a: KernelChoice, b: KernelChoice) => canonical(a) === canonical(b);
 
 /**
- * Every variant that can run `node` (whose first input is `input`), the default for `tuning`
- * first, each once. Tile areas stop at the policy's `maxTileArea` (big tiles compile for minutes
- * on SwiftShader) or `maxTileArea` if given.
+ * The choices a tuner may time for `node` (whose first input is `input`), the default for
+ * `tuning` first, each once, not yet checked by `generate`. Tile areas stop at the policy's
+ * `maxTileArea` (big tiles compile for minutes on SwiftShader) or `maxTileArea` if given.
  */
+export function candidateChoices(
+  node: InferenceNode,
+  input: InferenceNode,
+  limits: KernelLimits,
+  clip: ClipLayout,
+  tuning: Tuning = {},
+  maxTileArea?: number,
+): KernelChoice[] {
+  const p = policyOf(tuning);
+  const area = maxTileArea ?? p.maxTileArea;
+  const all = [
+    defaultChoice(node, input, limits, p, clip),
+    ...convChoices(node, input, limits, clip, area),
+    ...poolChoices(node, input, limits),
+  ];
+  return all.filter((c, i) => all.findIndex((d) => sameChoice(c, d)) === i);
+}
+
+/**
+ * Whether a measured choice (a tuning file's, checked only for its form) is one the tuner could
+ * have chosen for this step: a file never makes the compiler generate a variant it would not.
+ */
+export function admissible(
+  choice: KernelChoice,
+  node: InferenceNode,
+  input: InferenceNode,
+  limits: KernelLimits,
+  clip: ClipLayout,
+  tuning: Tuning = {},
+): boolean {
+  return candidateChoices(node, input, limits, clip, tuning).some((c) => sameChoice(c, choice));
+}
+
+/** Every variant that can run the step, as `candidateChoices` lists them, with its kernel. */
 export function candidates(
   node: InferenceNode,
   input: InferenceNode,
@@ -92,17 +197,8 @@ export function candidates(
   tuning: Tuning = {},
   maxTileArea?: number,
 ): Candidate[] {
-  const p = policyOf(tuning);
-  const area = maxTileArea ?? p.maxTileArea;
-  const first = defaultChoice(node, input, limits, p, clip);
-  const all = [
-    first,
-    ...convChoices(node, input, limits, clip, area),
-    ...poolChoices(node, input, limits),
-  ];
   const out: Candidate[] = [];
-  for (const choice of all) {
-    if (out.some((c) => sameChoice(c.choice, choice))) continue;
+  for (const choice of candidateChoices(node, input, limits, clip, tuning, maxTileArea)) {
     try {
       out.push({ choice, kernel: generate(node, input, limits, choice, clip) });
     } catch (e) {

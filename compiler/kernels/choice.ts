@@ -23,11 +23,45 @@ export interface DirectTile {
   readonly cot: number;
 }
 
+/**
+ * A workgroup-memory GEMM tile (conv-gemm, conv-implicit-gemm): `wm` x `wn` invocations, each
+ * computing `tm` output rows x `tn` vec4 column groups, so a workgroup computes (wm*tm) rows x
+ * (wn*tn*4) output channels; `bk` K units (vec4s of input channels, or scalar taps x channels
+ * for the implicit GEMM) are staged per slice, double-buffered.
+ */
+export interface GemmTile {
+  readonly wm: number;
+  readonly wn: number;
+  readonly tm: number;
+  readonly tn: number;
+  readonly bk: number;
+}
+
+/** Split-K pointwise: a workgroup of `split` invocations shares one `rows` x `cols` (vec4) tile. */
+export interface SplitKTile extends PointwiseTile {
+  readonly split: number;
+}
+
+/** Depthwise with its input halo in workgroup memory: `th` x `tw` outputs x `cg` channel groups. */
+export interface HaloTile extends DepthwiseTile {
+  readonly cg: number;
+}
+
 export type KernelChoice =
   | { readonly family: "conv-pointwise"; readonly storage: Storage; readonly tile: PointwiseTile }
   | { readonly family: "conv-depthwise"; readonly storage: Storage; readonly tile: DepthwiseTile }
   | { readonly family: "conv-direct"; readonly storage: Storage; readonly tile: DirectTile }
   | { readonly family: "conv-naive" }
+  | { readonly family: "conv-gemm"; readonly storage: Storage; readonly tile: GemmTile }
+  | {
+      readonly family: "conv-pointwise-splitk";
+      readonly storage: Storage;
+      readonly tile: SplitKTile;
+      /** Reduce the split with subgroupAdd (devices with the `subgroups` feature only). */
+      readonly subgroups?: boolean;
+    }
+  | { readonly family: "conv-implicit-gemm"; readonly storage: Storage; readonly tile: GemmTile }
+  | { readonly family: "conv-depthwise-halo"; readonly storage: Storage; readonly tile: HaloTile }
   | {
       readonly family: "pool";
       readonly storage: Storage;

@@ -9,7 +9,17 @@ export interface KernelLimits {
   readonly maxBufferSize: number;
   /** Staging textures (the texture-input kernels) must fit in width and height. */
   readonly maxTextureDimension2D: number;
+  /** Bytes of `var<workgroup>` memory a kernel may declare; absent means WebGPU's floor, 16384. */
+  readonly maxComputeWorkgroupStorageSize?: number;
+  /** Invocations along a workgroup's x (its kernels' workgroups are 1D); absent means 128. */
+  readonly maxComputeWorkgroupSizeX?: number;
+  /** The device has the `subgroups` feature (subgroupAdd and friends): absent means it has not. */
+  readonly subgroups?: boolean;
 }
+
+/** WebGPU's floors, compatibility mode included, for the optional limits above. */
+export const workgroupStorageFloor = 16384;
+export const workgroupSizeXFloor = 128;
 
 /** WebGPU's compatibility-mode defaults: what every adapter, llvmpipe included, can do. */
 export const compatLimits: KernelLimits = {

@@ -7,9 +7,13 @@ import type { ConvAttrs, Triple } from "../ir.js";
 import type { DepthwiseTile, DirectTile, KernelChoice, PointwiseTile, Storage } from "./choice.js";
 import type { Kernel, KernelLimits } from "./common.js";
 import { convDepthwise, depthwiseVectorises } from "./conv-depthwise.js";
+import { convDepthwiseHalo } from "./conv-depthwise-halo.js";
 import { convDirect, directChannelTile, directTexturable } from "./conv-direct.js";
+import { convGemm } from "./conv-gemm.js";
+import { convImplicitGemm } from "./conv-implicit-gemm.js";
 import { convNaive } from "./conv-naive.js";
 import { canVectorise, convPointwise, pointwiseTiles } from "./conv-pointwise.js";
+import { convPointwiseSplitK } from "./conv-pointwise-splitk.js";
 import { convWeightFloats, prod, type ConvSpec, type ConvTextures } from "./conv-spec.js";
 import { elementwise } from "./elementwise.js";
 import { fc } from "./fc.js";
@@ -171,6 +175,17 @@ export function poolSpec(node: InferenceNode, input: InferenceNode): PoolSpec {
   };
 }
 
+/** The weight layout (the kind of conv) each conv family runs; conv-naive runs every kind. */
+const familyLayout: Record<string, ConvLayout | undefined> = {
+  "conv-pointwise": "pointwise",
+  "conv-gemm": "pointwise",
+  "conv-pointwise-splitk": "pointwise",
+  "conv-depthwise": "depthwise",
+  "conv-depthwise-halo": "depthwise",
+  "conv-direct": "direct",
+  "conv-implicit-gemm": "direct",
+};
+
 /** The default kernel of a conv outside a graph (benchmarks time single convs). */
 export function defaultConvKernel(
   s: ConvSpec,
@@ -203,6 +218,14 @@ function convFamily(
       return convDepthwise(s, limits, choice.tile, textures);
     case "conv-direct":
       return convDirect(s, limits, choice.tile, textures);
+    case "conv-gemm":
+      return convGemm(s, limits, choice.tile, textures);
+    case "conv-pointwise-splitk":
+      return convPointwiseSplitK(s, limits, choice.tile, choice.subgroups === true, textures);
+    case "conv-implicit-gemm":
+      return convImplicitGemm(s, limits, choice.tile, textures);
+    case "conv-depthwise-halo":
+      return convDepthwiseHalo(s, limits, choice.tile, textures);
     default:
       throw new Error(`csnc bug: ${choice.family} is not a conv family`);
   }
@@ -284,6 +307,10 @@ export function generate(
     case "conv-pointwise":
     case "conv-depthwise":
     case "conv-direct":
+    case "conv-gemm":
+    case "conv-pointwise-splitk":
+    case "conv-implicit-gemm":
+    case "conv-depthwise-halo":
     case "conv-naive": {
       if (op.kind !== "conv") break;
       const naive = choice.family === "conv-naive";
@@ -297,7 +324,7 @@ export function generate(
         throw new Error(`csnc bug: ${choice.family} cannot read the ${clip} clip (${node.path})`);
       const s = convSpec(node, input, naive ? "nthwc" : clip);
       const layout = convVariant(op.conv, s.cin);
-      if (!naive && `conv-${layout}` !== choice.family)
+      if (!naive && familyLayout[choice.family] !== layout)
         throw new Error(`csnc bug: ${choice.family} cannot run ${node.path}, a ${layout} conv`);
       return convFamily(s, limits, choice, naive ? undefined : textures(s, choice.storage));
     }
