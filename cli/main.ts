@@ -13,6 +13,7 @@ import { importCommand } from "./import.js";
 import { classifyCommand } from "./classify.js";
 import { weightsCommand } from "./weights.js";
 import { fmtCommand } from "./fmt.js";
+import { lspCommand } from "./lsp.js";
 import { CsncError } from "../runtime/errors.js";
 
 export function buildProgram(io: CliIo): Command {
@@ -34,6 +35,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(classifyCommand(io));
   program.addCommand(weightsCommand(io));
   program.addCommand(fmtCommand(io));
+  program.addCommand(lspCommand());
   const route = (cmd: Command) => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),

@@ -1,0 +1,133 @@
+// The server's state: open documents, their analyses (recomputed after a pause in typing, or
+// at once when a request needs the current text), and the project's other .csn files for
+// references and renames. Files on disk are read here; the analyses are the compiler's.
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { TextDocument } from "vscode-languageserver-textdocument";
+import type { Program } from "../../grammar/index.js";
+import { recoverProgram } from "../../grammar/recover.js";
+import { maxSourceBytes, nodeHost, projectRoot } from "../../compiler/node-host.js";
+import type { Graph } from "../../compiler/index.js";
+import { analyse, overlayHost, type Analysis } from "../../compiler/service/project.js";
+import type { Project } from "../../compiler/service/navigation.js";
+import type { ShapeSource } from "../../compiler/service/shapes.js";
+
+/** The project's .csn files read for references and renames, at most. */
+const maxProjectFiles = 2000;
+
+export const uriToFile = (uri: string): string | undefined => {
+  try {
+    return uri.startsWith("file:") ? fileURLToPath(uri) : undefined;
+  } catch {
+    return undefined;
+  }
+};
+export const fileToUri = (file: string) => pathToFileURL(file).href;
+
+export class Workspace {
+  private readonly docs = new Map<string, TextDocument>(); // by file
+  private readonly analyses = new Map<string, { version: number; analysis: Analysis }>();
+  /** Folders searched for the project's files (the client's workspace folders). */
+  roots: string[] = [];
+
+  open(doc: TextDocument): string | undefined {
+    const file = uriToFile(doc.uri);
+    if (file) this.docs.set(file, doc);
+    return file;
+  }
+  close(uri: string): void {
+    const file = uriToFile(uri);
+    if (!file) return;
+    this.docs.delete(file);
+    this.analyses.delete(file);
+  }
+  openFiles(): string[] {
+    return [...this.docs.keys()];
+  }
+  document(file: string): TextDocument | undefined {
+    return this.docs.get(file);
+  }
+  /** Forgets every analysis: a file on disk changed. */
+  invalidate(): void {
+    this.analyses.clear();
+  }
+
+  private host() {
+    return overlayHost(nodeHost, new Map([...this.docs].map(([f, d]) => [f, d.getText()])));
+  }
+
+  /** The analysis of an open file's current text. */
+  analysis(file: string): Analysis | undefined {
+    const doc = this.docs.get(file);
+    if (!doc) return undefined;
+    const known = this.analyses.get(file);
+    if (known && known.version === doc.version) return known.analysis;
+    const analysis = analyse(file, projectRoot(file), this.host());
+    this.analyses.set(file, { version: doc.version, analysis });
+    return analysis;
+  }
+
+  /** Open files whose analysis read `file` (they import it). */
+  dependents(file: string): string[] {
+    return [...this.analyses]
+      .filter(([f, { analysis }]) => f !== file && analysis.texts.has(file))
+      .map(([f]) => f);
+  }
+
+  /** The graphs that shape `file`: its own models, then those of the other open files. */
+  shapes(file: string): ShapeSource {
+    const own = this.analysis(file)?.check.graphs ?? [];
+    const others: Graph[] = [];
+    for (const f of this.docs.keys())
+      if (f !== file) others.push(...(this.analysis(f)?.check.graphs ?? []));
+    return { own, others };
+  }
+
+  /** Every .csn file of the project, open ones as they are in the editor. */
+  project(): Project {
+    const programs = new Map<string, Program>();
+    for (const f of this.docs.keys()) {
+      const a = this.analysis(f);
+      if (!a) continue;
+      for (const [file, p] of a.programs)
+        if (!programs.has(file) || file === f) programs.set(file, p);
+    }
+    for (const file of this.projectFiles()) {
+      if (programs.has(file)) continue;
+      try {
+        if (statSync(file).size > maxSourceBytes) continue;
+        programs.set(file, recoverProgram(readFileSync(file, "utf8"), file).program);
+      } catch {
+        // unreadable: not part of the project as far as renames go
+      }
+    }
+    return {
+      programs,
+      resolve: (from, spec) => nodeHost.resolve(nodeHost.realpath?.(from) ?? from, spec),
+    };
+  }
+
+  private projectFiles(): string[] {
+    const out: string[] = [];
+    const roots = this.roots.length
+      ? this.roots
+      : [...new Set(this.openFiles().map((f) => projectRoot(f)))];
+    const walk = (dir: string) => {
+      let entries;
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        if (out.length >= maxProjectFiles) return;
+        const p = path.join(dir, e.name);
+        if (e.isDirectory() && !e.name.startsWith(".") && e.name !== "node_modules") walk(p);
+        else if (e.isFile() && e.name.endsWith(".csn")) out.push(p);
+      }
+    };
+    for (const r of roots) walk(r);
+    return out;
+  }
+}
