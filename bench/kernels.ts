@@ -1,11 +1,18 @@
-// `npm run bench:kernels -- [--backend opengles]`: times single conv kernels at several register
-// tiles, reading storage buffers or textures: the measurements behind the tables of
-// compiler/kernels/tuning.ts and the texture inputs of texture.ts. Prints ms and GFLOP/s.
+// `npm run bench:kernels -- [--backend opengles] [--gpu-grade]`: times single conv kernels at
+// several register tiles, reading storage buffers or textures: the measurements behind the
+// tables of compiler/kernels/tuning.ts and the texture inputs of texture.ts. `--gpu-grade` times
+// the workgroup-memory variants instead (conv-gemm, conv-pointwise-splitk, conv-implicit-gemm,
+// conv-depthwise-halo, the subgroup split-K where the device has subgroups) beside the register
+// kernels they compete with. Prints ms and GFLOP/s.
 import { parseArgs } from "node:util";
-import { compatLimits, type Kernel } from "../compiler/kernels/common.js";
+import { compatLimits, type Kernel, type KernelLimits } from "../compiler/kernels/common.js";
 import { convDirect } from "../compiler/kernels/conv-direct.js";
 import { convDepthwise } from "../compiler/kernels/conv-depthwise.js";
+import { convDepthwiseHalo } from "../compiler/kernels/conv-depthwise-halo.js";
+import { convGemm } from "../compiler/kernels/conv-gemm.js";
+import { convImplicitGemm } from "../compiler/kernels/conv-implicit-gemm.js";
 import { convPointwise } from "../compiler/kernels/conv-pointwise.js";
+import { convPointwiseSplitK } from "../compiler/kernels/conv-pointwise-splitk.js";
 import type { ConvSpec } from "../compiler/kernels/conv-spec.js";
 import { table } from "../cli/format.js";
 import type { Triple } from "../compiler/ir.js";
@@ -18,6 +25,7 @@ const { values: args } = parseArgs({
     backend: { type: "string", default: "opengles" },
     runs: { type: "string", default: "3" },
     only: { type: "string" }, // a substring of the kernel names to time
+    "gpu-grade": { type: "boolean", default: false },
   },
 });
 const epilogue = { bias: true, relu: true, residual: false, reluAfterAdd: false };
@@ -93,8 +101,58 @@ const cases: Case[] = [
   ...depthwiseTiles("depthwise 3x3x3 512, 1x4x4", depthwiseAt(512, [1, 4, 4]), "2x4 4x4"),
 ];
 
+// res5's conv_a at 224 input: M = 4x7x7 = 196, K = 2048 (split-K's case).
+const res5 = spec(2048, [4, 7, 7], 512, [4, 7, 7], one, one, [0, 0, 0], 1);
+const gemmTile = (t: string) => {
+  const [wm, wn, tm, tn, bk] = t.split(",").map(Number) as [number, number, number, number, number];
+  return { wm, wn, tm, tn, bk };
+};
+/** The workgroup-memory variants (`--gpu-grade`), beside the register kernels they compete with. */
+const gpuGrade = (l: KernelLimits): Case[] => [
+  ...["8,8,8,2,2", "16,8,8,2,2", "16,8,4,2,2", "8,8,4,1,4"].flatMap((t): Case[] => [
+    ["1x1x1 256->256, 8x28x28", pointwise, convGemm(pointwise, l, gemmTile(t))],
+    [
+      "1x1x1 256->256, 8x28x28",
+      pointwise,
+      convGemm(pointwise, l, gemmTile(t), textures(pointwise)),
+    ],
+  ]),
+  ["1x1x1 256->256, 8x28x28", pointwise, convPointwise(pointwise, l, { rows: 8, cols: 2 })],
+  ["res5 1x1x1 2048->512, 4x7x7", res5, convPointwise(res5, l, { rows: 4, cols: 2 })],
+  ["res5 1x1x1 2048->512, 4x7x7", res5, convGemm(res5, l, gemmTile("8,8,4,1,4"))],
+  ...["4x1x64", "2x2x64", "4x2x32", "8x2x16"].flatMap((t): Case[] => {
+    const [rows, cols, split] = t.split("x").map(Number) as [number, number, number];
+    return [false, ...(l.subgroups ? [true] : [])].map((sub) => [
+      "res5 1x1x1 2048->512, 4x7x7",
+      res5,
+      convPointwiseSplitK(res5, l, { rows, cols, split }, sub),
+    ]);
+  }),
+  ["stem 3x7x7 3->64, 8x112x112", clipStem, convDirect(clipStem, l, { tw: 4, cot: 4 })],
+  ...["16,8,4,2,8", "8,8,8,2,8", "8,8,4,1,16"].map((t): Case => [
+    "stem 3x7x7 3->64, 8x112x112",
+    clipStem,
+    convImplicitGemm(clipStem, l, gemmTile(t)),
+  ]),
+  ["depthwise 3x3x3 64, 8x28x28", depthwise, convDepthwise(depthwise, l, { th: 1, tw: 2 })],
+  ...["8x8x1", "7x7x2", "4x8x2", "4x4x4"].map((t): Case => {
+    const [th, tw, cg] = t.split("x").map(Number) as [number, number, number];
+    return [
+      "depthwise 3x3x3 64, 8x28x28",
+      depthwise,
+      convDepthwiseHalo(depthwise, l, { th, tw, cg }),
+    ];
+  }),
+];
+
 const acquired = await acquireAdapter(args.backend as Backend);
 const device = await requestDevice(acquired.adapter);
+if (args["gpu-grade"])
+  cases.splice(
+    0,
+    cases.length,
+    ...gpuGrade({ ...limits, subgroups: device.features.has("subgroups") }),
+  );
 const rows: string[][] = [];
 for (const [what, s, k] of cases) {
   if (k.textures && device.limits.maxTextureDimension2D < limits.maxTextureDimension2D) continue;
