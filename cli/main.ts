@@ -12,6 +12,7 @@ import { profileCommand } from "./profile.js";
 import { importCommand } from "./import.js";
 import { classifyCommand } from "./classify.js";
 import { weightsCommand } from "./weights.js";
+import { tuneCommand } from "./tune.js";
 import { fmtCommand } from "./fmt.js";
 import { lspCommand } from "./lsp.js";
 import { CsncError } from "../runtime/errors.js";
@@ -34,6 +35,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(importCommand(io));
   program.addCommand(classifyCommand(io));
   program.addCommand(weightsCommand(io));
+  program.addCommand(tuneCommand(io));
   program.addCommand(fmtCommand(io));
   program.addCommand(lspCommand());
   const route = (cmd: Command) => {

@@ -28,6 +28,8 @@ export const ranges = {
   "--crop": { min: 1, max: 8192 },
   "--clips": { min: 1, max: 100 },
   "--memory": { min: 1, max: 1048576 },
+  /** csnc tune: seconds. */
+  "--budget": { min: 1, max: 86400 },
   /** Each dimension of --input CxTxHxW and --shape NxCxTxHxW. */
   dimension: { min: 1, max: 65536 },
 } as const;

@@ -18,6 +18,7 @@ import { randomInput } from "../runtime/random-input.js";
 import { labelsFrom } from "./labels.js";
 import { readFile } from "./read-file.js";
 import { openSession, type SessionOptions } from "./session.js";
+import { tuningOption } from "./tuning.js";
 
 interface RunOptions extends SessionOptions {
   input?: string;
@@ -41,6 +42,7 @@ export function sessionOptions(cmd: Command, exclude: readonly string[] = []): C
         .default("auto"),
     )
     .addOption(integerOption("--seed <n>", "seed of random weights and inputs", 1))
+    .addOption(tuningOption())
     .option("--json", "print the result as JSON");
   for (const o of modelOptions.filter((o) => !["--input", "--batch", ...exclude].includes(o.long!)))
     cmd.addOption(o);

@@ -11,6 +11,7 @@ import type { CliIo } from "./io.js";
 import { loadModel } from "./load.js";
 import { toCheckOptions, type Dims, type ModelOptions } from "./options.js";
 import { readFile } from "./read-file.js";
+import { loadTuning } from "./tuning.js";
 
 export interface SessionOptions extends Omit<ModelOptions, "input" | "batch"> {
   weights?: string;
@@ -18,6 +19,8 @@ export interface SessionOptions extends Omit<ModelOptions, "input" | "batch"> {
   backend: Backend;
   seed: number;
   json?: boolean;
+  /** --tuning FILE or none; default the user's tuning cache. */
+  tuning?: string;
 }
 
 export interface CliSession extends NodeSession {
@@ -81,10 +84,12 @@ export async function openSession(
   const graph = modelFor(io, file, opts, dims, weights);
   if (!graph) return undefined;
   const checkedMs = performance.now() - start;
+  const tuning = loadTuning(io, opts.tuning, opts.json);
   let session: NodeSession;
   try {
     session = await createNodeSession({
       graph,
+      ...(tuning ? { tuningFile: tuning } : {}),
       weights: weights
         ? { tensors: weights.tensors, naming: weights.naming, source: opts.weights }
         : { random: opts.seed },

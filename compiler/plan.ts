@@ -10,7 +10,8 @@ import {
   type KernelLimits,
   type TextureShape,
 } from "./kernels/common.js";
-import { clipLayout, selectKernel, type ClipLayout } from "./kernels/select.js";
+import { admissible } from "./kernels/candidates.js";
+import { clipLayout, selectKernel, stepKey, type ClipLayout } from "./kernels/select.js";
 import type { Tuning } from "./kernels/tuning.js";
 import { packedFloats, type WeightLayout } from "./kernels/weights.js";
 import { assignBuffers } from "./plan/buffers.js";
@@ -148,6 +149,11 @@ function kernelFor(
   clip: ClipLayout,
 ): Kernel {
   try {
+    // A measured choice the tuner could not have made here (another model's, a hand-edited
+    // file's) is dropped for the default.
+    const measured = input && tuning.choices?.[stepKey(n, input)];
+    if (measured && !admissible(measured, n, input, limits, clip, tuning))
+      tuning = { ...tuning, choices: undefined };
     const kernel = selectKernel(n, input, limits, tuning, clip);
     if (kernel.bindings.length > limits.maxStorageBuffersPerShaderStage)
       throw new PlanError(

@@ -5,7 +5,8 @@
 
 /**
  * Codes by stage, numbered by stage: 10xx syntax, 11xx imports, 20xx names and types, 30xx
- * shapes, 31xx plans (what the device's limits allow), 40xx weights, 41xx devices.
+ * shapes, 31xx plans (what the device's limits allow), 40xx weights, 41xx devices, 42xx
+ * tuning files.
  */
 export const catalog = {
   syntax: {
@@ -59,6 +60,9 @@ export const catalog = {
     gpuError: 4104,
     tooLarge: 4105,
   },
+  tuning: {
+    badTuning: 4201,
+  },
 } as const;
 
 export type Stage = keyof typeof catalog;
@@ -72,8 +76,8 @@ export const Codes = {
   ...catalog.plan,
 } as const;
 
-/** The runtime's codes, weights and devices: what `CsncError.code` holds. */
-export const RuntimeCodes = { ...catalog.weights, ...catalog.devices } as const;
+/** The runtime's codes, weights, devices and tuning files: what `CsncError.code` holds. */
+export const RuntimeCodes = { ...catalog.weights, ...catalog.devices, ...catalog.tuning } as const;
 
 /** The code of a plan that does not fit the device's limits (`PlanError`). */
 export const planErrorCode = catalog.plan.beyondDeviceLimits;

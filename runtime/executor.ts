@@ -1,15 +1,18 @@
 // Executes a plan on a GPUDevice: buffers, weights, pipelines and bind groups are made once
-// (executor/resources.ts); each inference is one command encoder, one compute pass and one
-// submit (executor/encode.ts), and reads back only the logits and probabilities.
-import { clipTexels } from "../compiler/kernels/texture.js";
+// (executor/resources.ts); each inference is one command encoder and one submit (executor/
+// encode.ts) that also copies the clip in from a staging ring and the logits and probabilities
+// out, so a steady-state run allocates nothing on the GPU.
 import type { Plan } from "../compiler/plan.js";
 import { guarded } from "./device.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
 import { planEncoder } from "./executor/encode.js";
 import { MapMode } from "./executor/gpu-flags.js";
-import { toChannelsFirst, toChannelsLast } from "./executor/host-layout.js";
+import { clipUpload } from "./executor/clip-upload.js";
+import { toChannelsFirst } from "./executor/host-layout.js";
+import { stagingRing } from "./executor/staging-ring.js";
 import { timeDispatches, type DispatchTimes } from "./executor/profile.js";
 import {
+  align,
   createBindGroups,
   createPipelines,
   createResources,
@@ -30,6 +33,14 @@ export interface Executor {
   readonly setup: { readonly buffersMs: number; readonly pipelinesMs: number };
   /** Runs one inference on an N x C x T x H x W float32 input. */
   run(input: Float32Array): Promise<Outputs>;
+  /**
+   * Runs every input in order, pipelined (see runMany below); `each` sees each clip's outputs
+   * as they arrive, with its index.
+   */
+  runMany(
+    inputs: Iterable<Float32Array> | AsyncIterable<Float32Array>,
+    each?: (outputs: Outputs, index: number) => void,
+  ): Promise<Outputs[]>;
   /** A separate profiling run: each dispatch timed on its own (after an ordinary run has set the input). */
   timeDispatches(): Promise<DispatchTimes>;
   destroy(): void;
@@ -59,75 +70,105 @@ export async function createExecutor(
   );
 
   const tensor = new Map(plan.tensors.map((t) => [t.id, t]));
-  const inputTensor = tensor.get(plan.input.tensor)!;
   const logitsTensor = tensor.get(plan.logits.tensor)!;
   const probsTensor = tensor.get(plan.probabilities.tensor)!;
   const expected = plan.input.shape.reduce((a, b) => a * b, 1);
-  const half = r.readback.size / 2;
+  const upload = clipUpload(plan, r);
+  const half = align(logitsTensor.bytes);
+  const [uploads, readbacks] = await guarded(device, "allocating staging buffers", () => [
+    stagingRing(device, "upload", upload.bytes, 2),
+    stagingRing(device, "readback", 2 * half, 2),
+  ]);
 
-  /** Queues the clip's upload in the layout its readers expect. */
-  const upload = (input: Float32Array) => {
-    if (plan.input.layout === "texture") {
-      const t = plan.textures[plan.input.texture!]!;
-      device.queue.writeTexture(
-        { texture: r.textures[t.id]! },
-        clipTexels(input, plan.input.shape, t),
-        { bytesPerRow: 16 * t.width, rowsPerImage: t.height },
-        [t.width, t.height],
-      );
-    } else {
-      device.queue.writeBuffer(
-        r.buffers[inputTensor.buffer]!,
-        0,
-        plan.input.layout === "ncthw"
-          ? (input as Float32Array<ArrayBuffer>)
-          : toChannelsLast(input, plan.input.shape),
+  const lostError = (during: string) =>
+    new CsncError(RuntimeCodes.deviceLost, `the GPU device was lost${during}: ${lostMessage()}`);
+
+  /** The logits and probabilities of a finished run, read back from `rb`. */
+  const readOut = async (rb: GPUBuffer): Promise<Outputs> => {
+    try {
+      await rb.mapAsync(MapMode.READ);
+    } catch (e) {
+      if (lostMessage()) throw lostError(" during the run");
+      throw e;
+    }
+    const all = new Float32Array(rb.getMappedRange().slice(0));
+    rb.unmap();
+    readbacks.release(rb);
+    const n = logitsTensor.bytes / 4;
+    const shape = logitsTensor.shape;
+    return {
+      logits: toChannelsFirst(all.slice(0, n), shape),
+      probabilities: toChannelsFirst(all.slice(half / 4, half / 4 + n), shape),
+    };
+  };
+
+  /** Uploads `input` through the staging ring and submits its run; the outputs come later. */
+  const submit = async (input: Float32Array): Promise<{ outputs: Promise<Outputs> }> => {
+    if (input.length !== expected) {
+      throw new CsncError(
+        RuntimeCodes.badInput,
+        `the input has ${input.length} values; the model was compiled for ${plan.input.shape.join("x")} (${expected})`,
       );
     }
+    if (lostMessage()) throw lostError("");
+    const staging = await uploads.acquire().catch((e: unknown) => {
+      throw lostMessage() ? lostError("") : e;
+    });
+    upload.write(staging.getMappedRange(), input);
+    staging.unmap();
+    const rb = await readbacks.acquire();
+    await guarded(device, "running the model", () => {
+      const commands = device.createCommandEncoder();
+      upload.encode(commands, staging);
+      encoder.encodeAll(commands);
+      commands.copyBufferToBuffer(r.buffers[logitsTensor.buffer]!, 0, rb, 0, logitsTensor.bytes);
+      commands.copyBufferToBuffer(r.buffers[probsTensor.buffer]!, 0, rb, half, probsTensor.bytes);
+      device.queue.submit([commands.finish()]);
+    });
+    uploads.recycle(staging);
+    const outputs = readOut(rb);
+    // Handled here, awaited later: a failure while other clips are submitted is not "unhandled".
+    outputs.catch(() => undefined);
+    // Wrapped: awaiting the submit must not await the readback too.
+    return { outputs };
+  };
+
+  /**
+   * Runs every clip, two in flight: while the GPU computes clip k, the host writes clip k + 1
+   * into a staging buffer and reads back clip k - 1's outputs.
+   */
+  const runMany: Executor["runMany"] = async (inputs, each) => {
+    const results: Outputs[] = [];
+    const inflight: Promise<Outputs>[] = [];
+    const settle = async () => {
+      const outputs = await inflight.shift()!;
+      each?.(outputs, results.length);
+      results.push(outputs);
+    };
+    try {
+      for await (const input of inputs) {
+        inflight.push((await submit(input)).outputs);
+        if (inflight.length >= 2) await settle();
+      }
+      while (inflight.length) await settle();
+    } catch (e) {
+      // The clips submitted before a failure still reach `each`: a bad clip loses none before it.
+      while (inflight.length) await settle().catch(() => undefined);
+      throw e;
+    }
+    return results;
   };
 
   return {
     plan,
     setup: { buffersMs: t1 - t0, pipelinesMs: t2 - t1 },
     timeDispatches: () => timeDispatches(device, plan.dispatches.length, encoder),
-    async run(input) {
-      if (input.length !== expected) {
-        throw new CsncError(
-          RuntimeCodes.badInput,
-          `the input has ${input.length} values; the model was compiled for ${plan.input.shape.join("x")} (${expected})`,
-        );
-      }
-      if (lostMessage())
-        throw new CsncError(RuntimeCodes.deviceLost, `the GPU device was lost: ${lostMessage()}`);
-      await guarded(device, "running the model", () => {
-        upload(input);
-        const commands = device.createCommandEncoder();
-        encoder.encodeAll(commands);
-        const logits = r.buffers[logitsTensor.buffer]!;
-        commands.copyBufferToBuffer(logits, 0, r.readback, 0, logitsTensor.bytes);
-        const probs = r.buffers[probsTensor.buffer]!;
-        commands.copyBufferToBuffer(probs, 0, r.readback, half, probsTensor.bytes);
-        device.queue.submit([commands.finish()]);
-      });
-      try {
-        await r.readback.mapAsync(MapMode.READ);
-      } catch (e) {
-        if (lostMessage())
-          throw new CsncError(
-            RuntimeCodes.deviceLost,
-            `the GPU device was lost during the run: ${lostMessage()}`,
-          );
-        throw e;
-      }
-      const all = new Float32Array(r.readback.getMappedRange().slice(0));
-      r.readback.unmap();
-      const n = logitsTensor.bytes / 4;
-      const shape = logitsTensor.shape;
-      return {
-        logits: toChannelsFirst(all.slice(0, n), shape),
-        probabilities: toChannelsFirst(all.slice(half / 4, half / 4 + n), shape),
-      };
+    run: async (input) => (await runMany([input]))[0]!,
+    runMany,
+    destroy: () => {
+      uploads.destroy();
+      readbacks.destroy();
+      destroyResources(r);
     },
-    destroy: () => destroyResources(r),
   };
 }

@@ -8,6 +8,8 @@ import {
   type WebGpuPackage,
 } from "./adapter-node.js";
 import { requestDevice } from "./device.js";
+import { tuningFor } from "../compiler/kernels/tuning.js";
+import { choicesFor, tunedAdapter, type TuningFile } from "./tune/tuning-file.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
 import {
   createSession,
@@ -19,6 +21,16 @@ import {
 
 export type NodeSessionOptions = ModelSource & {
   readonly weights: SessionWeights;
+  /**
+   * Measured kernel choices (csnc tune): the entry for the adapter acquired, if the file has
+   * one, over the adapter class's defaults. Only for a graph (a plan's choices are made).
+   */
+  readonly tuningFile?: {
+    readonly file: TuningFile;
+    readonly source: string;
+    /** Named by the user: its lack of an entry for the adapter is worth a note. */
+    readonly explicit?: boolean;
+  };
   /** Which adapter, as `csnc run --backend`; default auto. */
   readonly backend?: Backend;
   readonly webgpu?: WebGpuPackage;
@@ -29,6 +41,26 @@ export interface NodeSession extends Session {
   readonly device: GPUDevice;
   /** Said about the choice of adapter, e.g. that the model ran on SwiftShader instead. */
   readonly notes: readonly string[];
+}
+
+/** `o` with the tuning file's choices for `adapter`, if any; what was used goes to `notes`. */
+function tuned(o: NodeSessionOptions, adapter: AcquiredAdapter, notes: string[]): ModelSource {
+  if (o.plan || !o.tuningFile) return o;
+  const { file, source, explicit } = o.tuningFile;
+  const choices = choicesFor(file, tunedAdapter(adapter.adapter.info, adapter.backend));
+  // A retry on another adapter (the SwiftShader fallback) replaces the first one's note.
+  notes.length = 0;
+  if (!choices) {
+    if (explicit)
+      notes.push(
+        `${source} has no tuning for this adapter (${adapter.description}); default kernel choices`,
+      );
+    return o;
+  }
+  notes.push(
+    `kernel choices measured on this adapter for ${Object.keys(choices).length} step shapes, from ${source}`,
+  );
+  return { ...o, tuning: { ...(o.tuning ?? tuningFor(adapter.adapter.info)), choices } };
 }
 
 /**
@@ -45,7 +77,7 @@ export async function createNodeSession(o: NodeSessionOptions): Promise<NodeSess
     const start = performance.now();
     let plan: Plan | undefined;
     try {
-      plan = planFor(o, device);
+      plan = planFor(tuned(o, adapter, notes), device);
     } catch (e) {
       if (!(e instanceof PlanError)) throw e;
       // auto takes llvmpipe first for speed, but its buffers are limited to 128 MiB;
@@ -56,7 +88,7 @@ export async function createNodeSession(o: NodeSessionOptions): Promise<NodeSess
           : undefined;
       const nextDevice = next && (await requestDevice(next.adapter));
       try {
-        plan = nextDevice && planFor(o, nextDevice);
+        plan = nextDevice && planFor(tuned(o, next!, notes), nextDevice);
       } catch (again) {
         if (!(again instanceof PlanError)) {
           nextDevice?.destroy();

@@ -28,6 +28,15 @@ export interface Session {
   readonly setup: Executor["setup"] & { readonly compileMs: number };
   /** One inference on an N x C x T x H x W float32 input, as compiled. */
   run(input: Float32Array): Promise<Outputs>;
+  /**
+   * Inferences on many inputs (each as `run` takes it), in order, pipelined: the upload of clip
+   * k + 1 and the readback of clip k - 1 overlap the compute of clip k. `each` sees each clip's
+   * outputs as they arrive. An async iterable lets the caller decode the next clip meanwhile.
+   */
+  runMany(
+    inputs: Iterable<Float32Array> | AsyncIterable<Float32Array>,
+    each?: (outputs: Outputs, index: number) => void,
+  ): Promise<Outputs[]>;
   /** Times each dispatch on its own (after a run has set the input). */
   profile(): Promise<DispatchTimes>;
   /** Frees the session's buffers and pipelines; the device stays its owner's. */
@@ -71,6 +80,7 @@ export async function createPlanSession(o: PlanSessionOptions): Promise<Session>
     tensors,
     setup: { ...executor.setup, compileMs: 0 },
     run: (input) => executor.run(input),
+    runMany: (inputs, each) => executor.runMany(inputs, each),
     profile: () => executor.timeDispatches(),
     destroy: () => executor.destroy(),
   };

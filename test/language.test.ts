@@ -387,6 +387,7 @@ describe("the code catalog", () => {
     plan: [3100, 3199],
     weights: [4000, 4099],
     devices: [4100, 4199],
+    tuning: [4200, 4299],
   };
 
   it("declares every code once, in its stage's range", () => {

@@ -2,7 +2,7 @@
 // position `per` units wide (floats, vec4s or texels), every plane inside a zero border of
 // `pad`. A storage buffer is the unbordered case; a staging texture may be bordered by its
 // reader's padding, so that taps need no bounds checks. The WGSL index expressions (operand.ts)
-// and the host's copy offsets (`stagingCopies`, `clipTexels`) are both computed by `planeRow`
+// and the host's copy offsets (`stagingCopies`, `writeClipTexels`) are both computed by `planeRow`
 // and `planeColumn`, over numbers or over WGSL text.
 //
 // Texture inputs are for CPU adapters: llvmpipe compiles each storage-buffer load into a branchy
@@ -167,22 +167,26 @@ export function stagingCopies(shape: readonly number[], t: ActivationTexture): S
   }));
 }
 
-/** Channels-first N x C x T x H x W (C <= 4) as the clip texture's texels; border and spare channels zero. */
-export function clipTexels(
+/**
+ * Channels-first N x C x T x H x W (C <= 4) as the clip texture's texels, into `out` (rows of
+ * `texelsPerRow` texels: a staging buffer's rows are padded to 256 bytes). Writes only the
+ * interior's first C channels: the border and spare channels keep their zeros.
+ */
+export function writeClipTexels(
+  out: Float32Array,
+  texelsPerRow: number,
   x: Float32Array,
   shape: readonly number[],
   t: ActivationTexture,
-): Float32Array<ArrayBuffer> {
+): void {
   const [n, c, T, H, W] = shape as [number, number, number, number, number];
   const l = textureLayout(shape, t);
-  const out = new Float32Array(t.width * t.height * 4);
   for (let i = 0; i < n; i++)
     for (let ch = 0; ch < c; ch++)
       for (let tt = 0; tt < T; tt++)
         for (let h = 0; h < H; h++) {
           const src = (((i * c + ch) * T + tt) * H + h) * W;
-          const dst = (planeRow(l, i, tt, h) * t.width + planeColumn(l, 0)) * 4 + ch;
+          const dst = (planeRow(l, i, tt, h) * texelsPerRow + planeColumn(l, 0)) * 4 + ch;
           for (let w = 0; w < W; w++) out[dst + 4 * w] = x[src + w]!;
         }
-  return out;
 }

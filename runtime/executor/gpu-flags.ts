@@ -2,6 +2,7 @@
 // them only once its package is loaded).
 export const BufferUsage = {
   MAP_READ: 0x01,
+  MAP_WRITE: 0x02,
   COPY_SRC: 0x04,
   COPY_DST: 0x08,
   STORAGE: 0x80,
@@ -10,4 +11,4 @@ export const BufferUsage = {
 
 export const TextureUsage = { COPY_DST: 0x02, TEXTURE_BINDING: 0x04 } as const;
 
-export const MapMode = { READ: 0x1 } as const;
+export const MapMode = { READ: 0x1, WRITE: 0x2 } as const;

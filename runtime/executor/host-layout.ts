@@ -5,10 +5,10 @@
 export function toChannelsLast(
   x: Float32Array,
   shape: readonly number[],
-): Float32Array<ArrayBuffer> {
+  out: Float32Array = new Float32Array(x.length),
+): Float32Array {
   const [n, c, t, h, w] = shape as [number, number, number, number, number];
   const p = t * h * w;
-  const out = new Float32Array(x.length);
   for (let i = 0; i < n; i++)
     for (let ch = 0; ch < c; ch++)
       for (let j = 0; j < p; j++) out[(i * p + j) * c + ch] = x[(i * c + ch) * p + j]!;

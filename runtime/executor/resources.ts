@@ -1,5 +1,5 @@
 // The GPU objects of a plan, made once: activation buffers, weights (buffers or textures),
-// textures, the readback buffer, pipelines and bind groups.
+// textures, pipelines and bind groups (the staging rings are executor/staging-ring.ts's).
 import { shaderKernel, type Plan } from "../../compiler/plan.js";
 import { guarded } from "../device.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
@@ -9,8 +9,6 @@ export interface Resources {
   readonly buffers: readonly GPUBuffer[];
   readonly weights: readonly (GPUBuffer | GPUTexture)[];
   readonly textures: readonly GPUTexture[];
-  /** The logits, then the probabilities, each at an aligned half. */
-  readonly readback: GPUBuffer;
 }
 
 /** Storage bindings are sized in multiples of 4 bytes, and never 0. */
@@ -57,12 +55,8 @@ export function createResources(
       device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
       return buffer;
     });
-    const readback = device.createBuffer({
-      size: 2 * align(plan.tensors.find((t) => t.id === plan.logits.tensor)!.bytes),
-      usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST,
-    });
     const textures = plan.textures.map((t) => texture(t.width, t.height, `${t.purpose} ${t.id}`));
-    return { buffers, weights: uploaded, textures, readback };
+    return { buffers, weights: uploaded, textures };
   });
 }
 
@@ -121,5 +115,5 @@ export function createBindGroups(
 }
 
 export function destroyResources(r: Resources): void {
-  for (const x of [...r.buffers, ...r.weights, ...r.textures, r.readback]) x.destroy();
+  for (const x of [...r.buffers, ...r.weights, ...r.textures]) x.destroy();
 }

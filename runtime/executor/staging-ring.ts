@@ -1,0 +1,77 @@
+// Reused mappable buffers, so a steady-state run allocates nothing on the GPU. Dawn's
+// `writeBuffer` and `writeTexture` take a fresh staging allocation per call (above 4 MiB a new,
+// zero-filled buffer each time); instead, each upload writes into a buffer already mapped for
+// writing, and each readback maps one of a few buffers for reading. A buffer re-enters its ring
+// once its map resolves, that is once the GPU has finished the work that used it.
+import { BufferUsage, MapMode } from "./gpu-flags.js";
+
+export interface StagingRing {
+  /** A buffer ready for its role: mapped for writing (uploads) or unmapped (readbacks). */
+  acquire(): Promise<GPUBuffer>;
+  /**
+   * After the submit that used `b`: an upload buffer is mapped again for the next write and
+   * rejoins the ring when that resolves.
+   */
+  recycle(b: GPUBuffer): void;
+  /** A readback buffer back in the ring after its contents were read and it was unmapped. */
+  release(b: GPUBuffer): void;
+  destroy(): void;
+}
+
+/**
+ * A ring of `depth` buffers of `bytes`: `upload` ones (MAP_WRITE | COPY_SRC, created mapped)
+ * or `readback` ones (MAP_READ | COPY_DST). `acquire` waits for a buffer when all are in flight.
+ */
+export function stagingRing(
+  device: GPUDevice,
+  kind: "upload" | "readback",
+  bytes: number,
+  depth: number,
+): StagingRing {
+  const all: GPUBuffer[] = [];
+  const free: GPUBuffer[] = [];
+  const waiting: { resolve: (b: GPUBuffer) => void; reject: (e: unknown) => void }[] = [];
+  let failed: unknown;
+  const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+  const hand = (b: GPUBuffer) => {
+    const next = waiting.shift();
+    if (next) next.resolve(b);
+    else free.push(b);
+  };
+  // All made up front, so that no later run allocates.
+  for (let i = 0; i < depth; i++) {
+    const b = device.createBuffer({
+      size,
+      usage:
+        kind === "upload"
+          ? BufferUsage.MAP_WRITE | BufferUsage.COPY_SRC
+          : BufferUsage.MAP_READ | BufferUsage.COPY_DST,
+      mappedAtCreation: kind === "upload",
+      label: `${kind} staging ${i}`,
+    });
+    all.push(b);
+    free.push(b);
+  }
+  return {
+    acquire() {
+      if (failed !== undefined) return Promise.reject(failed);
+      const ready = free.pop();
+      if (ready) return Promise.resolve(ready);
+      return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
+    },
+    recycle(b) {
+      // A failed map (a lost device) fails every wait for a buffer, rather than hanging it.
+      b.mapAsync(MapMode.WRITE).then(
+        () => hand(b),
+        (e: unknown) => {
+          failed = e;
+          for (const w of waiting.splice(0)) w.reject(e);
+        },
+      );
+    },
+    release: hand,
+    destroy() {
+      for (const b of all) b.destroy();
+    },
+  };
+}

@@ -1,0 +1,117 @@
+// The lean host path: a steady-state run allocates nothing on the GPU (no buffer, texture, bind
+// group or pipeline, and no writeBuffer/writeTexture, which stage through a fresh allocation in
+// Dawn), and runMany's pipelined results are each clip's own, equal to the float64 reference.
+// On both CPU adapters: llvmpipe uploads the clip as a texture, SwiftShader as a buffer.
+import { describe, expect, it } from "vitest";
+import { defaultTuning } from "../compiler/kernels/tuning.js";
+import type { Backend } from "../runtime/adapter-node.js";
+import { createSession, type Outputs } from "../runtime/session.js";
+import { buildGraph, gpuDevice, randomArray, relL2 } from "./gpu.js";
+import { runReference } from "./reference/executor.js";
+
+const backends: [Backend, "llvmpipe" | "swiftshader", string][] = [
+  ["opengles", "llvmpipe", "texture"],
+  ["swiftshader", "swiftshader", "ncthw"],
+];
+
+/** Calls of every device and queue method that makes or fills a GPU object. */
+const counted = [
+  "createBuffer",
+  "createTexture",
+  "createBindGroup",
+  "createShaderModule",
+  "createComputePipeline",
+  "createComputePipelineAsync",
+  "createQuerySet",
+  "writeBuffer",
+  "writeTexture",
+];
+
+/** `device` with a count of the calls above (the queue's included). */
+function countingDevice(device: GPUDevice) {
+  const calls = new Map<string, number>();
+  const wrap = <T extends object>(target: T): T =>
+    new Proxy(target, {
+      get(t, name) {
+        const value = Reflect.get(t, name, t) as unknown;
+        if (name === "queue") return wrap(value as GPUQueue);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          if (counted.includes(String(name)))
+            calls.set(String(name), (calls.get(String(name)) ?? 0) + 1);
+          return (value as (...a: unknown[]) => unknown).apply(t, args);
+        };
+      },
+    });
+  return { device: wrap(device), calls };
+}
+
+// A stem on the clip (texture or channels-first buffer), a block of 1x1x1 and depthwise convs
+// with a residual, and the head: every host step of a real model.
+const model = `
+model m {
+  input 3 x 4 x 16 x 16
+  conv(16, 3x3x3, stride = 1x2x2) bn relu
+  residual { conv(8, 1x1x1) bn relu dwconv(3x3x3) bn relu conv(16, 1x1x1) bn }
+  relu avgpool fc(10)
+}`;
+
+describe.each(backends)("the host path on %s", (backend, adapterClass, clipLayout) => {
+  it("allocates nothing in a steady-state run, and runMany returns each clip's outputs", async () => {
+    const graph = buildGraph(model, { batch: 2 });
+    const { device: real } = await gpuDevice(backend);
+    const { device, calls } = countingDevice(real);
+    const session = await createSession({
+      graph,
+      tuning: defaultTuning[adapterClass],
+      weights: { random: 3 },
+      device,
+    });
+    try {
+      expect(session.plan.input.layout).toBe(clipLayout);
+      const n = graph.nodes[0]!.shape.reduce((a, b) => a * b, 1);
+      const clips = [0, 1, 2, 3, 4].map((i) => randomArray(n, 100 + i));
+      const single: Outputs[] = [];
+      for (const clip of clips.slice(0, 2)) single.push(await session.run(clip)); // warm-up
+      calls.clear();
+      for (const clip of clips.slice(2)) single.push(await session.run(clip));
+      const seen: number[] = [];
+      const many = await session.runMany(
+        (async function* () {
+          yield* clips;
+        })(),
+        (_, i) => seen.push(i),
+      );
+      expect(Object.fromEntries(calls)).toEqual({});
+      expect(seen).toEqual([0, 1, 2, 3, 4]);
+      const weights = new Map([...session.tensors].map(([k, v]) => [k, v.data!]));
+      const last = graph.nodes.at(-1)!;
+      clips.forEach((clip, i) => {
+        const ref = runReference(graph, clip, weights);
+        const expected = ref.get(last.op.kind === "softmax" ? last.inputs[0]! : last.id)!.data;
+        expect(relL2(many[i]!.logits, expected)).toBeLessThan(1e-4);
+        expect(many[i]!.logits).toEqual(single[i]!.logits);
+      });
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it("reports a wrong-sized clip in runMany without losing the clips before it", async () => {
+    const graph = buildGraph(model);
+    const { device } = await gpuDevice(backend);
+    const session = await createSession({ graph, weights: { random: 3 }, device });
+    try {
+      const n = graph.nodes[0]!.shape.reduce((a, b) => a * b, 1);
+      const seen: number[] = [];
+      await expect(
+        session.runMany([randomArray(n, 1), new Float32Array(5)], (_, i) => seen.push(i)),
+      ).rejects.toThrow(/the input has 5 values/);
+      expect(seen).toEqual([0]);
+      // The session still runs after the failure.
+      expect((await session.run(randomArray(n, 2))).logits.length).toBe(10);
+    } finally {
+      session.destroy();
+    }
+  });
+});
