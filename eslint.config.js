@@ -6,10 +6,10 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 const above = {
-  grammar: ["compiler", "runtime", "cli", "bench", "examples"],
-  compiler: ["runtime", "cli", "bench", "examples"],
-  runtime: ["cli", "bench", "examples"],
-  cli: ["bench", "examples"],
+  grammar: ["compiler", "runtime", "cli", "bench", "examples", "editors"],
+  compiler: ["runtime", "cli", "bench", "examples", "editors"],
+  runtime: ["cli", "bench", "examples", "editors"],
+  cli: ["bench", "examples", "editors"],
 };
 
 const layerRules = Object.entries(above).map(([folder, higher]) => ({
@@ -41,7 +41,16 @@ const portable = [
 ];
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "coverage/", "dbg*.ts", "test/.generated/"] },
+  {
+    ignores: [
+      "dist/",
+      "node_modules/",
+      "coverage/",
+      "dbg*.ts",
+      "test/.generated/",
+      "editors/vscode/out/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
