@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { csncEntry } from "./csnc-process.js";
-import { LspClient, uri } from "./lsp-client.js";
+import { LspClient, uri } from "../bench/lsp-client.js";
 import { mutate, replacements, rng, seed, targets } from "./mutation-corpus.js";
 
 const root = path.resolve(import.meta.dirname, "..");

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { csncEntry } from "./csnc-process.js";
 import { run } from "./helpers.js";
-import { LspClient, positionOf, uri, type Diagnostic, type Position } from "./lsp-client.js";
+import { LspClient, positionOf, uri, type Diagnostic, type Position } from "../bench/lsp-client.js";
 
 const root = path.resolve(import.meta.dirname, "..");
 const work = mkdtempSync(path.join(tmpdir(), "csnc-lsp-"));

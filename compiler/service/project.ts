@@ -2,7 +2,7 @@
 // graphs), with the texts of open documents read in place of the files on disk, plus what
 // editing needs beyond that: the recovered AST of a file that does not parse, and every loaded
 // file's program and blocks, so imported blocks are known even while this file is broken.
-import type { BlockDecl, ImportDecl, Program } from "../../grammar/index.js";
+import { parse, type BlockDecl, type ImportDecl, type Program } from "../../grammar/index.js";
 import { recoverProgram, type Recovered } from "../../grammar/recover.js";
 import { checkFile, type CheckResult } from "../index.js";
 import { loadProgram, type SourceHost } from "../source.js";
@@ -56,11 +56,16 @@ export function analyse(file: string, root: string, host: SourceHost): Analysis 
   const text = host.read(file) ?? "";
   const check = checkFile(file, root, host);
   const syntax = recoverProgram(text, file);
-  const loaded = loadProgram(file, root, host);
+  // The check read every file this one loads; parsing their texts again costs less than
+  // reading them again.
+  const parsed = check.program !== undefined;
   const programs = new Map<string, Program>();
-  const texts = new Map(loaded.sources);
-  for (const p of loaded.programs) programs.set(p.file, p);
-  const parsed = programs.has(file);
+  const texts = new Map(check.sources);
+  for (const [f, t] of check.sources)
+    programs.set(
+      f,
+      f === file ? syntax.program : (parse(t, f).program ?? recoverProgram(t, f).program),
+    );
   programs.set(file, syntax.program);
   const from = host.realpath?.(file) ?? file;
   const imports = new Map<ImportDecl, string>();

@@ -1,5 +1,5 @@
-// A minimal LSP client for the tests and the benchmark: spawns `csnc lsp --stdio` and speaks
-// JSON-RPC over its standard streams, with the Content-Length framing an editor uses. Every
+// A minimal LSP client for the benchmark (bench/lsp.ts) and the tests: spawns `csnc lsp
+// --stdio` and speaks JSON-RPC over its standard streams, with the Content-Length framing an editor uses. Every
 // byte the server writes to standard output must be part of a message; anything else fails.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { pathToFileURL } from "node:url";
