@@ -10,6 +10,9 @@ import { addCounts, countLayer, zeroCounts } from "../compiler/stats/count.js";
 import { human } from "./format.js";
 import { prepareOutputDir, writeOutput, writingFiles, type CliIo } from "./io.js";
 import { modelOptions, toCheckOptions, UsageError, type ModelOptions } from "./options.js";
+import { tuningFor, type Tuning } from "../compiler/kernels/tuning.js";
+import { describeTuned } from "../runtime/tune/tuning-file.js";
+import { readTuningFile } from "./tuning.js";
 
 /** Core WebGPU limits as most desktop GPUs and SwiftShader grant them to csnc. */
 const coreLimits: KernelLimits = {
@@ -23,6 +26,8 @@ const coreLimits: KernelLimits = {
 
 interface CompileOptions extends ModelOptions {
   emit: "plan" | "module";
+  tuning?: string;
+  tunedFor?: string;
   dumpAfter?: string;
   output?: string;
   limits: "compat" | "core";
@@ -55,9 +60,17 @@ export function compileCommand(io: CliIo): Command {
         "print the inference graph after this pass (then -o is optional)",
       ).choices(passNames),
     )
+    .option(
+      "--tuning <file>",
+      "compile with the kernel choices csnc tune measured (its only adapter's, or --tuned-for's); a module embeds them",
+    )
+    .option("--tuned-for <text>", "with --tuning: the adapter whose description contains this text")
     .option("--json", "print the summary as JSON");
   for (const o of modelOptions) cmd.addOption(o);
   return cmd.action((file: string, opts: CompileOptions) => {
+    if (opts.tunedFor !== undefined && !opts.tuning)
+      throw new UsageError("--tuned-for needs --tuning FILE");
+    const measured = opts.tuning ? tunedEntry(io, opts.tuning, opts.tunedFor) : undefined;
     if (!opts.output && !opts.dumpAfter) throw new UsageError("compile needs -o DIR");
     const graph = loadModel(io, file, toCheckOptions(opts), opts.json);
     if (!graph) return;
@@ -67,7 +80,7 @@ export function compileCommand(io: CliIo): Command {
     };
     let plan: Plan;
     try {
-      plan = compileGraph(graph, limits, undefined, { onPass });
+      plan = compileGraph(graph, limits, measured?.tuning, { onPass });
     } catch (e) {
       if (!(e instanceof PlanError)) throw e;
       io.err(`${file}: error: ${e.message}`);
@@ -79,13 +92,26 @@ export function compileCommand(io: CliIo): Command {
     // A folder that cannot be made fails before anything is written.
     prepareOutputDir(opts.output);
     const macs = graph.nodes.reduce((a, n) => addCounts(a, countLayer(n, graph)), zeroCounts).macs;
+    // How many dispatches the measurements changed: the plan against the one without them.
+    const tuning = measured && {
+      file: opts.tuning,
+      adapter: describeTuned(measured.adapter),
+      measuredDispatches: countChanged(
+        plan,
+        compileGraph(graph, limits, { ...measured.tuning, choices: undefined }),
+      ),
+    };
     if (opts.emit === "module") {
       const output = opts.output;
       const files = writingFiles(() => emitModule(graph, plan, output));
       io.out(
         opts.json
-          ? JSON.stringify({ ...summarise(plan, macs), output: opts.output, files }, null, 2)
-          : `wrote ${files.map((f) => path.join(opts.output!, f)).join(" and ")}: ${plan.model}, input ${plan.input.shape.join("x")}, ${plan.dispatches.length} dispatches`,
+          ? JSON.stringify(
+              { ...summarise(plan, macs), tuning, output: opts.output, files },
+              null,
+              2,
+            )
+          : `wrote ${files.map((f) => path.join(opts.output!, f)).join(" and ")}: ${plan.model}, input ${plan.input.shape.join("x")}, ${plan.dispatches.length} dispatches${tuning ? `, ${tuning.measuredDispatches} of them as measured on ${tuning.adapter}` : ""}`,
       );
       io.exitCode(0);
       return;
@@ -94,12 +120,39 @@ export function compileCommand(io: CliIo): Command {
     const summary = summarise(plan, macs);
     io.out(
       opts.json
-        ? JSON.stringify({ ...summary, output: opts.output }, null, 2)
-        : renderSummary(summary, opts.output),
+        ? JSON.stringify({ ...summary, tuning, output: opts.output }, null, 2)
+        : renderSummary(summary, opts.output) +
+            (tuning
+              ? `\n  ${tuning.measuredDispatches} dispatches take the variants measured on ${tuning.adapter} (${tuning.file})`
+              : ""),
     );
     io.exitCode(0);
   });
 }
+
+/** The tuning file's entry to compile with: its only one, or the one `tunedFor` names. */
+function tunedEntry(io: CliIo, file: string, tunedFor: string | undefined) {
+  const entries = readTuningFile(file, (m) => io.err(`warning: ${m}`)).entries;
+  const matching = entries.filter(
+    (e) => tunedFor === undefined || describeTuned(e.adapter).includes(tunedFor),
+  );
+  if (matching.length !== 1) {
+    const list = entries.map((e) => `  ${describeTuned(e.adapter)}`).join("\n");
+    throw new UsageError(
+      matching.length === 0
+        ? `${file} has no adapter${tunedFor === undefined ? "" : ` matching '${tunedFor}'`}; it has:\n${list || "  (none)"}`
+        : `${file} has ${matching.length} adapters${tunedFor === undefined ? "" : ` matching '${tunedFor}'`}: pick one with --tuned-for TEXT:\n${list}`,
+    );
+  }
+  const entry = matching[0]!;
+  const tuning: Tuning = { ...tuningFor(entry.adapter), choices: entry.choices };
+  return { adapter: entry.adapter, tuning };
+}
+
+const countChanged = (a: Plan, b: Plan) =>
+  a.dispatches.filter(
+    (d, i) => JSON.stringify(d.choice) !== JSON.stringify(b.dispatches[i]?.choice),
+  ).length;
 
 function writePlan(plan: Plan, dir: string): void {
   const kernels = path.join(dir, "kernels");

@@ -82,6 +82,8 @@ interface Work {
   reference?: Float32Array;
   tried: number;
   defaultMs: number;
+  /** The longest a candidate of this step took to build, check and time. */
+  costMs: number;
   best?: { choice: KernelChoice; kernel: string; ms: number };
   rejected: { kernel: string; reason: string }[];
 }
@@ -134,7 +136,16 @@ function distinctSteps(o: TuneOptions): Work[] {
       node.op.kind === "conv" && node.op.residual ? byId.get(node.inputs[1]!) : undefined;
     const step: Step = { node, input, clip, ...(residual ? { residual } : {}) };
     const list = ranked(candidates(node, input, o.limits, clip, o.tuning), o.cpu);
-    work.set(key, { step, key, count: 1, candidates: list, tried: 0, defaultMs: 0, rejected: [] });
+    work.set(key, {
+      step,
+      key,
+      count: 1,
+      candidates: list,
+      tried: 0,
+      defaultMs: 0,
+      costMs: 0,
+      rejected: [],
+    });
   }
   return [...work.values()].filter((w) => w.candidates.length > 1);
 }
@@ -198,15 +209,19 @@ export async function tune(o: TuneOptions): Promise<TuneResult> {
   // budget runs out keep their default untimed.
   let truncated = false;
   const measured: Work[] = [];
+  let slowest = 0;
   for (const [i, w] of work.entries()) {
-    if (elapsed() > o.budgetMs) {
+    if (elapsed() + slowest > o.budgetMs) {
       truncated = true;
       break;
     }
     measured.push(w);
     w.data = stepData(w.step, (o.seed ?? 1) * 1000 + i);
     progress(w);
+    const began = elapsed();
     const r = await measure(o, w, w.candidates[0]!);
+    w.costMs = elapsed() - began;
+    slowest = Math.max(slowest, w.costMs);
     done++;
     w.tried = 1;
     if ("reason" in r)
@@ -224,12 +239,17 @@ export async function tune(o: TuneOptions): Promise<TuneResult> {
     const share = ((o.budgetMs - elapsed()) * weight) / Math.max(weightLeft, 1e-9);
     const stepStart = elapsed();
     for (const c of w.candidates.slice(1)) {
-      if (elapsed() - stepStart > share || elapsed() > o.budgetMs) {
+      // A candidate costs about what the step's default did (building, checking and timing it):
+      // none starts that would likely end past the step's share or the budget.
+      const next = elapsed() + w.costMs;
+      if (next - stepStart > share || next > o.budgetMs) {
         truncated = true;
         break;
       }
       progress(w);
+      const began = elapsed();
       const r = await measure(o, w, c);
+      w.costMs = Math.max(w.costMs, elapsed() - began);
       done++;
       w.tried++;
       if ("reason" in r) w.rejected.push({ kernel: c.kernel.name, reason: r.reason });
