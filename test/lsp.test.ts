@@ -490,17 +490,29 @@ describe("csnc lsp: an unseen model outside csnc's models", () => {
       ...doc(file),
       range: whole,
     });
-    const pairLine = positionOf(text, "pair(c)").line;
-    const last = (stage: string) => s.layers.filter((l) => l.stage === stage).at(-1)!.output_shape;
-    const pairHint = hints.find((h) => h.position.line === pairLine && h.label.includes("×2"));
-    expect(pairHint?.data.shape).toEqual(
-      s.layers.find((l) => l.path === "two.0.pair.relu")?.output_shape ??
-        s.layers.filter((l) => l.stage === "two")[2]!.output_shape,
+    const shapeAt = (l: string) => s.layers.find((x) => x.path === l)!.output_shape;
+    const hintOn = (line: number) =>
+      hints.filter((h) => h.position.line === line).map((h) => h.data);
+    // The block called in a repeat: its first instance's shape and the count.
+    expect(hintOn(positionOf(text, "pair(c)").line)).toEqual([
+      { shape: shapeAt("two.0.relu"), instances: 2 },
+    ]);
+    // The stage of several lines, at its closing brace; a call outside any stage.
+    expect(hintOn(positionOf(text, "stage two {").line + 2)).toEqual([
+      { shape: shapeAt("two.1.relu"), instances: 1 },
+    ]);
+    expect(hintOn(positionOf(text, "head(5)").line)).toEqual([
+      { shape: shapeAt("head.fc"), instances: 1 },
+    ]);
+    expect(hintOn(positionOf(text, "stage one").line)).toEqual([
+      { shape: shapeAt("one.pool"), instances: 1 },
+    ]);
+    const h = await client.request<{ contents: { value: string } }>(
+      "textDocument/hover",
+      at(file, positionOf(text, "pair(c)", 2)),
     );
-    expect(
-      hints.find((h) => h.position.line === positionOf(text, "stage two {").line + 2)?.data.shape ??
-        last("two"),
-    ).toEqual(last("two"));
+    expect(h.contents.value).toContain(`- \`two.0\` ${shapeAt("two.0.relu").join("x")}`);
+    expect(h.contents.value).toContain(`- \`two.1\` ${shapeAt("two.1.relu").join("x")}`);
     const def = await client.request<{ uri: string }[]>(
       "textDocument/definition",
       at(file, positionOf(text, "pair(c)", 1)),

@@ -164,3 +164,45 @@ describe("TextMate grammar source.csn", () => {
     expect(listed.sort()).toEqual(layerWords().sort());
   });
 });
+
+describe("the VS Code extension's manifest", () => {
+  const dir = path.join(root, "editors", "vscode");
+  const manifest = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as {
+    main: string;
+    contributes: {
+      languages: { id: string; extensions: string[]; configuration: string }[];
+      grammars: { language: string; scopeName: string; path: string }[];
+    };
+    dependencies: Record<string, string>;
+  };
+
+  it("declares the language, this grammar and a language configuration that fits the lexer", () => {
+    const [language] = manifest.contributes.languages;
+    expect(language).toMatchObject({ id: "csn", extensions: [".csn"] });
+    const [g] = manifest.contributes.grammars;
+    expect(g).toMatchObject({ language: "csn", scopeName: "source.csn" });
+    expect(path.resolve(dir, g!.path)).toBe(grammarFile);
+    const config = JSON.parse(readFileSync(path.resolve(dir, language!.configuration), "utf8")) as {
+      comments: { lineComment: string };
+      brackets: string[][];
+      indentationRules: { increaseIndentPattern: string; decreaseIndentPattern: string };
+    };
+    expect(config.comments.lineComment).toBe("#");
+    expect(config.brackets).toEqual([
+      ["{", "}"],
+      ["(", ")"],
+    ]);
+    const increase = new RegExp(config.indentationRules.increaseIndentPattern);
+    expect(increase.test("block b(c: int) {")).toBe(true);
+    expect(increase.test("  stage stem { stem(width) }  # one line")).toBe(false);
+    expect(new RegExp(config.indentationRules.decreaseIndentPattern).test("  } else {")).toBe(true);
+  });
+
+  it("starts csnc's server through vscode-languageclient", () => {
+    expect(manifest.dependencies).toHaveProperty("vscode-languageclient");
+    const source = readFileSync(path.join(dir, "src", "extension.ts"), "utf8");
+    expect(source).toContain('"lsp", "--stdio"');
+    expect(source).toContain("vscode-languageclient/node");
+    expect(manifest.main).toBe("./out/extension.js");
+  });
+});

@@ -13,8 +13,9 @@ import { analyse, overlayHost, type Analysis } from "../../compiler/service/proj
 import type { Project } from "../../compiler/service/navigation.js";
 import type { ShapeSource } from "../../compiler/service/shapes.js";
 
-/** The project's .csn files read for references and renames, at most. */
+/** The project's .csn files read for references and renames, at most, and folders searched. */
 const maxProjectFiles = 2000;
+const maxProjectFolders = 10_000;
 
 export const uriToFile = (uri: string): string | undefined => {
   try {
@@ -110,10 +111,13 @@ export class Workspace {
 
   private projectFiles(): string[] {
     const out: string[] = [];
+    let folders = 0;
     const roots = this.roots.length
       ? this.roots
       : [...new Set(this.openFiles().map((f) => projectRoot(f)))];
     const walk = (dir: string) => {
+      // A workspace that is a home folder must not be read whole.
+      if (++folders > maxProjectFolders) return;
       let entries;
       try {
         entries = readdirSync(dir, { withFileTypes: true });
@@ -123,7 +127,13 @@ export class Workspace {
       for (const e of entries) {
         if (out.length >= maxProjectFiles) return;
         const p = path.join(dir, e.name);
-        if (e.isDirectory() && !e.name.startsWith(".") && e.name !== "node_modules") walk(p);
+        if (
+          e.isDirectory() &&
+          !e.name.startsWith(".") &&
+          e.name !== "node_modules" &&
+          e.name !== "dist"
+        )
+          walk(p);
         else if (e.isFile() && e.name.endsWith(".csn")) out.push(p);
       }
     };
