@@ -8,6 +8,7 @@ import { CsncError, RuntimeCodes } from "./errors.js";
 import { planEncoder } from "./executor/encode.js";
 import { MapMode } from "./executor/gpu-flags.js";
 import { clipUpload } from "./executor/clip-upload.js";
+import { framesUpload, isClipFrames, type ClipFrames } from "./executor/frames-upload.js";
 import { toChannelsFirst } from "./executor/host-layout.js";
 import { stagingRing } from "./executor/staging-ring.js";
 import { timeDispatches, type DispatchTimes } from "./executor/profile.js";
@@ -19,7 +20,10 @@ import {
   destroyResources,
 } from "./executor/resources.js";
 
-export type { DispatchTimes };
+export type { ClipFrames, DispatchTimes };
+
+/** A clip as floats (N x C x T x H x W, channels-first), or as decoded frames. */
+export type ClipInput = Float32Array | ClipFrames;
 
 export interface Outputs {
   /** N x classes, row-major. */
@@ -31,14 +35,14 @@ export interface Executor {
   readonly plan: Plan;
   /** Milliseconds spent creating buffers and uploading weights, and compiling pipelines. */
   readonly setup: { readonly buffersMs: number; readonly pipelinesMs: number };
-  /** Runs one inference on an N x C x T x H x W float32 input. */
-  run(input: Float32Array): Promise<Outputs>;
+  /** Runs one inference on an N x C x T x H x W float32 input, or on frames (see ClipFrames). */
+  run(input: ClipInput): Promise<Outputs>;
   /**
    * Runs every input in order, pipelined (see runMany below); `each` sees each clip's outputs
    * as they arrive, with its index.
    */
   runMany(
-    inputs: Iterable<Float32Array> | AsyncIterable<Float32Array>,
+    inputs: Iterable<ClipInput> | AsyncIterable<ClipInput>,
     each?: (outputs: Outputs, index: number) => void,
   ): Promise<Outputs[]>;
   /** A separate profiling run: each dispatch timed on its own (after an ordinary run has set the input). */
@@ -102,30 +106,46 @@ export async function createExecutor(
     };
   };
 
-  /** Uploads `input` through the staging ring and submits its run; the outputs come later. */
-  const submit = async (input: Float32Array): Promise<{ outputs: Promise<Outputs> }> => {
-    if (input.length !== expected) {
+  const frames = framesUpload(device, plan, r);
+
+  /** Uploads `input` through a staging ring and submits its run; the outputs come later. */
+  const submit = async (input: ClipInput): Promise<{ outputs: Promise<Outputs> }> => {
+    if (!isClipFrames(input) && input.length !== expected) {
       throw new CsncError(
         RuntimeCodes.badInput,
         `the input has ${input.length} values; the model was compiled for ${plan.input.shape.join("x")} (${expected})`,
       );
     }
     if (lostMessage()) throw lostError("");
-    const staging = await uploads.acquire().catch((e: unknown) => {
+    const staged = async () => {
+      if (isClipFrames(input)) {
+        const staging = await frames.prepare(input);
+        return {
+          encode: (c: GPUCommandEncoder) => frames.encode(c, staging, input),
+          recycle: () => frames.recycle(staging),
+        };
+      }
+      const staging = await uploads.acquire();
+      upload.write(staging.getMappedRange(), input);
+      staging.unmap();
+      return {
+        encode: (c: GPUCommandEncoder) => upload.encode(c, staging),
+        recycle: () => uploads.recycle(staging),
+      };
+    };
+    const clip = await staged().catch((e: unknown) => {
       throw lostMessage() ? lostError("") : e;
     });
-    upload.write(staging.getMappedRange(), input);
-    staging.unmap();
     const rb = await readbacks.acquire();
     await guarded(device, "running the model", () => {
       const commands = device.createCommandEncoder();
-      upload.encode(commands, staging);
+      clip.encode(commands);
       encoder.encodeAll(commands);
       commands.copyBufferToBuffer(r.buffers[logitsTensor.buffer]!, 0, rb, 0, logitsTensor.bytes);
       commands.copyBufferToBuffer(r.buffers[probsTensor.buffer]!, 0, rb, half, probsTensor.bytes);
       device.queue.submit([commands.finish()]);
     });
-    uploads.recycle(staging);
+    clip.recycle();
     const outputs = readOut(rb);
     // Handled here, awaited later: a failure while other clips are submitted is not "unhandled".
     outputs.catch(() => undefined);
@@ -168,6 +188,7 @@ export async function createExecutor(
     destroy: () => {
       uploads.destroy();
       readbacks.destroy();
+      frames.destroy();
       destroyResources(r);
     },
   };

@@ -18,7 +18,16 @@ export type { Tuning } from "../compiler/kernels/tuning.js";
 export type { Plan } from "../compiler/plan.js";
 export type { Convention } from "../compiler/stats/conventions.js";
 export type { StatsReport } from "../compiler/stats/report.js";
-export type { DispatchTimes, Outputs, Session, SessionWeights } from "./plan-session.js";
+export type {
+  ClipFrames,
+  ClipInput,
+  DispatchTimes,
+  Outputs,
+  Session,
+  SessionWeights,
+} from "./plan-session.js";
+export type { TuningFile, TuningEntry, TunedAdapter } from "./tune/tuning-file.js";
+export { parseTuningFile } from "./tune/tuning-file.js";
 export type { ModelSource, SessionOptions } from "./session.js";
 export type { LoadedWeights } from "./load-weights.js";
 export type { Naming } from "./naming.js";

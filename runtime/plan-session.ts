@@ -2,12 +2,19 @@
 // Without the compiler, so that generated modules (which embed their plan) carry none of it;
 // session.ts adds compiling a graph for the device.
 import type { Plan } from "../compiler/plan.js";
-import { createExecutor, type DispatchTimes, type Executor, type Outputs } from "./executor.js";
+import {
+  createExecutor,
+  type ClipFrames,
+  type ClipInput,
+  type DispatchTimes,
+  type Executor,
+  type Outputs,
+} from "./executor.js";
 import type { Naming } from "./naming.js";
 import type { Tensor } from "./safetensors.js";
 import { packWeights, randomTensors } from "./weights.js";
 
-export type { DispatchTimes, Outputs };
+export type { ClipFrames, ClipInput, DispatchTimes, Outputs };
 
 /** Weights by name (a file's, as readWeights gives them), or He-normal random ones. */
 export type SessionWeights =
@@ -26,15 +33,18 @@ export interface Session {
   readonly tensors: ReadonlyMap<string, Tensor>;
   /** Milliseconds spent compiling the graph (0 for a plan), creating buffers and uploading weights, and compiling pipelines. */
   readonly setup: Executor["setup"] & { readonly compileMs: number };
-  /** One inference on an N x C x T x H x W float32 input, as compiled. */
-  run(input: Float32Array): Promise<Outputs>;
+  /**
+   * One inference on an N x C x T x H x W float32 input, as compiled; or on decoded frames
+   * (N x T x H x W x 3 bytes), normalised on the GPU with a quarter of the bytes uploaded.
+   */
+  run(input: ClipInput): Promise<Outputs>;
   /**
    * Inferences on many inputs (each as `run` takes it), in order, pipelined: the upload of clip
    * k + 1 and the readback of clip k - 1 overlap the compute of clip k. `each` sees each clip's
    * outputs as they arrive. An async iterable lets the caller decode the next clip meanwhile.
    */
   runMany(
-    inputs: Iterable<Float32Array> | AsyncIterable<Float32Array>,
+    inputs: Iterable<ClipInput> | AsyncIterable<ClipInput>,
     each?: (outputs: Outputs, index: number) => void,
   ): Promise<Outputs[]>;
   /** Times each dispatch on its own (after a run has set the input). */

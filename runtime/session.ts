@@ -9,7 +9,14 @@ import type { Plan } from "../compiler/plan.js";
 import { kernelLimits } from "./device.js";
 import { createPlanSession, type Session, type SessionWeights } from "./plan-session.js";
 
-export type { DispatchTimes, Outputs, Session, SessionWeights } from "./plan-session.js";
+export type {
+  ClipFrames,
+  ClipInput,
+  DispatchTimes,
+  Outputs,
+  Session,
+  SessionWeights,
+} from "./plan-session.js";
 
 /** What to run: a compiled plan, or a checked graph to compile for the device. */
 export type ModelSource =

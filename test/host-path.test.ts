@@ -97,6 +97,60 @@ describe.each(backends)("the host path on %s", (backend, adapterClass, clipLayou
     }
   });
 
+  it.each([
+    [clipLayout, model],
+    ["nthwc", model.replace("conv(16, 3x3x3, stride = 1x2x2)", "conv(16, 1x1x1)")],
+  ])(
+    "normalises uint8 frames on the GPU to the float path's numbers (%s clip)",
+    async (layout, source) => {
+      const graph = buildGraph(source, { batch: 2 });
+      const { device: real } = await gpuDevice(backend);
+      const { device, calls } = countingDevice(real);
+      const session = await createSession({
+        graph,
+        tuning: defaultTuning[adapterClass],
+        weights: { random: 5 },
+        device,
+      });
+      try {
+        expect(session.plan.input.layout).toBe(layout);
+        const [n, c, t, h, w] = graph.nodes[0]!.shape as [number, number, number, number, number];
+        const { mean, std } = {
+          mean: [110.201, 100.64, 95.997],
+          std: [58.149, 56.47, 55.332],
+        } as const;
+        const framesOf = (seed: number) =>
+          Uint8Array.from(randomArray(n * t * h * w * 3, seed), (x) =>
+            Math.floor((x + 1) * 127.99),
+          );
+        // The float path: the host normalises N x T x H x W x 3 bytes into N x 3 x T x H x W.
+        const floats = (bytes: Uint8Array) => {
+          const out = new Float32Array(n * c * t * h * w);
+          for (let i = 0; i < n; i++)
+            for (let ch = 0; ch < 3; ch++)
+              for (let p = 0; p < t * h * w; p++)
+                out[(i * 3 + ch) * t * h * w + p] =
+                  (bytes[(i * t * h * w + p) * 3 + ch]! - mean[ch]) / std[ch];
+          return out;
+        };
+        const clips = [11, 12, 13].map(framesOf);
+        const first = await session.run({ frames: clips[0]!, mean, std });
+        calls.clear();
+        const rest = await session.runMany(clips.slice(1).map((frames) => ({ frames, mean, std })));
+        expect(Object.fromEntries(calls)).toEqual({});
+        for (const [i, out] of [first, ...rest].entries()) {
+          const expected = await session.run(floats(clips[i]!));
+          expect(relL2(out.logits, expected.logits)).toBeLessThan(1e-5);
+        }
+        await expect(session.run({ frames: new Uint8Array(7), mean, std })).rejects.toThrow(
+          /the frames hold 7 bytes; the model's clip 2x3x4x16x16 takes 6144/,
+        );
+      } finally {
+        session.destroy();
+      }
+    },
+  );
+
   it("reports a wrong-sized clip in runMany without losing the clips before it", async () => {
     const graph = buildGraph(model);
     const { device } = await gpuDevice(backend);
