@@ -537,3 +537,42 @@ describe("csnc lsp: an unseen model outside csnc's models", () => {
     expect(d!.range.start.line).toBe(9);
   });
 });
+
+describe("csnc lsp: hostile text", () => {
+  it("binary bytes, deep nesting, a huge body and a long line: answered, never a crash", async () => {
+    const cases: [string, string][] = [
+      [
+        "binary.csn",
+        Array.from({ length: 4000 }, (_, i) => String.fromCharCode((i * 7919) % 256)).join(""),
+      ],
+      [
+        "deep.csn",
+        `model m() {\n  input 3x8x8x8\n  conv(${"(".repeat(5000)}1${")".repeat(5000)}, 1x1x1)\n}\n`,
+      ],
+      ["braces.csn", `model m() ${"{".repeat(3000)}\n`],
+      ["long.csn", `model m() {\n  input 3x8x8x8\n${"  relu\n".repeat(10_000)}}\n`],
+      ["line.csn", `model m() { input 3x8x8x8 ${"relu ".repeat(20_000)}`],
+    ];
+    for (const [name, text] of cases) {
+      const file = path.join(work, name);
+      const ds = await open(file, text);
+      expect(Array.isArray(ds), name).toBe(true);
+      const p = { line: 2, character: 4 };
+      for (const method of [
+        "textDocument/hover",
+        "textDocument/completion",
+        "textDocument/signatureHelp",
+        "textDocument/definition",
+      ])
+        await expect(client.request(method, at(file, p)), `${name} ${method}`).resolves.not.toThrow;
+      await client.request("textDocument/inlayHint", { ...doc(file), range: whole });
+      await client.request("textDocument/semanticTokens/full", doc(file));
+      await client.request("textDocument/documentSymbol", doc(file));
+      await client.request("textDocument/formatting", {
+        ...doc(file),
+        options: { tabSize: 2, insertSpaces: true },
+      });
+      client.notify("textDocument/didClose", doc(file));
+    }
+  }, 120_000);
+});

@@ -54,6 +54,12 @@ function inCommentOrString(text: string, offset: number): boolean {
   return quoted;
 }
 
+/**
+ * Content assist walks the grammar over every token it is given: a declaration longer than
+ * this (no real one comes close; garbage might) gets no completion rather than a stall.
+ */
+const maxAssistTokens = 5000;
+
 // The tokens of the top-level declaration the cursor is in, up to the cursor.
 function declarationTokens(before: readonly IToken[]): IToken[] {
   let depth = 0;
@@ -71,7 +77,9 @@ function declarationTokens(before: readonly IToken[]): IToken[] {
 export function complete(a: Analysis, offset: number): Completion[] {
   if (inCommentOrString(a.text, offset)) return [];
   const before = tokensBefore(a.syntax.tokens, offset);
-  const next = nextTokens(declarationTokens(before));
+  const declaration = declarationTokens(before);
+  if (declaration.length > maxAssistTokens) return [];
+  const next = nextTokens(declaration);
   const out: Completion[] = [];
   const seen = new Set<string>();
   const add = (c: Completion) => {

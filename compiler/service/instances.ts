@@ -15,11 +15,36 @@ export interface Instance {
   readonly nodes: readonly Node[];
 }
 
-const within = (inner: Span | undefined, outer: Span) =>
-  inner !== undefined &&
-  inner.file === outer.file &&
-  inner.start >= outer.start &&
-  inner.end <= outer.end;
+/** A place a layer came from: its own line (outside 0) or its i-th origin note (outside i + 1). */
+interface Anchor {
+  readonly start: number;
+  readonly end: number;
+  readonly node: Node;
+  /** Where the notes outside a statement at this anchor begin. */
+  readonly outside: number;
+}
+
+// Per graph, its anchors by file, sorted by start: a query reads only those inside its span,
+// so hints for a file of thousands of statements stay linear.
+const anchorCache = new WeakMap<Graph, Map<string, Anchor[]>>();
+function anchorsOf(graph: Graph): Map<string, Anchor[]> {
+  const known = anchorCache.get(graph);
+  if (known) return known;
+  const byFile = new Map<string, Anchor[]>();
+  const add = (span: Span | undefined, node: Node, outside: number) => {
+    if (!span) return;
+    const list = byFile.get(span.file) ?? [];
+    list.push({ start: span.start, end: span.end, node, outside });
+    byFile.set(span.file, list);
+  };
+  for (const node of graph.nodes) {
+    add(node.span, node, 0);
+    node.origin.forEach((n, i) => add(n.span, node, i + 1));
+  }
+  for (const list of byFile.values()) list.sort((a, b) => a.start - b.start);
+  anchorCache.set(graph, byFile);
+  return byFile;
+}
 
 function commonPath(nodes: readonly Node[]): string {
   let parts = nodes[0]!.path.split(".");
@@ -36,19 +61,25 @@ function commonPath(nodes: readonly Node[]): string {
 export function instancesOf(span: Span, graphs: readonly Graph[]): Instance[] {
   const out: Instance[] = [];
   for (const graph of graphs) {
+    const anchors = anchorsOf(graph).get(span.file) ?? [];
+    let lo = 0;
+    let hi = anchors.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (anchors[mid]!.start < span.start) lo = mid + 1;
+      else hi = mid;
+    }
+    // Per layer, the outermost of its places inside the statement.
+    const outside = new Map<Node, number>();
+    for (let i = lo; i < anchors.length && anchors[i]!.start <= span.end; i++) {
+      const a = anchors[i]!;
+      if (a.end > span.end) continue;
+      outside.set(a.node, Math.max(outside.get(a.node) ?? 0, a.outside));
+    }
     const groups = new Map<string, Node[]>();
-    for (const node of graph.nodes) {
-      let outside: number; // where the notes outside the statement begin
-      if (within(node.span, span)) outside = 0;
-      else {
-        let last = -1;
-        for (let i = 0; i < node.origin.length; i++)
-          if (within(node.origin[i]!.span, span)) last = i;
-        if (last < 0) continue;
-        outside = last + 1;
-      }
+    for (const [node, from] of [...outside].sort((a, b) => a[0].id - b[0].id)) {
       const key = node.origin
-        .slice(outside)
+        .slice(from)
         .map((n) => `${n.span?.start}:${n.span?.file}:${n.message}`)
         .join("|");
       const list = groups.get(key);
