@@ -28,6 +28,7 @@ export function startServer(streams: Streams): Promise<void> {
   const documents = new TextDocuments(TextDocument);
   const ws = new Workspace();
   const timers = new Map<string, NodeJS.Timeout>();
+  let refreshHints = false; // whether the client takes inlay hint refresh requests
 
   const log = (what: string, e: unknown) =>
     connection.console.error(`csnc lsp: ${what} failed: ${(e as Error)?.stack ?? String(e)}`);
@@ -63,7 +64,8 @@ export function startServer(streams: Streams): Promise<void> {
         publish(file);
         // Files that import this one see its new text.
         for (const d of dependents) publish(d);
-        connection.languages.inlayHint.refresh().catch(() => undefined);
+        // Hints of other files may change with this one (their blocks' shapes).
+        if (refreshHints) connection.languages.inlayHint.refresh().catch(() => undefined);
       }, delay),
     );
   };
@@ -72,6 +74,7 @@ export function startServer(streams: Streams): Promise<void> {
     const folders = params.workspaceFolders?.map((f) => uriToFile(f.uri)) ?? [];
     const root = params.rootUri ? uriToFile(params.rootUri) : undefined;
     ws.roots = [...folders, root].filter((f): f is string => f !== undefined);
+    refreshHints = params.capabilities.workspace?.inlayHint?.refreshSupport === true;
     return {
       capabilities: {
         textDocumentSync: TextDocumentSyncKind.Incremental,
@@ -79,7 +82,7 @@ export function startServer(streams: Streams): Promise<void> {
         definitionProvider: true,
         referencesProvider: true,
         renameProvider: { prepareProvider: true },
-        completionProvider: { triggerCharacters: ["(", ",", " ", "=", ":"] },
+        completionProvider: { triggerCharacters: ["(", ",", "="] },
         signatureHelpProvider: { triggerCharacters: ["(", ","] },
         documentSymbolProvider: true,
         documentFormattingProvider: true,
