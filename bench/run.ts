@@ -2,7 +2,11 @@
 // Runtime CPU on csnc's own ONNX export, and a naive one-invocation-per-output conv baseline on
 // the same adapter. Prints a table of medians and ratios and appends it to BENCHMARKS.md.
 //   npm run bench -- [--model models/ir-csn-50.csn] [--shape 1x3x8x112x112] [--iterations 3]
-//                    [--backends opengles,swiftshader,gpu] [--naive opengles|swiftshader|none] [--no-append]
+//                    [--backends opengles,swiftshader,gpu] [--naive opengles|swiftshader|none]
+//                    [--tune SECONDS] [--batch N] [--no-append]
+// --tune: also tune each adapter (csnc tune's tuner, that budget) and time the tuned plan beside
+// the default one. --batch N: also throughput in clips/s: N clips through the pipelined
+// runMany, the model compiled for batch N, and ONNX Runtime on a batch of N.
 import { appendFileSync, existsSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -21,7 +25,11 @@ import { requestDevice } from "../runtime/device.js";
 import { kernelProfiles, median } from "../runtime/profile.js";
 import { randomInput } from "../runtime/random-input.js";
 import type { Tensor } from "../runtime/safetensors.js";
-import { createSession, type DispatchTimes } from "../runtime/session.js";
+import { createSession, type DispatchTimes, type Session } from "../runtime/session.js";
+import { lower } from "../compiler/passes/index.js";
+import type { Tuning } from "../compiler/kernels/tuning.js";
+import { isCpuAdapter, kernelLimits } from "../runtime/device.js";
+import { tune } from "../runtime/tune/tuner.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -30,18 +38,22 @@ const { values: args } = parseArgs({
     iterations: { type: "string", default: "3" },
     backends: { type: "string", default: "gpu,swiftshader,opengles" },
     naive: { type: "string", default: "opengles" },
+    tune: { type: "string", default: "0" },
+    batch: { type: "string", default: "1" },
     "no-append": { type: "boolean", default: false },
   },
 });
 const iterations = Number(args.iterations);
+const tuneSeconds = Number(args.tune);
+const batch = Number(args.batch);
 const shape = args.shape!.split("x").map(Number);
 const log = (s: string) => process.stderr.write(s + "\n");
 
-function loadGraph(): Graph {
+function loadGraph(n = shape[0]): Graph {
   const file = path.resolve(args.model!);
   const r = checkFile(file, projectRoot(file), nodeHost, {
     input: shape.slice(1) as [number, number, number, number],
-    batch: shape[0],
+    batch: n,
   });
   if (r.diagnostics.length) throw new Error(r.diagnostics.map((d) => d.message).join("\n"));
   return r.graphs[0]!;
@@ -62,30 +74,63 @@ async function timeCsnc(
 ) {
   const acquired = await acquireAdapter(backend);
   const device = await requestDevice(acquired.adapter);
+  const weights = tensors ? { tensors, naming: "csnc" as const } : { random: 1 };
   try {
-    const session = await createSession({
-      graph,
-      tuning: { ...tuningFor(acquired.adapter.info), naive },
-      weights: tensors ? { tensors, naming: "csnc" } : { random: 1 },
-      device,
-    });
+    const base = { ...tuningFor(acquired.adapter.info), naive };
+    const time = async (tuning: Tuning, label: string) => {
+      const session = await createSession({ graph, tuning, weights, device });
+      const input = randomInput(session.plan.input.shape, 1);
+      const runs = naive ? 1 : iterations;
+      await session.run(input); // warm-up: first-use costs (pipeline caches, page faults)
+      const ms: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const t = performance.now();
+        await session.run(input);
+        ms.push(performance.now() - t);
+        log(`  ${label} on ${acquired.backend}: ${ms.at(-1)!.toFixed(0)} ms`);
+      }
+      return { session, medianMs: median(ms), input };
+    };
+    const untuned = await time(base, naive ? "naive" : "csnc");
+    const { session, medianMs } = untuned;
     const { plan } = session;
-    const input = randomInput(plan.input.shape, 1);
-    const runs = naive ? 1 : iterations;
-    await session.run(input); // warm-up: first-use costs (pipeline caches, page faults)
-    const ms: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const t = performance.now();
-      await session.run(input);
-      ms.push(performance.now() - t);
-      log(`  ${naive ? "naive" : "csnc"} on ${acquired.backend}: ${ms.at(-1)!.toFixed(0)} ms`);
-    }
     const kernels = await session.profile();
+    const throughput =
+      !naive && batch > 1 ? await clipsPerSecond(session, untuned.input) : undefined;
     session.destroy();
-    return { acquired, plan, weights: session.tensors, medianMs: median(ms), kernels };
+    let tuned: { medianMs: number; choices: number; tuneMs: number } | undefined;
+    if (!naive && tuneSeconds > 0) {
+      const limits = kernelLimits(device);
+      log(`  tuning on ${acquired.backend} (${tuneSeconds} s budget)`);
+      const r = await tune({
+        graph: lower(graph),
+        device,
+        limits,
+        tuning: base,
+        budgetMs: tuneSeconds * 1000,
+        cpu: isCpuAdapter(acquired.adapter),
+      });
+      const t = await time({ ...base, choices: r.choices }, "csnc tuned");
+      t.session.destroy();
+      tuned = { medianMs: t.medianMs, choices: Object.keys(r.choices).length, tuneMs: r.elapsedMs };
+    }
+    return { acquired, plan, weights: session.tensors, medianMs, kernels, tuned, throughput };
   } finally {
     device.destroy();
   }
+}
+
+/** Clips/s: one clip at a time, `batch` clips through runMany, the model compiled for `batch`. */
+async function clipsPerSecond(session: Session, clip: Float32Array) {
+  const clips = Array.from({ length: batch }, () => clip);
+  const t0 = performance.now();
+  for (const c of clips) await session.run(c);
+  const sequential = (batch * 1000) / (performance.now() - t0);
+  await session.runMany(clips);
+  const t1 = performance.now();
+  await session.runMany(clips);
+  const pipelined = (batch * 1000) / (performance.now() - t1);
+  return { sequential, pipelined };
 }
 
 async function timeOrt(graph: Graph, tensors: ReadonlyMap<string, Tensor>, threads: number) {
@@ -124,6 +169,59 @@ function topKernels(plan: Plan, times: DispatchTimes, naive?: DispatchTimes): st
   return table(columns(["layer", "kernel"], ["ms", "share", "GFLOP/s", "GB/s", "vs naive"]), rows);
 }
 
+/** Clips/s of each engine: one clip at a time, N pipelined, and a batch-N model. */
+async function throughputTable(
+  results: ReadonlyMap<string, Awaited<ReturnType<typeof timeCsnc>>>,
+  tensors: ReadonlyMap<string, Tensor> | undefined,
+  threads: number,
+): Promise<string> {
+  const batched = loadGraph(batch);
+  const rows: string[][] = [];
+  for (const [backend, r] of results) {
+    if (!r.throughput) continue;
+    const device = await requestDevice((await acquireAdapter(backend as Backend)).adapter);
+    const session = await createSession({
+      graph: batched,
+      tuning: tuningFor(device.adapterInfo ?? {}),
+      weights: tensors ? { tensors, naming: "csnc" } : { random: 1 },
+      device,
+    });
+    const input = randomInput(session.plan.input.shape, 1);
+    await session.run(input);
+    const t = performance.now();
+    await session.run(input);
+    const model = (batch * 1000) / (performance.now() - t);
+    session.destroy();
+    device.destroy();
+    const { sequential, pipelined } = r.throughput;
+    rows.push([
+      `csnc on ${backend}`,
+      sequential.toFixed(2),
+      pipelined.toFixed(2),
+      model.toFixed(2),
+      `${(Math.max(pipelined, model) / sequential).toFixed(2)}x`,
+    ]);
+  }
+  if (tensors) {
+    const one = 1000 / (await timeOrt(loadGraph(1), tensors, threads));
+    const many = (batch * 1000) / (await timeOrt(batched, tensors, threads));
+    rows.push([
+      "ONNX Runtime CPU",
+      one.toFixed(2),
+      "",
+      many.toFixed(2),
+      `${(many / one).toFixed(2)}x`,
+    ]);
+  }
+  return `Throughput, clips/s (${batch} clips of ${shape.slice(1).join("x")}):\n\n${table(
+    columns(
+      ["engine"],
+      ["one at a time", `${batch} via runMany`, `batch-${batch} model`, `best / one at a time`],
+    ),
+    rows,
+  )}`;
+}
+
 async function main() {
   const graph = loadGraph();
   const threads = os.availableParallelism();
@@ -148,6 +246,13 @@ async function main() {
         medianMs: r.medianMs,
         note: `${r.plan.dispatches.length} dispatches, ${iterations} runs`,
       });
+      if (r.tuned)
+        rows.push({
+          engine: "csnc, tuned",
+          adapter: `${r.acquired.backend} (${r.acquired.description})`,
+          medianMs: r.tuned.medianMs,
+          note: `${r.tuned.choices} step shapes take a measured variant (tuned in ${(r.tuned.tuneMs / 1000).toFixed(0)} s)`,
+        });
       if (r.acquired.backend !== "vulkan")
         csncCpuMs = csncCpuMs === undefined ? r.medianMs : Math.min(csncCpuMs, r.medianMs);
     } catch (e) {
@@ -174,6 +279,7 @@ async function main() {
       note: "csnc's ONNX export",
     });
   }
+  if (batch > 1) details.push(await throughputTable(results, tensors, threads));
   const reference = csncCpuMs;
   const rendered = table(
     [
