@@ -77,6 +77,7 @@ describe("csnc lsp under the mutation corpus", () => {
           }),
           client.request("textDocument/semanticTokens/full", doc),
           client.request("textDocument/documentSymbol", doc),
+          client.request("textDocument/prepareRename", { ...doc, position: p }),
           client.request("textDocument/formatting", {
             ...doc,
             options: { tabSize: 2, insertSpaces: true },

@@ -35,6 +35,8 @@ interface StatsLayer {
   location: { file: string; line: number; col: number };
 }
 interface Stats {
+  output: { shape: number[] };
+  totals: { params: number; macs: number; interactions: number };
   layers: StatsLayer[];
   stages: { name: string; params: number; macs: number; interactions: number }[];
 }
@@ -175,6 +177,16 @@ describe("csnc lsp: shapes", () => {
     );
     expect(sig.contents.value).toContain("block bottleneck_stage(n: int, out: int");
     expect(sig.contents.value).toContain("A stage of n bottlenecks");
+    // On the model's name: its signature, output and totals.
+    const m = await client.request<{ contents: { value: string } }>(
+      "textDocument/hover",
+      at(file, positionOf(text, "ir_csn_152(", 3)),
+    );
+    expect(m.contents.value).toContain("model ir_csn_152(width: int = 64");
+    expect(m.contents.value).toContain(`output \`${s.output.shape.join("x")}\``);
+    expect(m.contents.value).toContain(`(${s.totals.params.toLocaleString("en")})`);
+    expect(m.contents.value).toContain(`(${s.totals.macs.toLocaleString("en")})`);
+    expect(m.contents.value).toContain(`(${s.totals.interactions.toLocaleString("en")})`);
   });
 
   it("a layer of a block used 50 times: inlay hint and hover list the instances from the open model", async () => {
@@ -539,6 +551,12 @@ describe("csnc lsp: an unseen model outside csnc's models", () => {
 });
 
 describe("csnc lsp: hostile text", () => {
+  it("without --stdio it is a usage error", async () => {
+    const r = await run("lsp");
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("csnc lsp needs --stdio");
+  });
+
   it("binary bytes, deep nesting, a huge body and a long line: answered, never a crash", async () => {
     const cases: [string, string][] = [
       [

@@ -36,8 +36,9 @@ export function hover(a: Analysis, offset: number, source: ShapeSource): HoverRe
     const lines = [signatureMarkdown(blockSignature(decl, a.text))];
     if (decl.kind === "model") {
       const graph = source.own.find((g) => g.model === decl.name);
-      const out = graph && graph.nodes[graph.output];
-      if (out) lines.push("", `output \`${out.shape.join("x")}\` (N x C x T x H x W)`);
+      // The whole model as one instance: its output and its totals.
+      const shapes = graph && instancesMarkdown([{ path: "", graph, nodes: graph.nodes }]);
+      if (shapes) lines.push("", shapes);
     }
     return { markdown: lines.join("\n"), ...decl.nameSpan };
   }
@@ -68,7 +69,8 @@ export function hover(a: Analysis, offset: number, source: ShapeSource): HoverRe
   else if (s.kind === "input") parts.push("**input**");
   const shapes = instancesMarkdown(instancesFor(s.span, source));
   if (shapes) parts.push("", shapes);
-  else if (!a.check.graphs.length && a.check.diagnostics.length)
-    parts.push("", "_no shapes: the file has errors_");
+  else if (a.check.diagnostics.length) parts.push("", "_no shapes: the file has errors_");
+  else if (decl.kind === "block")
+    parts.push("", "_no shapes: open a model that uses this block to see them_");
   return parts.length ? { markdown: parts.join("\n"), ...range } : undefined;
 }
