@@ -3,10 +3,11 @@
 // the same adapter. Prints a table of medians and ratios and appends it to BENCHMARKS.md.
 //   npm run bench -- [--model models/ir-csn-50.csn] [--shape 1x3x8x112x112] [--iterations 3]
 //                    [--backends opengles,swiftshader,gpu] [--naive opengles|swiftshader|none]
-//                    [--tune SECONDS] [--batch N] [--no-append]
+//                    [--tune SECONDS] [--batch N] [--toggles a,b] [--no-append]
 // --tune: also tune each adapter (csnc tune's tuner, that budget) and time the tuned plan beside
 // the default one. --batch N: also throughput in clips/s: N clips through the pipelined
-// runMany, the model compiled for batch N, and ONNX Runtime on a batch of N.
+// runMany, the model compiled for batch N, and ONNX Runtime on a batch of N. --toggles: Dawn
+// toggles enabled for csnc's adapters (e.g. disable_workgroup_init, skip_validation).
 import { appendFileSync, existsSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -39,6 +40,7 @@ const { values: args } = parseArgs({
     backends: { type: "string", default: "gpu,swiftshader,opengles" },
     naive: { type: "string", default: "opengles" },
     tune: { type: "string", default: "0" },
+    toggles: { type: "string", default: "" },
     batch: { type: "string", default: "1" },
     "no-append": { type: "boolean", default: false },
   },
@@ -46,6 +48,7 @@ const { values: args } = parseArgs({
 const iterations = Number(args.iterations);
 const tuneSeconds = Number(args.tune);
 const batch = Number(args.batch);
+const toggles = args.toggles ? args.toggles.split(",") : [];
 const shape = args.shape!.split("x").map(Number);
 const log = (s: string) => process.stderr.write(s + "\n");
 
@@ -72,7 +75,7 @@ async function timeCsnc(
   tensors: ReadonlyMap<string, Tensor> | undefined,
   naive: boolean,
 ) {
-  const acquired = await acquireAdapter(backend);
+  const acquired = await acquireAdapter(backend, { toggles });
   const device = await requestDevice(acquired.adapter);
   const weights = tensors ? { tensors, naming: "csnc" as const } : { random: 1 };
   try {
@@ -256,7 +259,8 @@ async function main() {
       if (r.acquired.backend !== "vulkan")
         csncCpuMs = csncCpuMs === undefined ? r.medianMs : Math.min(csncCpuMs, r.medianMs);
     } catch (e) {
-      log(`  ${backend}: skipped (${(e as Error).message.split("\n")[0]})`);
+      log(`  ${backend}: skipped (${(e as Error).message.split("\n")[0] || String(e)})`);
+      if (process.env.CSNC_DEBUG) log((e as Error).stack ?? "");
     }
   }
   let naiveTimes: { backend: string; times: DispatchTimes; medianMs: number } | undefined;
@@ -355,6 +359,7 @@ async function main() {
     );
   }
   const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
+  if (toggles.length) details.push(`Dawn toggles enabled for csnc: ${toggles.join(", ")}`);
   const report = [
     `${graph.model} at ${shape.join("x")}, ${new Date().toISOString().slice(0, 10)}, ${cpu}`,
     "",

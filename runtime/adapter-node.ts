@@ -27,6 +27,12 @@ export interface AcquireOptions {
   readonly backendHint?: (name: string) => string;
   /** A generated module asks (its user installs `webgpu`), not csnc itself (`npm ci` does). */
   readonly forModule?: boolean;
+  /**
+   * Dawn toggles to enable on the instance, e.g. `disable_workgroup_init` (csnc's kernels
+   * never read workgroup memory before writing it) or `skip_validation` (unsafe: only for
+   * measuring). Benchmarks measure each (BENCHMARKS.md); nothing enables them by default.
+   */
+  readonly toggles?: readonly string[];
 }
 
 type NodeModules = Awaited<ReturnType<typeof nodeModules>>;
@@ -133,6 +139,7 @@ export async function acquireAdapter(
   const g = globalThis as unknown as { __csncGpus?: GPU[] };
   const instances = (g.__csncGpus ??= []);
   const hint = o.backendHint ?? ((name: string) => `--backend ${name}`);
+  const enabled = o.toggles?.length ? [`enable-dawn-features=${o.toggles.join(",")}`] : [];
 
   const vulkan = async (icd?: string) => {
     if (icd && !fs.existsSync(icd)) return undefined;
@@ -148,7 +155,11 @@ export async function acquireAdapter(
     }
     try {
       // Dawn rounds timestamps to 65.5 us unless told otherwise; profiles need the real values.
-      const gpu = webgpu.create(["backend=vulkan", "disable-dawn-features=timestamp_quantization"]);
+      const gpu = webgpu.create([
+        "backend=vulkan",
+        "disable-dawn-features=timestamp_quantization",
+        ...enabled,
+      ]);
       instances.push(gpu);
       return (await gpu.requestAdapter({ powerPreference: "high-performance" })) ?? undefined;
     } finally {
@@ -161,7 +172,7 @@ export async function acquireAdapter(
   };
   const opengles = async () => {
     process.env.EGL_PLATFORM ??= "surfaceless";
-    const gpu = webgpu.create(["backend=opengles"]);
+    const gpu = webgpu.create(["backend=opengles", ...enabled]);
     instances.push(gpu);
     return (
       (await gpu.requestAdapter({ featureLevel: "compatibility" } as GPURequestAdapterOptions)) ??

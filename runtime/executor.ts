@@ -126,7 +126,7 @@ export async function createExecutor(
         };
       }
       const staging = await uploads.acquire();
-      upload.write(staging.getMappedRange(), input);
+      upload.write(uploads.range(staging), input);
       staging.unmap();
       return {
         encode: (c: GPUCommandEncoder) => upload.encode(c, staging),

@@ -45,11 +45,13 @@ export function framesUpload(device: GPUDevice, plan: Plan, r: Resources): Frame
     std: f.std,
     ...(texture ? { texture, texelsPerRow: bytesPerRow / 16 } : {}),
   });
-  const probe = normaliseKernel(
-    spec({ frames: new Uint8Array(), mean: [0, 0, 0], std: [1, 1, 1] }),
-    kernelLimits(device),
-  );
-  let made: { ring: StagingRing; bytes: GPUBuffer; out: GPUBuffer } | undefined;
+  // The kernel's sizes, which do not depend on the normalisation (3-channel clips only).
+  const sizes = () =>
+    normaliseKernel(
+      spec({ frames: new Uint8Array(), mean: [0, 0, 0], std: [1, 1, 1] }),
+      kernelLimits(device),
+    );
+  let made: { ring: StagingRing; bytes: GPUBuffer; out: GPUBuffer; inputBytes: number } | undefined;
   const pipelines = new Map<
     string,
     {
@@ -75,6 +77,7 @@ export function framesUpload(device: GPUDevice, plan: Plan, r: Resources): Frame
           RuntimeCodes.badInput,
           "the frames' mean and std must be finite, std non-zero",
         );
+      const probe = sizes();
       made ??= await guarded(device, "allocating the frames' buffers", () => ({
         ring: stagingRing(device, "upload", probe.inputBytes, 2),
         bytes: device.createBuffer({
@@ -88,6 +91,7 @@ export function framesUpload(device: GPUDevice, plan: Plan, r: Resources): Frame
               usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC,
             })
           : inputBuffer(),
+        inputBytes: probe.inputBytes,
       }));
       const key = keyOf(f);
       if (!pipelines.has(key)) {
@@ -109,14 +113,14 @@ export function framesUpload(device: GPUDevice, plan: Plan, r: Resources): Frame
         pipelines.set(key, { pipeline, group, dispatch: k.dispatch });
       }
       const staging = await made.ring.acquire();
-      new Uint8Array(staging.getMappedRange()).set(f.frames);
+      new Uint8Array(made.ring.range(staging)).set(f.frames);
       staging.unmap();
       return staging;
     },
     encode(commands, staging, f) {
       const m = made!;
       const p = pipelines.get(keyOf(f))!;
-      commands.copyBufferToBuffer(staging, 0, m.bytes, 0, probe.inputBytes);
+      commands.copyBufferToBuffer(staging, 0, m.bytes, 0, m.inputBytes);
       const pass = commands.beginComputePass();
       pass.setPipeline(p.pipeline);
       pass.setBindGroup(0, p.group);

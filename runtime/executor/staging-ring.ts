@@ -8,6 +8,8 @@ import { BufferUsage, MapMode } from "./gpu-flags.js";
 export interface StagingRing {
   /** A buffer ready for its role: mapped for writing (uploads) or unmapped (readbacks). */
   acquire(): Promise<GPUBuffer>;
+  /** An acquired upload buffer's mapped range (use this, not getMappedRange, once per mapping). */
+  range(b: GPUBuffer): ArrayBuffer;
   /**
    * After the submit that used `b`: an upload buffer is mapped again for the next write and
    * rejoins the ring when that resolves.
@@ -38,6 +40,7 @@ export function stagingRing(
     if (next) next.resolve(b);
     else free.push(b);
   };
+  const firstRanges = new Map<GPUBuffer, ArrayBuffer>();
   // All made up front, so that no later run allocates.
   for (let i = 0; i < depth; i++) {
     const b = device.createBuffer({
@@ -49,6 +52,14 @@ export function stagingRing(
       mappedAtCreation: kind === "upload",
       label: `${kind} staging ${i}`,
     });
+    // Zeroed here, not trusted to be: the clip texture's border and spare channels are never
+    // written, and Dawn's disable_lazy_clear_for_mapped_at_creation_buffer leaves them as found.
+    // A mapping's range can be got only once: the zeroed one is kept for the first write.
+    if (kind === "upload") {
+      const range = b.getMappedRange();
+      new Uint8Array(range).fill(0);
+      firstRanges.set(b, range);
+    }
     all.push(b);
     free.push(b);
   }
@@ -68,6 +79,11 @@ export function stagingRing(
           for (const w of waiting.splice(0)) w.reject(e);
         },
       );
+    },
+    range(b) {
+      const first = firstRanges.get(b);
+      firstRanges.delete(b);
+      return first ?? b.getMappedRange();
     },
     release: hand,
     destroy() {
