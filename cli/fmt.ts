@@ -2,11 +2,11 @@
 // (grammar/format.ts); `--check` writes nothing and lists the files that would change. Exit 1
 // when a file would change (--check), has errors or cannot be read or written.
 import { Command } from "commander";
-import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, realpathSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { formatDiagnostic, printable } from "../grammar/index.js";
 import { formatSource } from "../grammar/format.js";
-import { maxSourceBytes } from "../compiler/node-host.js";
+import { nodeHost } from "../compiler/node-host.js";
 import { plainReason, writeOutput, type CliIo } from "./io.js";
 
 interface FmtOptions {
@@ -74,15 +74,11 @@ export function fmtCommand(io: CliIo): Command {
       let changed = 0;
       for (const file of files) {
         const shown = printable(file);
-        let text: string;
-        try {
-          if (statSync(file).size > maxSourceBytes)
-            throw Object.assign(new Error(), { code: "EFBIG" });
-          text = readFileSync(file, "utf8");
-        } catch (e) {
-          io.err(
-            `csnc: error: cannot read ${shown}: ${plainReason((e as NodeJS.ErrnoException).code)}`,
-          );
+        // Read as `csnc check` reads sources: the same size limit and reasons.
+        const text = nodeHost.read(file);
+        if (text === undefined) {
+          const why = nodeHost.unreadable?.(file).reason ?? "it cannot be read";
+          io.err(`csnc: error: cannot read ${shown}: ${why}`);
           failed = true;
           continue;
         }

@@ -8,6 +8,7 @@ import {
   readdirSync,
   readFileSync,
   symlinkSync,
+  truncateSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -159,6 +160,13 @@ describe("csnc fmt", () => {
     const l = await run("fmt", link);
     expect(l.code).toBe(1);
     expect(l.err).toContain("is a symbolic link; format the file it points to");
+
+    const big = path.join(work, "big.csn");
+    writeFileSync(big, "");
+    truncateSync(big, 70 * 2 ** 20); // sparse: nothing written
+    const b2 = await run("fmt", big);
+    expect(b2.code).toBe(1);
+    expect(b2.err).toContain("it is 70 MB, and csnc reads .csn files of up to 64 MB");
 
     const missing = await run("fmt", path.join(work, "nope.csn"));
     expect(missing.code).toBe(1);

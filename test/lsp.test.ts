@@ -131,6 +131,20 @@ describe("csnc lsp: diagnostics", () => {
       ["CSN2002", 5],
     ]);
     expect(ds[0]!.message).toContain("hint: did you mean 'conv'");
+    // An incremental edit, as editors send them: the first error fixed in place.
+    const fixed = client.diagnostics(file);
+    client.notify("textDocument/didChange", {
+      textDocument: { uri: uri(file), version: ++version },
+      contentChanges: [
+        {
+          range: { start: { line: 4, character: 2 }, end: { line: 4, character: 7 } },
+          text: "conv",
+        },
+      ],
+    });
+    expect((await fixed).diagnostics.map((d) => [d.code, d.range.start.line])).toEqual([
+      ["CSN2002", 5],
+    ]);
   });
 });
 
