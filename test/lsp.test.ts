@@ -122,6 +122,29 @@ describe("csnc lsp: diagnostics", () => {
     expect(await change(file, text)).toEqual([]);
   });
 
+  it("an edit of an open imported file checks the files that import it again", async () => {
+    const blocks = model("lib/blocks.csn");
+    const btext = read(blocks);
+    const file = model("variants/bottleneck-g.csn");
+    await open(blocks);
+    // bottleneck-g.csn is open (the test before): it is published again with the error.
+    const again = client.next(
+      (m) =>
+        m.method === "textDocument/publishDiagnostics" &&
+        (m.params as { uri: string; diagnostics: Diagnostic[] }).uri === uri(file) &&
+        (m.params as { diagnostics: Diagnostic[] }).diagnostics.length > 0,
+    );
+    const renamed = btext.replace("block bottleneck_stage(", "block bottleneck_stages(");
+    expect(await change(blocks, renamed)).toEqual([]);
+    const ds = ((await again).params as { diagnostics: Diagnostic[] }).diagnostics;
+    expect(ds.length).toBeGreaterThan(0);
+    expect(ds.every((d) => d.code === "CSN2003")).toBe(true);
+    expect(ds[0]!.message).toContain("unknown layer or block 'bottleneck_stage'");
+    const fixed = client.diagnostics(file);
+    expect(await change(blocks, btext)).toEqual([]);
+    expect((await fixed).diagnostics).toEqual([]);
+  });
+
   it("an unknown layer and an unknown name in one file: both, at their places", async () => {
     const file = path.join(work, "models", "scratch.csn");
     const text = `import "lib/blocks.csn"\n\nmodel m() {\n  input 3x8x32x32\n  convv(8, 3x3x3)\n  bn(epss)\n}\n`;

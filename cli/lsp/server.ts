@@ -73,7 +73,7 @@ export function startServer(streams: Streams): Promise<void> {
   connection.onInitialize((params): InitializeResult => {
     const folders = params.workspaceFolders?.map((f) => uriToFile(f.uri)) ?? [];
     const root = params.rootUri ? uriToFile(params.rootUri) : undefined;
-    ws.roots = [...folders, root].filter((f): f is string => f !== undefined);
+    ws.roots = [...new Set([...folders, root])].filter((f): f is string => f !== undefined);
     refreshHints = params.capabilities.workspace?.inlayHint?.refreshSupport === true;
     return {
       capabilities: {

@@ -28,7 +28,11 @@ export const fileToUri = (file: string) => pathToFileURL(file).href;
 
 export class Workspace {
   private readonly docs = new Map<string, TextDocument>(); // by file
-  private readonly analyses = new Map<string, { version: number; analysis: Analysis }>();
+  /** Per file, its analysis and the versions of the open documents it read. */
+  private readonly analyses = new Map<
+    string,
+    { versions: Map<string, number>; analysis: Analysis }
+  >();
   /** Folders searched for the project's files (the client's workspace folders). */
   roots: string[] = [];
 
@@ -63,9 +67,15 @@ export class Workspace {
     const doc = this.docs.get(file);
     if (!doc) return undefined;
     const known = this.analyses.get(file);
-    if (known && known.version === doc.version) return known.analysis;
+    // Still valid while this file and every file it read (its imports) are as they were.
+    if (known && [...known.versions].every(([f, v]) => (this.docs.get(f)?.version ?? -1) === v))
+      return known.analysis;
     const analysis = analyse(file, projectRoot(file), this.host());
-    this.analyses.set(file, { version: doc.version, analysis });
+    const versions = new Map<string, number>();
+    // -1: read from disk; opening such a file in the editor makes this analysis stale.
+    for (const f of [file, ...analysis.texts.keys()])
+      versions.set(f, this.docs.get(f)?.version ?? -1);
+    this.analyses.set(file, { versions, analysis });
     return analysis;
   }
 
