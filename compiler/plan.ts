@@ -11,6 +11,7 @@ import {
   type TextureShape,
 } from "./kernels/common.js";
 import { admissible } from "./kernels/candidates.js";
+import { normaliseKernel, type NormaliseKernel } from "./kernels/normalise.js";
 import { clipLayout, selectKernel, stepKey, type ClipLayout } from "./kernels/select.js";
 import type { Tuning } from "./kernels/tuning.js";
 import { packedFloats, type WeightLayout } from "./kernels/weights.js";
@@ -83,6 +84,8 @@ export interface Plan {
     readonly shape: readonly number[];
     readonly layout: ClipLayout;
     readonly texture?: number;
+    /** The kernel that normalises decoded frames into the clip (3-channel clips). */
+    readonly frames?: NormaliseKernel;
   };
   readonly logits: { readonly tensor: number; readonly shape: readonly number[] };
   readonly probabilities: { readonly tensor: number; readonly shape: readonly number[] };
@@ -266,6 +269,21 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
   });
 
   const logitsShape = byId.get(g.logits)!.shape;
+  const clipTextureShape = clip === "texture" ? staging.textures[0] : undefined;
+  const frames = normaliseKernel(
+    {
+      shape: inputNode.shape,
+      layout: clip,
+      // copyBufferToTexture reads rows at multiples of 256 bytes.
+      ...(clipTextureShape
+        ? {
+            texture: clipTextureShape,
+            texelsPerRow: Math.ceil((16 * clipTextureShape.width) / 256) * 16,
+          }
+        : {}),
+    },
+    limits,
+  );
   const classes = elements(logitsShape) / logitsShape[0];
   const textures = staging.textures;
   return {
@@ -275,6 +293,7 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
       shape: inputNode.shape,
       layout: clip,
       ...(clip === "texture" ? { texture: 0 } : {}),
+      ...(frames ? { frames } : {}),
     },
     logits: { tensor: g.logits, shape: [logitsShape[0], classes] },
     probabilities: { tensor: g.probabilities, shape: [logitsShape[0], classes] },

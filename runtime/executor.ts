@@ -121,7 +121,7 @@ export async function createExecutor(
       if (isClipFrames(input)) {
         const staging = await frames.prepare(input);
         return {
-          encode: (c: GPUCommandEncoder) => frames.encode(c, staging, input),
+          encode: (c: GPUCommandEncoder) => frames.encode(c, staging),
           recycle: () => frames.recycle(staging),
         };
       }

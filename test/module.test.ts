@@ -40,6 +40,7 @@ interface Loaded {
     probabilities: Float32Array;
     top: { class: number; probability: number }[][];
   }>;
+  runMany(clips: Float32Array[]): Promise<{ logits: Float32Array }[]>;
   destroy(): void;
 }
 interface GeneratedModule {
@@ -108,6 +109,9 @@ describe("generated module", () => {
       expect(relL2(result.logits, c.logits.data!)).toBeLessThan(1e-4);
       expect(relL2(result.probabilities, c.probabilities.data!)).toBeLessThan(1e-4);
       expect(result.top).toHaveLength(c.input.shape[0]!);
+      // Pipelined, each clip's own result.
+      const many = await model.runMany([c.input.data!, c.input.data!]);
+      for (const r of many) expect(relL2(r.logits, c.logits.data!)).toBeLessThan(1e-4);
       expect(model.info.adapter).toBeTruthy();
       model.destroy();
     });

@@ -2,8 +2,9 @@
 // rgb24 gives them), packed four to a u32, become (byte - mean[c]) / std[c] in float32, written
 // in the layout the clip's readers expect: channels-first, channels-last, or the clip
 // texture's texels (a buffer then copied into the texture). A quarter of the float clip's bytes
-// cross the bus, and the host does no per-pixel work.
-import { binding, entry, f32, grid, unflatten, type KernelLimits } from "./common.js";
+// cross the bus, and the host does no per-pixel work. Planned with the model (Plan.input.frames);
+// the mean and std are a binding, so one kernel serves every normalisation.
+import { binding, entry, grid, unflatten, type KernelLimits } from "./common.js";
 import type { ClipLayout } from "./select.js";
 import { planeColumnExpr, planeRowExpr, textureLayout, type ActivationTexture } from "./texture.js";
 
@@ -14,22 +15,29 @@ export interface NormaliseSpec {
   /** The clip texture, and the texels per row of the buffer it is copied from. */
   readonly texture?: ActivationTexture;
   readonly texelsPerRow?: number;
-  /** Per channel, in byte units (0-255). */
-  readonly mean: readonly [number, number, number];
-  readonly std: readonly [number, number, number];
 }
 
+/**
+ * The frames kernel: bindings frames (u32), clip (f32, written) and mean and std (6 f32).
+ * Plain data, part of the plan.
+ */
 export interface NormaliseKernel {
   readonly wgsl: string;
   readonly dispatch: readonly [number, number, number];
   /** Bytes of the packed frames (a multiple of 4), and floats the output holds. */
   readonly inputBytes: number;
   readonly outputFloats: number;
+  /** For a texture clip: the bytes per row of the texel buffer copied into it. */
+  readonly bytesPerRow?: number;
 }
 
-export function normaliseKernel(s: NormaliseSpec, limits: KernelLimits): NormaliseKernel {
+/** The frames kernel of a 3-channel clip (undefined for other clips: frames are RGB). */
+export function normaliseKernel(
+  s: NormaliseSpec,
+  limits: KernelLimits,
+): NormaliseKernel | undefined {
   const [n, c, T, H, W] = s.shape as [number, number, number, number, number];
-  if (c !== 3) throw new Error(`csnc bug: frames hold 3 channels, the clip ${c}`);
+  if (c !== 3) return undefined;
   const pixels = n * T * H * W;
   const g = grid(pixels, limits);
   const at = (ch: number) => {
@@ -49,6 +57,7 @@ export function normaliseKernel(s: NormaliseSpec, limits: KernelLimits): Normali
     s.layout === "texture" ? s.texelsPerRow! * s.texture!.height * 4 : pixels * 3;
   const wgsl = `${binding(0, "frames", "u32")}
 ${binding(1, "clip", "f32", true)}
+${binding(2, "norm", "f32")}
 fn byteAt(i: u32) -> f32 { return f32((frames[i / 4u] >> ((i % 4u) * 8u)) & 255u); }
 ${entry(g.nx, pixels)}
   ${unflatten("idx", [
@@ -58,10 +67,7 @@ ${entry(g.nx, pixels)}
     ["n", n],
   ])}
 ${[0, 1, 2]
-  .map(
-    (ch) =>
-      `  clip[${at(ch)}] = (byteAt(idx * 3u + ${ch}u) - ${f32(s.mean[ch]!)}) / ${f32(s.std[ch]!)};`,
-  )
+  .map((ch) => `  clip[${at(ch)}] = (byteAt(idx * 3u + ${ch}u) - norm[${ch}u]) / norm[${ch + 3}u];`)
   .join("\n")}
 }
 `;
@@ -70,5 +76,6 @@ ${[0, 1, 2]
     dispatch: g.dispatch,
     inputBytes: Math.ceil((pixels * 3) / 4) * 4,
     outputFloats,
+    ...(s.layout === "texture" ? { bytesPerRow: 16 * s.texelsPerRow! } : {}),
   };
 }

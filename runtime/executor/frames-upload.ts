@@ -1,10 +1,10 @@
 // A clip given as decoded frames (bytes) instead of floats: the bytes go up through their own
-// staging ring and a GPU kernel (compiler/kernels/normalise.ts) normalises them into the clip's
-// buffer, or into a texel buffer copied into the clip texture. Everything is made on the first
-// such run and reused after, one pipeline per normalisation.
-import { normaliseKernel } from "../../compiler/kernels/normalise.js";
+// staging ring and the plan's frames kernel (Plan.input.frames, compiler/kernels/normalise.ts)
+// normalises them into the clip's buffer, or into a texel buffer copied into the clip texture.
+// Everything is made on the first such run and reused after; a new normalisation rewrites only
+// its six floats.
 import type { Plan } from "../../compiler/plan.js";
-import { guarded, kernelLimits } from "../device.js";
+import { guarded } from "../device.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
 import { BufferUsage } from "./gpu-flags.js";
 import type { Resources } from "./resources.js";
@@ -21,123 +21,119 @@ export interface ClipFrames {
 export const isClipFrames = (x: unknown): x is ClipFrames =>
   typeof x === "object" && x !== null && (x as ClipFrames).frames instanceof Uint8Array;
 
-const rowPitch = (bytes: number) => Math.ceil(bytes / 256) * 256;
-
 export interface FramesUpload {
-  /** Checks `f` against the clip and readies its normalisation; then a staging buffer for it. */
+  /** Checks `f` against the clip, readies its normalisation, and stages its bytes. */
   prepare(f: ClipFrames): Promise<GPUBuffer>;
   /** After `prepare`: the copy, the normalisation, and the texture copy where there is one. */
-  encode(commands: GPUCommandEncoder, staging: GPUBuffer, f: ClipFrames): void;
+  encode(commands: GPUCommandEncoder, staging: GPUBuffer): void;
   /** Rejoins the staging buffer to its ring once the submit that used it is done. */
   recycle(staging: GPUBuffer): void;
   destroy(): void;
 }
 
+interface Made {
+  readonly ring: StagingRing;
+  readonly bytes: GPUBuffer;
+  readonly out: GPUBuffer;
+  readonly norm: GPUBuffer;
+  readonly pipeline: GPUComputePipeline;
+  readonly group: GPUBindGroup;
+  /** The normalisation `norm` holds. */
+  key?: string;
+}
+
 export function framesUpload(device: GPUDevice, plan: Plan, r: Resources): FramesUpload {
   const { shape, layout } = plan.input;
-  const [n, c, T, H, W] = shape as [number, number, number, number, number];
+  const k = plan.input.frames;
   const texture = layout === "texture" ? plan.textures[plan.input.texture!]! : undefined;
-  const bytesPerRow = texture ? rowPitch(16 * texture.width) : 0;
-  const spec = (f: ClipFrames) => ({
-    shape,
-    layout,
-    mean: f.mean,
-    std: f.std,
-    ...(texture ? { texture, texelsPerRow: bytesPerRow / 16 } : {}),
-  });
-  // The kernel's sizes, which do not depend on the normalisation (3-channel clips only).
-  const sizes = () =>
-    normaliseKernel(
-      spec({ frames: new Uint8Array(), mean: [0, 0, 0], std: [1, 1, 1] }),
-      kernelLimits(device),
-    );
-  let made: { ring: StagingRing; bytes: GPUBuffer; out: GPUBuffer; inputBytes: number } | undefined;
-  const pipelines = new Map<
-    string,
-    {
-      pipeline: GPUComputePipeline;
-      group: GPUBindGroup;
-      dispatch: readonly [number, number, number];
-    }
-  >();
   const inputBuffer = () =>
     r.buffers[plan.tensors.find((t) => t.id === plan.input.tensor)!.buffer]!;
-  const keyOf = (f: ClipFrames) => JSON.stringify([f.mean, f.std]);
+  let made: Made | undefined;
+
+  const make = async (): Promise<Made> => {
+    const kernel = k!;
+    const pipeline = await device.createComputePipelineAsync({
+      layout: "auto",
+      compute: { module: device.createShaderModule({ code: kernel.wgsl }), entryPoint: "main" },
+    });
+    return guarded(device, "allocating the frames' buffers", () => {
+      const storage = (size: number, usage: number) =>
+        device.createBuffer({ size, usage: BufferUsage.STORAGE | usage });
+      const bytes = storage(kernel.inputBytes, BufferUsage.COPY_DST);
+      // The texel buffer's border and spare channels are never written: they stay zero.
+      const out = texture ? storage(4 * kernel.outputFloats, BufferUsage.COPY_SRC) : inputBuffer();
+      const norm = storage(32, BufferUsage.COPY_DST);
+      const group = device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [
+          { binding: 0, resource: { buffer: bytes } },
+          { binding: 1, resource: { buffer: out, size: 4 * kernel.outputFloats } },
+          { binding: 2, resource: { buffer: norm, size: 24 } },
+        ],
+      });
+      return {
+        ring: stagingRing(device, "upload", kernel.inputBytes, 2),
+        bytes,
+        out,
+        norm,
+        pipeline,
+        group,
+      };
+    });
+  };
 
   return {
     async prepare(f) {
+      const [n, c, T, H, W] = shape as [number, number, number, number, number];
       const expected = n * T * H * W * 3;
-      if (c !== 3 || f.frames.length !== expected)
+      if (!k || f.frames.length !== expected)
         throw new CsncError(
           RuntimeCodes.badInput,
-          `the frames hold ${f.frames.length} bytes; the model's clip ${shape.join("x")} takes ${c === 3 ? expected : "3-channel frames, and it has " + c + " channels"} (N x T x H x W x 3)`,
+          k
+            ? `the frames hold ${f.frames.length} bytes; the model's clip ${shape.join("x")} takes ${expected} (N x T x H x W x 3)`
+            : `frames are RGB: the model's clip has ${c} channels; give it floats`,
         );
-      if (![...f.mean, ...f.std].every(Number.isFinite) || f.std.some((s) => s === 0))
+      const values = [...f.mean, ...f.std];
+      if (values.length !== 6 || !values.every(Number.isFinite) || f.std.some((s) => s === 0))
         throw new CsncError(
           RuntimeCodes.badInput,
-          "the frames' mean and std must be finite, std non-zero",
+          "the frames' mean and std must be three finite numbers each, std non-zero",
         );
-      const probe = sizes();
-      made ??= await guarded(device, "allocating the frames' buffers", () => ({
-        ring: stagingRing(device, "upload", probe.inputBytes, 2),
-        bytes: device.createBuffer({
-          size: probe.inputBytes,
-          usage: BufferUsage.STORAGE | BufferUsage.COPY_DST,
-        }),
-        // The texel buffer's border and spare channels are never written: they stay zero.
-        out: texture
-          ? device.createBuffer({
-              size: 4 * probe.outputFloats,
-              usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC,
-            })
-          : inputBuffer(),
-        inputBytes: probe.inputBytes,
-      }));
-      const key = keyOf(f);
-      if (!pipelines.has(key)) {
-        const k = normaliseKernel(spec(f), kernelLimits(device));
-        const pipeline = await device.createComputePipelineAsync({
-          layout: "auto",
-          compute: { module: device.createShaderModule({ code: k.wgsl }), entryPoint: "main" },
-        });
-        const m = made;
-        const group = await guarded(device, "binding the frames' kernel", () =>
-          device.createBindGroup({
-            layout: pipeline.getBindGroupLayout(0),
-            entries: [
-              { binding: 0, resource: { buffer: m.bytes } },
-              { binding: 1, resource: { buffer: m.out, size: 4 * k.outputFloats } },
-            ],
-          }),
-        );
-        pipelines.set(key, { pipeline, group, dispatch: k.dispatch });
+      made ??= await make();
+      const key = values.join(",");
+      if (made.key !== key) {
+        // A rare, 24-byte write: once per normalisation, not per clip.
+        device.queue.writeBuffer(made.norm, 0, new Float32Array(values));
+        made.key = key;
       }
       const staging = await made.ring.acquire();
       new Uint8Array(made.ring.range(staging)).set(f.frames);
       staging.unmap();
       return staging;
     },
-    encode(commands, staging, f) {
+    encode(commands, staging) {
       const m = made!;
-      const p = pipelines.get(keyOf(f))!;
-      commands.copyBufferToBuffer(staging, 0, m.bytes, 0, m.inputBytes);
+      const kernel = k!;
+      commands.copyBufferToBuffer(staging, 0, m.bytes, 0, kernel.inputBytes);
       const pass = commands.beginComputePass();
-      pass.setPipeline(p.pipeline);
-      pass.setBindGroup(0, p.group);
-      pass.dispatchWorkgroups(...p.dispatch);
+      pass.setPipeline(m.pipeline);
+      pass.setBindGroup(0, m.group);
+      pass.dispatchWorkgroups(...(kernel.dispatch as [number, number, number]));
       pass.end();
       if (texture)
         commands.copyBufferToTexture(
-          { buffer: m.out, bytesPerRow, rowsPerImage: texture.height },
+          { buffer: m.out, bytesPerRow: kernel.bytesPerRow!, rowsPerImage: texture.height },
           { texture: r.textures[texture.id]! },
           [texture.width, texture.height],
         );
     },
     recycle: (staging) => made?.ring.recycle(staging),
     destroy() {
-      made?.ring.destroy();
-      made?.bytes.destroy();
-      if (texture) made?.out.destroy();
+      if (!made) return;
+      made.ring.destroy();
+      made.bytes.destroy();
+      made.norm.destroy();
+      if (texture) made.out.destroy();
     },
   };
 }

@@ -222,17 +222,27 @@ export function createLoader(plan: Plan, baseInfo: ModelInfo, eps?: EpsInfo, par
     };
     const expected = plan.input.shape.reduce((a, b) => a * b, 1);
     const [n, classes] = plan.logits.shape as [number, number];
+    const checkClip = (clip: Float32Array) => {
+      if (!(clip instanceof Float32Array) || clip.length !== expected) {
+        throw new CsncError(
+          RuntimeCodes.badInput,
+          `the clip must be a Float32Array of ${plan.input.shape.join("x")} = ${expected} values (N x 3 x T x H x W, as compiled); got ${clip?.length ?? "none"}`,
+        );
+      }
+      return clip;
+    };
     return {
       info,
       async run(clip) {
-        if (!(clip instanceof Float32Array) || clip.length !== expected) {
-          throw new CsncError(
-            RuntimeCodes.badInput,
-            `the clip must be a Float32Array of ${plan.input.shape.join("x")} = ${expected} values (N x 3 x T x H x W, as compiled); got ${clip?.length ?? "none"}`,
-          );
-        }
-        const out = await session.run(clip);
+        const out = await session.run(checkClip(clip));
         return { ...out, top: top5(out.probabilities, n, classes) };
+      },
+      async runMany(clips) {
+        const checked = (async function* () {
+          for await (const clip of clips) yield checkClip(clip);
+        })();
+        const outs = await session.runMany(checked);
+        return outs.map((out) => ({ ...out, top: top5(out.probabilities, n, classes) }));
       },
       destroy() {
         session.destroy();

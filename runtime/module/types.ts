@@ -59,5 +59,7 @@ export interface LoadedModel {
   readonly info: ModelInfo;
   /** clip: Float32Array in N x 3 x T x H x W, as compiled. */
   run(clip: Float32Array): Promise<RunResult>;
+  /** Many clips in order, pipelined (the upload of one and the readback of another overlap the compute of a third). */
+  runMany(clips: Iterable<Float32Array> | AsyncIterable<Float32Array>): Promise<RunResult[]>;
   destroy(): void;
 }
