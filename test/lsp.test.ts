@@ -395,6 +395,14 @@ describe("csnc lsp: completion and signature help", () => {
     expect(cs.find((c) => c.label === "groups =")?.detail).toBe("groups: int = 1");
   });
 
+  it("type names in a parameter list; declarations at the top level", async () => {
+    const types = labels(await complete(head + "}\n\nblock b(c: @\n", "@"));
+    expect(types).toEqual(expect.arrayContaining(["int", "float", "bool", "dims", "string"]));
+    const top = labels(await complete(head + "}\n\n@\n", "@"));
+    expect(top).toEqual(expect.arrayContaining(["import", "block", "model"]));
+    expect(top).not.toContain("conv");
+  });
+
   it("enum values first where an enumeration is expected", async () => {
     for (const line of ["  bottleneck(64, mode = @\n", "  if mode == @\n"]) {
       const cs = await complete(head + line + "}\n", "@");
