@@ -6,15 +6,17 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileGraph } from "../compiler/compile.js";
-import { candidateChoices } from "../compiler/kernels/candidates.js";
+import { candidateChoices, candidates } from "../compiler/kernels/candidates.js";
 import type { KernelChoice } from "../compiler/kernels/choice.js";
 import { compatLimits } from "../compiler/kernels/common.js";
-import { clipLayout, stepKey } from "../compiler/kernels/select.js";
+import { clipLayout, generate, stepKey } from "../compiler/kernels/select.js";
 import { defaultTuning } from "../compiler/kernels/tuning.js";
 import { lower } from "../compiler/passes/index.js";
 import { CsncError } from "../runtime/errors.js";
 import { parseTuningFile, type TuningFile } from "../runtime/tune/tuning-file.js";
-import { buildGraph, relL2 } from "./gpu.js";
+import { kernelLimits } from "../runtime/device.js";
+import { tune } from "../runtime/tune/tuner.js";
+import { buildGraph, gpuDevice, relL2 } from "./gpu.js";
 import { run } from "./helpers.js";
 
 const work = mkdtempSync(path.join(os.tmpdir(), "csnc-tune-"));
@@ -311,5 +313,42 @@ describe("bad tuning files through the CLI", () => {
     const r = await run("tune", model, "--budget", "0");
     expect(r.code).toBe(2);
     expect(r.err).toContain("--budget must be an integer from 1 to 86400");
+  });
+});
+
+describe("the tuner", () => {
+  it("never chooses a candidate whose output differs from the default's", async () => {
+    const graph = buildGraph(
+      `model m { input 8 x 2 x 6 x 6  conv(8, 1x1x1) relu  avgpool  fc(3) }`,
+    );
+    const g = lower(graph);
+    const { device } = await gpuDevice("opengles");
+    const limits = kernelLimits(device);
+    const base = defaultTuning.llvmpipe;
+    // The wrong candidate: the same conv without its ReLU, which also runs faster.
+    const wrong: typeof candidates = (node, input, l, clip, t) => {
+      const right = candidates(node, input, l, clip, t);
+      if (node.op.kind !== "conv") return right;
+      const bare = { ...node, op: { ...node.op, relu: false } };
+      const kernel = generate(bare, input, l, right[0]!.choice, clip);
+      return [
+        right[0]!,
+        { choice: { ...right[0]!.choice, tile: { rows: 1, cols: 1 } } as KernelChoice, kernel },
+      ];
+    };
+    const r = await tune({
+      graph: g,
+      device,
+      limits,
+      tuning: base,
+      budgetMs: 60_000,
+      cpu: true,
+      candidatesOf: wrong,
+    });
+    const conv = r.steps.find((s) => s.path === "conv")!;
+    expect(conv.tried).toBe(2);
+    expect(conv.rejected).toHaveLength(1);
+    expect(conv.rejected[0]!.reason).toMatch(/its output differs from the default's \(relative L2/);
+    expect(Object.keys(r.choices)).toHaveLength(0);
   });
 });

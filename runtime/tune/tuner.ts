@@ -57,6 +57,8 @@ export interface TuneOptions {
   readonly cpu: boolean;
   readonly seed?: number;
   readonly onProgress?: (p: TuneProgress) => void;
+  /** The candidates of a step (default: candidates.ts's); tests inject wrong ones. */
+  readonly candidatesOf?: typeof candidates;
 }
 
 /** Relative L2 distance, against the default's output. */
@@ -135,7 +137,10 @@ function distinctSteps(o: TuneOptions): Work[] {
     const residual =
       node.op.kind === "conv" && node.op.residual ? byId.get(node.inputs[1]!) : undefined;
     const step: Step = { node, input, clip, ...(residual ? { residual } : {}) };
-    const list = ranked(candidates(node, input, o.limits, clip, o.tuning), o.cpu);
+    const list = ranked(
+      (o.candidatesOf ?? candidates)(node, input, o.limits, clip, o.tuning),
+      o.cpu,
+    );
     work.set(key, {
       step,
       key,
