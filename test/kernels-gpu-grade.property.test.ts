@@ -1,16 +1,19 @@
 // Property-based differential tests of the GPU-grade variants (the workgroup-memory GEMM, split-K
 // with and without subgroups, the implicit-GEMM stem, the depthwise halo kernel) on both CPU
-// adapters against the float64 reference executor. None is a default choice, so each case
-// forces its variant on every step of its kind through `Tuning.choices` (keyed by `stepKey`,
-// as `csnc tune` records them) and checks that every such step really ran it: a choice that
-// could not run would fall back to the default and pass unseen. Shapes are drawn with size-1
-// dimensions and sizes that are not multiples of the tiles; tiles stay small, since llvmpipe
-// compiles big unrolled kernels slowly.
+// adapters against the float64 reference executor. None is a default choice, and a plan takes
+// a tuning file's choice only where `csnc tune` could have made it (its few, large candidate
+// tiles), so each case draws any tile and runs it on every step of its kind by replacing those
+// steps' kernel records in the default plan with `generate`'s (checked to bind, stage and pack
+// as the default did), then checks that every such step runs it. Shapes are drawn with size-1
+// dimensions and sizes that are not multiples of the tiles; tiles stay small, since the CPU
+// adapters compile big unrolled kernels slowly. The tuner's own path (candidates, then
+// `Tuning.choices` keyed by `stepKey`) is tested on a small CSN with every conv on a GPU-grade
+// candidate.
 //
 // CSNC_FUZZ_RUNS=<n> draws n cases per property (default 4); CSNC_FUZZ_SEED=<n> the seed.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compileGraph, lower } from "../compiler/compile.js";
+import { lower } from "../compiler/compile.js";
 import { candidates } from "../compiler/kernels/candidates.js";
 import type { GemmTile, HaloTile, KernelChoice, SplitKTile } from "../compiler/kernels/choice.js";
 import { unlimitedLimits, type KernelLimits } from "../compiler/kernels/common.js";
@@ -25,7 +28,12 @@ import type { ConvLayout } from "../compiler/kernels/weights.js";
 import type { InferenceGraph } from "../compiler/inference.js";
 import type { Backend } from "../runtime/adapter-node.js";
 import { kernelLimits } from "../runtime/device.js";
-import { buildGraph, differential, gpuDevice } from "./gpu.js";
+import { buildPlan, type Plan } from "../compiler/plan.js";
+import type { Graph } from "../compiler/ir.js";
+import type { Tuning } from "../compiler/kernels/tuning.js";
+import { createSession } from "../runtime/session.js";
+import { buildGraph, differential, gpuDevice, randomArray, relL2 } from "./gpu.js";
+import { runReference, softmax } from "./reference/executor.js";
 
 const runsFromEnv = Number(process.env.CSNC_FUZZ_RUNS ?? "");
 const numRuns = Number.isInteger(runsFromEnv) && runsFromEnv > 0 ? runsFromEnv : 4;
@@ -42,8 +50,6 @@ interface Case {
   readonly choice: KernelChoice;
   /** Every forced step's kernel name must match. */
   readonly kernel: RegExp;
-  /** The policy's textures flag: how the clip reaches a direct conv reading it. */
-  readonly textures?: boolean;
   /** Fold the grids into two dimensions by lowering the workgroups per dimension. */
   readonly fold?: boolean;
 }
@@ -192,7 +198,6 @@ const implicitGemm = (clip: boolean, textures: boolean) =>
           kernel: new RegExp(
             `^conv-implicit-gemm${textures ? (clip ? "-tex-clip" : "-tex") : clip ? "-ncthw" : ""}-k`,
           ),
-          textures: clip && textures,
           fold: r.fold,
         })),
     );
@@ -234,54 +239,121 @@ const depthwiseHalo = (textures: boolean, vec: boolean) =>
     );
 
 interface Forcing {
+  readonly graph: Graph;
   readonly steps: InferenceGraph["nodes"];
-  readonly tuning: { textures: boolean; choices: Record<string, KernelChoice> };
+  readonly inputOf: (n: InferenceGraph["nodes"][number]) => InferenceGraph["nodes"][number];
+  /** The default plan's policy: texture storage where the forced choice reads textures. */
+  readonly tuning: Tuning;
 }
 
-/** The steps of the case's kind and a tuning that forces the case's choice on all of them. */
+/** The steps of the case's kind, to be run by the case's choice. */
 function forcing(c: Case): Forcing {
-  const g = lower(buildGraph(modelText(c), { batch: c.batch }));
+  const graph = buildGraph(modelText(c), { batch: c.batch });
+  const g = lower(graph);
   const byId = new Map(g.nodes.map((n) => [n.id, n]));
   const inputOf = (n: (typeof g.nodes)[number]) => byId.get(n.inputs[0]!)!;
   const steps = g.nodes.filter(
     (n) => n.op.kind === "conv" && convVariant(n.op.conv, inputOf(n).shape[1]) === c.layout,
   );
-  const choices = Object.fromEntries(steps.map((n) => [stepKey(n, inputOf(n)), c.choice]));
-  return { steps, tuning: { textures: c.textures === true, choices } };
+  return {
+    graph,
+    steps,
+    inputOf,
+    tuning: { textures: "storage" in c.choice && c.choice.storage === "texture" },
+  };
+}
+
+/**
+ * The plan with the forced steps run by the case's choice. A plan takes a tuning file's choice
+ * only if `csnc tune` could have made it (candidates.ts `admissible`), and the tuner's tiles
+ * are few and large, so to draw any tile the plan is built with the defaults and each forced
+ * step's kernel record is replaced by `generate`'s for the choice. The replacement must bind,
+ * stage and pack exactly as the default kernel did (same roles, textures and weight layout):
+ * the plan stays one the planner could have made.
+ */
+function forcedPlan(c: Case, f: Forcing, limits: KernelLimits): Plan {
+  const g = lower(f.graph);
+  const plan = buildPlan(g, limits, f.tuning);
+  const clip = plan.input.layout;
+  const forced = new Map(f.steps.map((n) => [n.path, n]));
+  const shaders = [...plan.shaders];
+  const dispatches = plan.dispatches.map((d) => {
+    const n = forced.get(d.path);
+    if (!n) return d;
+    const input = f.inputOf(n);
+    const k = generate(n, input, limits, c.choice, clip);
+    const was = generate(n, input, limits, d.choice, clip);
+    expect(k.bindings).toEqual(was.bindings);
+    expect(k.textures).toEqual(was.textures);
+    expect(k.weights).toEqual(was.weights);
+    shaders.push(k.wgsl);
+    return {
+      ...d,
+      kernel: k.name,
+      family: k.family,
+      choice: k.choice,
+      shader: shaders.length - 1,
+      workgroups: k.dispatch,
+    };
+  });
+  // Keep only the shaders some dispatch runs, in order.
+  const used = [...new Set(dispatches.map((d) => d.shader))].sort((a, b) => a - b);
+  const at = new Map(used.map((x, i) => [x, i]));
+  return {
+    ...plan,
+    shaders: used.map((x) => shaders[x]!),
+    dispatches: dispatches.map((d) => ({ ...d, shader: at.get(d.shader)! })),
+  };
 }
 
 /** Lowers the workgroups per dimension so that the forced steps' grids fold. */
-function foldingLimits(c: Case, f: Forcing): Partial<KernelLimits> | undefined {
-  if (!c.fold) return undefined;
-  const graph = buildGraph(modelText(c), { batch: c.batch });
-  const plan = compileGraph(graph, { ...unlimitedLimits, subgroups: true }, f.tuning);
+function foldingLimits(c: Case, f: Forcing, limits: KernelLimits): KernelLimits {
+  if (!c.fold) return limits;
   const paths = new Set(f.steps.map((n) => n.path));
-  const forced = plan.dispatches.filter((d) => paths.has(d.path));
+  const forced = forcedPlan(c, f, limits).dispatches.filter((d) => paths.has(d.path));
   const largest = Math.max(...forced.map((d) => d.workgroups[0] * d.workgroups[1]));
-  if (largest < 3) return undefined;
-  return { maxComputeWorkgroupsPerDimension: Math.ceil(Math.sqrt(largest)) };
+  if (largest < 3) return limits;
+  return { ...limits, maxComputeWorkgroupsPerDimension: Math.ceil(Math.sqrt(largest)) };
 }
 
+/** The forced plan on the GPU against the float64 reference, with random weights and input. */
 async function check(backend: Backend, c: Case): Promise<void> {
   const f = forcing(c);
   const what = `${modelText(c)} (batch ${c.batch}, choice ${JSON.stringify(c.choice)})`;
   expect(f.steps.length, `no ${c.layout} conv: ${what}`).toBeGreaterThan(0);
-  const limits = foldingLimits(c, f);
-  const graph = buildGraph(modelText(c), { batch: c.batch });
-  const r = await differential(backend, graph, { tuning: f.tuning, limits });
-  const kernels = r.plan.dispatches.map((d) => d.kernel).join(" ");
+  const { device } = await gpuDevice(backend);
+  const limits = foldingLimits(c, f, kernelLimits(device));
+  const plan = forcedPlan(c, f, limits);
+  const kernels = plan.dispatches.map((d) => d.kernel).join(" ");
   for (const n of f.steps) {
-    const d = r.plan.dispatches.find((x) => x.path === n.path)!;
+    const d = plan.dispatches.find((x) => x.path === n.path)!;
     expect(d.kernel, `${n.path} of ${what}; kernels ${kernels}`).toMatch(c.kernel);
-    expect(d.choice, what).toEqual(c.choice);
   }
-  if (limits)
+  if (c.fold && limits.maxComputeWorkgroupsPerDimension < 65535)
     expect(
-      r.plan.dispatches.some((d) => d.workgroups[1] > 1),
+      plan.dispatches.some((d) => d.workgroups[1] > 1),
       `no folded grid: ${what}`,
     ).toBe(true);
-  expect(r.error, `logits: ${what}; kernels ${kernels}`).toBeLessThan(1e-5);
-  expect(r.probabilitiesError, `probabilities: ${what}`).toBeLessThan(1e-5);
+  const input = randomArray(
+    f.graph.nodes[0]!.shape.reduce((a, b) => a * b, 1),
+    8,
+  );
+  const session = await createSession({ plan, weights: { random: 7 }, device });
+  try {
+    const out = await session.run(input);
+    const weights = new Map([...session.tensors].map(([k, v]) => [k, v.data!]));
+    const ref = runReference(f.graph, input, weights);
+    const last = f.graph.nodes.at(-1)!;
+    const expected = last.op.kind === "softmax" ? ref.get(last.inputs[0]!)! : ref.get(last.id)!;
+    expect(relL2(out.logits, expected.data), `logits: ${what}; kernels ${kernels}`).toBeLessThan(
+      1e-5,
+    );
+    expect(relL2(out.probabilities, softmax(expected).data), `probabilities: ${what}`).toBeLessThan(
+      1e-5,
+    );
+  } finally {
+    session.destroy();
+  }
 }
 
 const properties: [string, fc.Arbitrary<Case>, { subgroups?: boolean }?][] = [
@@ -307,13 +379,19 @@ for (const backend of backends) {
         async () => {
           const { device } = await gpuDevice(backend);
           if (needs?.subgroups && !device.features.has("subgroups")) {
-            // Without the feature the variant is no candidate, and a forced one falls back.
-            expect(kernelLimits(device).subgroups).toBe(false);
+            // Without the feature the variant is no candidate, and generating it is a csnc bug.
+            const limits = kernelLimits(device);
+            expect(limits.subgroups).toBe(false);
             const c = fc.sample(arbitrary, { seed, numRuns: 1 })[0]!;
             const f = forcing(c);
-            const graph = buildGraph(modelText(c), { batch: c.batch });
-            const plan = compileGraph(graph, kernelLimits(device), f.tuning);
-            for (const d of plan.dispatches) expect(d.kernel).not.toMatch(c.kernel);
+            const plan = buildPlan(lower(f.graph), limits, f.tuning);
+            for (const n of f.steps) {
+              const offered = candidates(n, f.inputOf(n), limits, plan.input.layout);
+              expect(offered.some((x) => c.kernel.test(x.kernel.name))).toBe(false);
+              expect(() => generate(n, f.inputOf(n), limits, c.choice, plan.input.layout)).toThrow(
+                /^csnc bug/,
+              );
+            }
             return;
           }
           await fc.assert(
@@ -328,7 +406,7 @@ for (const backend of backends) {
 }
 
 /** ir-CSN-like steps: the stem on the clip, a bottleneck's 1x1x1 and depthwise convs. */
-const csnLike = `model m() { input 3x4x16x16  conv(8, 3x7x7, stride = 1x2x2, pad = 1x3x3) bn relu residual { conv(8, 1x1x1) bn relu dwconv bn relu conv(16, 1x1x1) bn } relu }`;
+const csnLike = `model m() { input 3x2x16x16  conv(8, 3x7x7, stride = 1x2x2, pad = 1x3x3) bn relu residual { conv(8, 1x1x1) bn relu dwconv bn relu conv(16, 1x1x1) bn } relu }`;
 
 function stepsOf(limits: KernelLimits, clip: (g: InferenceGraph) => ClipLayout) {
   const g = lower(buildGraph(csnLike));
@@ -337,6 +415,55 @@ function stepsOf(limits: KernelLimits, clip: (g: InferenceGraph) => ClipLayout) 
   return g.nodes
     .filter((n) => n.op.kind === "conv")
     .map((n) => ({ n, input: byId.get(n.inputs[0]!)!, layout, limits }));
+}
+
+const gpuGrade = /^conv-(gemm|pointwise-splitk|implicit-gemm|depthwise-halo)/;
+const familyOf = (c: KernelChoice) =>
+  `${c.family}${"subgroups" in c && c.subgroups ? "-subgroups" : ""}`;
+/** Accumulators an invocation holds (vec4s), the size that slows compiles. */
+const registers = (c: KernelChoice) => {
+  if (!("tile" in c)) return 0;
+  const t = c.tile as Partial<GemmTile & SplitKTile & HaloTile>;
+  return (t.tm ?? t.rows ?? 1) * (t.tn ?? t.cols ?? 1) * (t.bk ?? 1);
+};
+
+// What `csnc tune` may pick: every conv of a small CSN (the stem, bottlenecks with identity and
+// strided projection shortcuts, the head) on a GPU-grade candidate the device offers.
+for (const backend of backends) {
+  it(`a small CSN with every conv on a GPU-grade candidate matches the reference on ${backend}`, async () => {
+    const { device } = await gpuDevice(backend);
+    const limits = kernelLimits(device);
+    const graph = buildGraph(
+      `model m() { input 3x2x16x16  conv(8, 3x7x7, stride = 1x2x2, pad = 1x3x3) bn relu residual { conv(8, 1x1x1) bn relu dwconv bn relu conv(16, 1x1x1) bn } relu residual { conv(8, 1x1x1) bn relu dwconv(stride = 2) bn relu conv(32, 1x1x1) bn } relu avgpool fc(5) }`,
+    );
+    const g = lower(graph);
+    const byId = new Map(g.nodes.map((n) => [n.id, n]));
+    const layout = clipLayout(g, limits);
+    const choices: Record<string, KernelChoice> = {};
+    let turn = 0;
+    for (const n of g.nodes.filter((x) => x.op.kind === "conv")) {
+      const input = byId.get(n.inputs[0]!)!;
+      const offered = candidates(n, input, limits, layout).filter((c) =>
+        gpuGrade.test(c.kernel.name),
+      );
+      expect(offered.length, n.path).toBeGreaterThan(0);
+      // Each family's smallest tile (big unrolled tiles compile slowly on the CPU adapters),
+      // the families in turn, so that the 1x1x1 steps take different variants.
+      const families = [...new Set(offered.map((c) => familyOf(c.choice)))];
+      const family = families[turn++ % families.length]!;
+      const smallest = offered
+        .filter((c) => familyOf(c.choice) === family)
+        .sort((a, b) => registers(a.choice) - registers(b.choice))[0]!;
+      choices[stepKey(n, input)] ??= smallest.choice;
+    }
+    const r = await differential(backend, graph, { tuning: { choices } });
+    const convs = r.plan.dispatches.filter((d) => d.family.startsWith("conv"));
+    for (const d of convs) expect(d.kernel).toMatch(gpuGrade);
+    if (limits.subgroups)
+      expect(Object.values(choices).some((c) => "subgroups" in c && c.subgroups)).toBe(true);
+    expect(r.error).toBeLessThan(1e-5);
+    expect(r.probabilitiesError).toBeLessThan(1e-5);
+  }, 120_000);
 }
 
 describe("GPU-grade variants as candidates and their feasibility", () => {

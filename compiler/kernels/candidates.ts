@@ -31,6 +31,7 @@ const depthwiseSides = [1, 2, 4, 7, 8];
 // invocations a workgroup, 4x4 to 8x8 outputs an invocation (tm x 4*tn), within 16 KiB.
 const gemmTiles: GemmTile[] = [
   { wm: 8, wn: 8, tm: 8, tn: 2, bk: 2 }, // 64 x 64 outputs
+  { wm: 8, wn: 8, tm: 8, tn: 2, bk: 4 }, // 64 x 64, K slices of 16 channels: 16 KiB
   { wm: 16, wn: 8, tm: 8, tn: 2, bk: 2 }, // 128 x 64
   { wm: 16, wn: 8, tm: 4, tn: 2, bk: 2 }, // 64 x 64, 4x8 an invocation
   { wm: 8, wn: 8, tm: 4, tn: 1, bk: 4 }, // 32 x 32

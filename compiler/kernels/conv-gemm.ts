@@ -36,9 +36,8 @@ export function convGemm(
   const [To, Ho, Wo] = s.output;
   const M = s.n * prod(s.output);
   const { inp, wts, declarations } = convOperands(s, 4, "vec4<f32>", N, textures);
-  const loaders = `// A unit (m, k): input channels 4k..4k+3 of output row m's (strided) input position.
-fn loadA(m: u32, k: u32) -> vec4<f32> {
-  if (m >= ${M}u || k >= ${K}u) { return vec4<f32>(0.0); }
+  const loaders = `// Where output row m reads: its (strided) input position's row cursor and column.
+fn rowOf(m: u32) -> vec4<i32> {
   ${unflatten("m", [
     ["wo", Wo],
     ["ho", Ho],
@@ -46,7 +45,12 @@ fn loadA(m: u32, k: u32) -> vec4<f32> {
     ["n", s.n],
   ])}
   ${inp.row("v", "n", `i32(to * ${s.stride[0]}u)`, `i32(ho * ${s.stride[1]}u)`)}
-  return ${inp.load("v", `i32(wo * ${s.stride[2]}u)`, "i32(k)")};
+  return vec4<i32>(v, i32(wo * ${s.stride[2]}u), 0, 0);
+}
+// A unit (m, k): input channels 4k..4k+3 of output row m, read at \`row\` (its rowOf).
+fn loadA(row: vec4<i32>, m: u32, k: u32) -> vec4<f32> {
+  if (m >= ${M}u || k >= ${K}u) { return vec4<f32>(0.0); }
+  return ${inp.load("row.x", "row.y", "i32(k)")};
 }
 // B (k, n): the weights of input channel k for output channels 4n..4n+3.
 fn loadB(k: u32, n: u32) -> vec4<f32> {

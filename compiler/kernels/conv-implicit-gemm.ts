@@ -51,22 +51,25 @@ export function convImplicitGemm(
     inp.type === "f32"
       ? inp.load("v", "iw", "i32(ci)")
       : `${inp.load("v", "iw", `i32(ci / ${lanes}u)`)}[ci % ${lanes}u]`;
-  const loaders = `// A (m, k): input channel ci at tap (kt, kh, kw) of output row m's window, k = tap * ${C} + ci.
-fn loadA(m: u32, k: u32) -> f32 {
-  if (m >= ${M}u || k >= ${K}u) { return 0.0; }
+  const loaders = `// Where output row m's window starts: (n, t, h, w) of its first tap, padding included.
+fn rowOf(m: u32) -> vec4<i32> {
   ${unflatten("m", [
     ["wo", Wo],
     ["ho", Ho],
     ["to", To],
     ["n", s.n],
   ])}
+  return vec4<i32>(i32(n), i32(to * ${sT}u) - ${pT}, i32(ho * ${sH}u) - ${pH}, i32(wo * ${sW}u) - ${pW});
+}
+// A (m, k): input channel ci at tap (kt, kh, kw) of output row m's window, k = tap * ${C} + ci.
+fn loadA(row: vec4<i32>, m: u32, k: u32) -> f32 {
+  if (m >= ${M}u || k >= ${K}u) { return 0.0; }
   let ci = k % ${C}u; let tap = k / ${C}u;
-  let kw = i32(tap % ${KW}u); let kh = i32((tap / ${KW}u) % ${KH}u); let kt = i32(tap / ${KW * KH}u);
-  let it = i32(to * ${sT}u) - ${pT} + kt;
-  let ih = i32(ho * ${sH}u) - ${pH} + kh;
-  let iw = i32(wo * ${sW}u) - ${pW} + kw;
+  let it = row.y + i32(tap / ${KW * KH}u);
+  let ih = row.z + i32((tap / ${KW}u) % ${KH}u);
+  let iw = row.w + i32(tap % ${KW}u);
   if (it < 0 || it >= ${T} || ih < 0 || ih >= ${H} || iw < 0 || iw >= ${W}) { return 0.0; }
-  ${inp.row("v", "n", "it", "ih")}
+  ${inp.row("v", "row.x", "it", "ih")}
   return ${value};
 }
 // B (k, n): the weights of K row k for output channels 4n..4n+3.

@@ -4,9 +4,11 @@
 // of outputs; the K axis is walked in slices of `bk` units, each staged into workgroup memory by
 // all invocations together (A through the family's `loadA`, B through `loadB`), double-buffered:
 // slice k+1 is staged into one buffer while slice k is multiplied out of the other, one barrier
-// per slice. Invocation (ty, tx) computes rows ty + i*wm and column groups tx + j*wn, so
-// neighbouring invocations read neighbouring B vec4s. Edges: loads outside M or K are zeros,
-// stores outside M or N are skipped; no invocation leaves before the last barrier.
+// per slice. An invocation stages the same A rows in every slice, so it finds their input
+// positions once (the family's `rowOf`: the index arithmetic out of the K loop). Invocation
+// (ty, tx) computes rows ty + i*wm and column groups tx + j*wn, so neighbouring invocations
+// read neighbouring B vec4s. Edges: loads outside M or K are zeros, stores outside M or N are
+// skipped; no invocation leaves before the last barrier.
 import type { GemmTile } from "./choice.js";
 import { applyEpilogue, type Epilogue, type KernelLimits } from "./common.js";
 import { checkWorkgroup, range, workgroupEntry, workgroupGrid } from "./workgroup.js";
@@ -22,7 +24,11 @@ export interface TiledGemm {
   /** Scalars of K per unit: 4 (A units are vec4 along K) or 1 (scalars). */
   readonly kLanes: 1 | 4;
   readonly tile: GemmTile;
-  /** The bindings' declarations and the family's `loadA(m, k) -> A unit`, `loadB(k, n) -> vec4`. */
+  /**
+   * The bindings' declarations, and the family's WGSL functions: `rowOf(m) -> vec4<i32>` (where
+   * row m reads its input), `loadA(row, m, k) -> A unit` (zero outside M or K) and
+   * `loadB(k, n) -> vec4` (zero outside K or N).
+   */
   readonly declarations: string;
   readonly loaders: string;
   /** The opening comment's lines. */
@@ -62,6 +68,18 @@ export function tiledGemm(g: TiledGemm, limits: KernelLimits) {
     g.kLanes === 4
       ? lanes.map((q) => `a${i}.${comp[q]} * b${j}_${q}`).join(" + ")
       : `a${i} * b${j}_0`;
+  // A units an invocation stages a slice: e = lid + r * threads (r < perThread), row
+  // m0 + e / bk, unit e % bk; their rows' input positions in \`rows\`, found once.
+  const perThread = Math.ceil(A / threads);
+  const ragged = perThread * threads > A;
+  const stage = (buf: string, slice: string, indent: string) =>
+    [
+      `for (var r = 0u; r < ${perThread}u; r++) {`,
+      `  let e = lid + r * ${threads}u;`,
+      `  ${ragged ? `if (e < ${A}u) { ` : ""}As[${buf} * ${A}u + e] = loadA(rows[r], m0 + e / ${bk}u, ${slice} * ${bk}u + e % ${bk}u);${ragged ? " }" : ""}`,
+      `}`,
+      `for (var e = lid; e < ${B}u; e += ${threads}u) { Bs[${buf} * ${B}u + e] = loadB(${slice} * ${bk * g.kLanes}u + e / ${BN}u, n0 + e % ${BN}u); }`,
+    ].join(`\n${indent}`);
   const step = (kk: number) =>
     [
       rows.map((i) => `let a${i} = As[ab + (ty + ${i * wm}u) * ${bk}u + ${kk}u];`).join(" "),
@@ -82,26 +100,25 @@ ${g.declarations}
 var<workgroup> As: array<${aType}, ${2 * A}>;
 var<workgroup> Bs: array<vec4<f32>, ${2 * B}>;
 ${g.loaders}
-// All invocations stage K slice \`slice\` of the block at (m0, n0) into buffer \`buf\`.
-fn stage(buf: u32, slice: u32, lid: u32, m0: u32, n0: u32) {
-  for (var e = lid; e < ${A}u; e += ${threads}u) {
-    As[buf * ${A}u + e] = loadA(m0 + e / ${bk}u, slice * ${bk}u + e % ${bk}u);
-  }
-  for (var e = lid; e < ${B}u; e += ${threads}u) {
-    Bs[buf * ${B}u + e] = loadB(slice * ${bk * g.kLanes}u + e / ${BN}u, n0 + e % ${BN}u);
-  }
-}
 ${workgroupEntry(threads, grid.nx, groups)}
   let n0 = (wg % ${NT}u) * ${BN}u;
   let m0 = (wg / ${NT}u) * ${BM}u;
   let tx = lid % ${wn}u;
   let ty = lid / ${wn}u;
   ${rows.flatMap((i) => cols.map((j) => `var acc${i}_${j} = vec4<f32>(0.0);`)).join(" ")}
-  stage(0u, 0u, lid, m0, n0);
+  // The input positions of the A rows this invocation stages.
+  var rows: array<vec4<i32>, ${perThread}>;
+  for (var r = 0u; r < ${perThread}u; r++) { rows[r] = rowOf(min(m0 + (lid + r * ${threads}u) / ${bk}u, ${g.M - 1}u)); }
+  {
+    ${stage("0u", "0u", "    ")}
+  }
   workgroupBarrier();
   for (var slice = 0u; slice < ${slices}u; slice++) {
     let buf = slice % 2u;
-    if (slice + 1u < ${slices}u) { stage(1u - buf, slice + 1u, lid, m0, n0); }
+    if (slice + 1u < ${slices}u) {
+      let next = slice + 1u;
+      ${stage("(1u - buf)", "next", "      ")}
+    }
     let ab = buf * ${A}u;
     let bb = buf * ${B}u;
     ${range(bk)
