@@ -43,7 +43,7 @@ describe("csnc lsp under the mutation corpus", () => {
   });
 
   for (const target of targets) {
-    it(`${target}: 20 mutations, every feature at random places, no failure`, async () => {
+    it(`${target}: 15 mutations, every feature at random places, no failure`, async () => {
       const random = rng(seed);
       const file = path.join(work, "models", target);
       const original = readFileSync(file, "utf8");
@@ -51,7 +51,7 @@ describe("csnc lsp under the mutation corpus", () => {
       const first = client.diagnostics(file);
       client.open(file, original, 1);
       await first;
-      for (let i = 0; i < 20; i++) {
+      for (let i = 0; i < 15; i++) {
         const m = mutate(original, random);
         const context = `${target}, ${m.what}`;
         const published = client.diagnostics(file);
