@@ -1,14 +1,14 @@
 // `csnc classify VIDEO... --model FILE.csn --weights W`: the model zoos' test-time protocol on
 // real videos: K clips x (1 or 3) crops per video, probabilities averaged over the views.
 import { Command, Option } from "commander";
-import { classifyVideos, viewsPerBatch } from "../runtime/classify.js";
+import { classifyVideos, videoRecord, viewsPerBatch } from "../runtime/classify.js";
 import { writeSafetensors } from "../runtime/safetensors.js";
 import { normalisations, type Normalisation } from "../runtime/video.js";
 import { checkOutputFile, writeOutput, type CliIo } from "./io.js";
 import { labelsFrom } from "./labels.js";
 import { integerOption, maxInputElements, UsageError } from "./options.js";
 import { sessionOptions } from "./run.js";
-import { modelFor, openSession, type SessionOptions } from "./session.js";
+import { modelFor, openSession, type CliSession, type SessionOptions } from "./session.js";
 
 interface ClassifyOptions extends SessionOptions {
   model?: string;
@@ -33,6 +33,70 @@ const sampling: [string, string, number][] = [
   ["--clips <K>", "clips per video, spread uniformly (the zoos use 1 or 10)", 1],
 ];
 
+/** What a video's views are: clip sampling, crops and normalisation (classify's and the queue's). */
+export interface Sampling {
+  readonly frames: number;
+  readonly rate: number;
+  readonly size: number;
+  readonly crop: number;
+  readonly clips: number;
+  readonly crops: 1 | 3;
+  readonly norm: Normalisation;
+}
+
+/** Adds --labels and the sampling options (csnc classify's, csnc queue submit's), in --help's order. */
+export function samplingOptions(cmd: Command): Command {
+  cmd.option("--labels <set>", "kinetics400 or a file with one class name per line", "kinetics400");
+  for (const [flags, description, value] of sampling)
+    cmd.addOption(integerOption(flags, description, value));
+  return cmd
+    .addOption(new Option("--crops <n>", "1 (centre) or 3 crops").choices(["1", "3"]).default("1"))
+    .addOption(
+      new Option("--norm <stats>", "normalisation statistics")
+        .choices(Object.keys(normalisations))
+        .default("vmz"),
+    );
+}
+
+/** The sampling options, checked: a crop within the frames, every view of a video in bounds. */
+export function samplingOf(opts: Omit<Sampling, "crops"> & { crops: string }): Sampling {
+  const { frames: T, rate, size, crop, clips, norm } = opts;
+  const crops = Number(opts.crops) as 1 | 3;
+  if (crop > size) throw new UsageError(`--crop ${crop} is larger than --size ${size}`);
+  const views = clips * crops;
+  // Every view of a video is held at once (and dumped): bound them before decoding.
+  const elements = views * 3 * T * crop * crop;
+  if (elements > maxInputElements)
+    throw new UsageError(
+      `--clips ${clips} x --crops ${crops} views of --frames ${T} at --crop ${crop} would hold ${elements.toExponential(2)} values; the limit is ${maxInputElements} (4 GiB of float32): use fewer clips or frames, or a smaller crop`,
+    );
+  return { frames: T, rate, size, crop, clips, crops, norm };
+}
+
+/**
+ * The session classify runs videos on: `file`'s model at one view's input, compiled for as
+ * many views per batch as `memoryMiB` of activations hold. Undefined after reporting errors.
+ */
+export async function openClassifySession(
+  io: CliIo,
+  file: string,
+  opts: SessionOptions,
+  s: Sampling,
+  memoryMiB: number,
+): Promise<CliSession | undefined> {
+  const input = `3x${s.frames}x${s.crop}x${s.crop}`;
+  const single = modelFor(io, file, { ...opts, model: undefined }, { input, batch: "1" });
+  if (!single) return undefined;
+  const batchSize = viewsPerBatch(single, s.clips * s.crops, memoryMiB * 2 ** 20);
+  return openSession(
+    io,
+    file,
+    { ...opts, model: undefined },
+    { input, batch: String(batchSize) },
+    "--crop, --frames or --memory",
+  );
+}
+
 export function classifyCommand(io: CliIo): Command {
   const cmd = new Command("classify")
     .description(
@@ -42,17 +106,8 @@ export function classifyCommand(io: CliIo): Command {
     .requiredOption(
       "--model <file>",
       "the .csn model file (a file here; elsewhere --model picks a model of a file)",
-    )
-    .option("--labels <set>", "kinetics400 or a file with one class name per line", "kinetics400");
-  for (const [flags, description, value] of sampling)
-    cmd.addOption(integerOption(flags, description, value));
-  cmd
-    .addOption(new Option("--crops <n>", "1 (centre) or 3 crops").choices(["1", "3"]).default("1"))
-    .addOption(
-      new Option("--norm <stats>", "normalisation statistics")
-        .choices(Object.keys(normalisations))
-        .default("vmz"),
-    )
+    );
+  samplingOptions(cmd)
     .option(
       "--dump-clips <file>",
       "write the tensors fed to the model (the first video's) as .safetensors",
@@ -66,30 +121,13 @@ export function classifyCommand(io: CliIo): Command {
     );
   sessionOptions(cmd, ["--model"]);
   return cmd.action(async (videos: string[], opts: ClassifyOptions) => {
-    const { frames: T, rate, size, crop, clips } = opts;
-    const crops = Number(opts.crops) as 1 | 3;
-    if (crop > size) throw new UsageError(`--crop ${crop} is larger than --size ${size}`);
-    const views = clips * crops;
-    // Every view of a video is held at once (and dumped): bound them before decoding.
-    const elements = views * 3 * T * crop * crop;
-    if (elements > maxInputElements)
-      throw new UsageError(
-        `--clips ${clips} x --crops ${crops} views of --frames ${T} at --crop ${crop} would hold ${elements.toExponential(2)} values; the limit is ${maxInputElements} (4 GiB of float32): use fewer clips or frames, or a smaller crop`,
-      );
+    const sampled = samplingOf(opts);
+    const { frames: T, crop, crops } = sampled;
+    const views = sampled.clips * crops;
     if (opts.dumpClips) checkOutputFile(opts.dumpClips);
     if (!opts.weights) io.err("note: no --weights: random weights, so the classes mean nothing");
     const labels = labelsFrom(opts.labels);
-    const input = `3x${T}x${crop}x${crop}`;
-    const single = modelFor(io, opts.model!, { ...opts, model: undefined }, { input, batch: "1" });
-    if (!single) return;
-    const batchSize = viewsPerBatch(single, views, opts.memory * 2 ** 20);
-    const session = await openSession(
-      io,
-      opts.model!,
-      { ...opts, model: undefined },
-      { input, batch: String(batchSize) },
-      "--crop, --frames or --memory",
-    );
+    const session = await openClassifySession(io, opts.model!, opts, sampled, opts.memory);
     if (!session) return;
     const { plan } = session;
     const classes = plan.logits.shape[1]!;
@@ -101,14 +139,14 @@ export function classifyCommand(io: CliIo): Command {
     let failed = 0;
     const progress = process.stderr.isTTY && !opts.json;
     try {
-      const options = { frames: T, rate, size, crop, clips, crops, norm: opts.norm, labels };
+      const options = { ...sampled, labels };
       for await (const e of classifyVideos(session, videos, options)) {
         if (e.kind === "start") {
           if (progress)
             process.stderr.write(`\r\x1b[K[${e.index + 1}/${videos.length}] ${e.video}`);
         } else if (e.kind === "failed") {
           failed++;
-          results.push({ video: e.video, error: e.error.message });
+          results.push(videoRecord(e));
           if (!opts.json) io.err(`csnc: error: ${e.error.message}`);
         } else {
           const { result } = e;
@@ -119,7 +157,7 @@ export function classifyCommand(io: CliIo): Command {
                 new Map([["input", { shape: [views, 3, T, crop, crop], data: e.views }]]),
               ),
             );
-          results.push(result);
+          results.push(videoRecord(e));
           if (!opts.json) {
             if (progress) process.stderr.write("\r\x1b[K");
             io.out(

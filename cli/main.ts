@@ -15,6 +15,8 @@ import { weightsCommand } from "./weights.js";
 import { tuneCommand } from "./tune.js";
 import { fmtCommand } from "./fmt.js";
 import { lspCommand } from "./lsp.js";
+import { queueCommand } from "./queue.js";
+import { workerCommand } from "./worker.js";
 import { CsncError } from "../runtime/errors.js";
 
 export function buildProgram(io: CliIo): Command {
@@ -38,6 +40,8 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(tuneCommand(io));
   program.addCommand(fmtCommand(io));
   program.addCommand(lspCommand());
+  program.addCommand(queueCommand(io));
+  program.addCommand(workerCommand(io));
   const route = (cmd: Command) => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),

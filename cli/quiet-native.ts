@@ -8,7 +8,7 @@ import { constants as osConstants } from "node:os";
 import { fileURLToPath } from "node:url";
 
 /** Commands that open a WebGPU adapter. */
-const webgpuCommands = new Set(["run", "profile", "classify", "tune"]);
+const webgpuCommands = new Set(["run", "profile", "classify", "tune", "worker"]);
 /** Set in the child: its stderr is filtered, and whether the user's stderr is a terminal. */
 const childMarker = "CSNC_FILTERED_STDERR";
 

@@ -6,7 +6,7 @@
 /**
  * Codes by stage, numbered by stage: 10xx syntax, 11xx imports, 20xx names and types, 30xx
  * shapes, 31xx plans (what the device's limits allow), 40xx weights, 41xx devices, 42xx
- * tuning files.
+ * tuning files, 43xx the job queue (csnc queue, csnc worker).
  */
 export const catalog = {
   syntax: {
@@ -62,6 +62,13 @@ export const catalog = {
   },
   tuning: {
     badTuning: 4201,
+  },
+  queue: {
+    queueUnreachable: 4301,
+    queueAuth: 4302,
+    badManifest: 4303,
+    refusedJob: 4304,
+    changedInput: 4305,
   },
 } as const;
 

@@ -70,41 +70,94 @@ export async function* classifyVideos(
   }
 }
 
-async function classifyVideo(session: Session, video: string, o: ClassifyOptions) {
-  const { frames: T, crop, crops, clips } = o;
-  const views = clips * crops;
-  const info = probeVideo(video);
-  const { indices, looped } = sampleIndices(info.frames, T, o.rate, clips);
+/** The record `csnc classify --json` prints for a video (`csnc queue results` prints the same). */
+export type VideoRecord = VideoResult | { readonly video: string; readonly error: string };
+
+/** A video's classify event as its JSON record. */
+export function videoRecord(
+  e: Extract<ClassifyEvent, { kind: "done" }> | Extract<ClassifyEvent, { kind: "failed" }>,
+): VideoRecord {
+  return e.kind === "done" ? e.result : { video: e.video, error: e.error.message };
+}
+
+/** A video decoded, sampled and cropped: its views, ready to run. */
+export interface PreparedVideo {
+  readonly video: string;
+  readonly frames: number;
+  readonly size: readonly [number, number];
+  readonly looped: boolean;
+  /** views x 3 x T x crop x crop. */
+  readonly views: Float32Array;
+}
+
+/**
+ * Classifies one video: `video` names it in the result, `file` is what ffmpeg opens (default
+ * the same). A CsncError says why a video cannot be read.
+ */
+export async function classifyVideo(
+  session: Session,
+  video: string,
+  o: ClassifyOptions,
+  file = video,
+): Promise<{ result: VideoResult; views: Float32Array }> {
+  return runVideo(session, await prepareVideo(video, o, file), o);
+}
+
+/** The CPU half of classifyVideo: probe, decode the sampled frames, crop and normalise. */
+export async function prepareVideo(
+  video: string,
+  o: ClassifyOptions,
+  file = video,
+): Promise<PreparedVideo> {
+  const { crop, crops } = o;
+  const info = probeVideo(file);
+  const { indices, looped } = sampleIndices(info.frames, o.frames, o.rate, o.clips);
   const resized = resizedSize(info.width, info.height, o.size);
   if (Math.min(resized.width, resized.height) < crop)
     throw new CsncError(
       RuntimeCodes.badInput,
-      `${video}: resized to ${resized.width}x${resized.height}, smaller than the crop`,
+      `${file}: resized to ${resized.width}x${resized.height}, smaller than the crop`,
     );
-  const frames = await decodeFrames(video, resized, new Set(indices.flat()));
-  const batch = buildViews(frames, resized, indices, crop, crops, o.norm);
+  const frames = await decodeFrames(file, resized, new Set(indices.flat()));
+  const views = buildViews(frames, resized, indices, crop, crops, o.norm);
+  return { video, frames: info.frames, size: [info.width, info.height], looped, views };
+}
+
+/** The device half of classifyVideo: the views through the session, probabilities averaged. */
+export async function runVideo(
+  session: Session,
+  p: PreparedVideo,
+  o: ClassifyOptions,
+): Promise<{ result: VideoResult; views: Float32Array }> {
+  const views = o.clips * o.crops;
+  const batch = p.views;
   // Views in batches of the compiled size; the last batch is padded and its padding ignored.
   const batchSize = session.plan.input.shape[0]!;
   const classes = session.plan.logits.shape[1]!;
   const mean = new Float64Array(classes);
   const viewSize = batch.length / views;
-  for (let first = 0; first < views; first += batchSize) {
-    const chunk = new Float32Array(batchSize * viewSize);
-    chunk.set(batch.subarray(first * viewSize, Math.min(views, first + batchSize) * viewSize));
-    const out = await session.run(chunk);
+  function* chunks() {
+    for (let first = 0; first < views; first += batchSize) {
+      const chunk = new Float32Array(batchSize * viewSize);
+      chunk.set(batch.subarray(first * viewSize, Math.min(views, first + batchSize) * viewSize));
+      yield chunk;
+    }
+  }
+  await session.runMany(chunks(), (out, index) => {
+    const first = index * batchSize;
     for (let v = 0; v < Math.min(batchSize, views - first); v++)
       for (let c = 0; c < classes; c++) mean[c] += out.probabilities[v * classes + c]! / views;
-  }
+  });
   const top = [...mean.keys()]
     .sort((a, b) => mean[b]! - mean[a]!)
     .slice(0, 5)
     .map((c) => ({ class: c, label: o.labels[c] ?? String(c), probability: mean[c]! }));
   const result: VideoResult = {
-    video,
-    frames: info.frames,
-    size: [info.width, info.height],
+    video: p.video,
+    frames: p.frames,
+    size: p.size,
     views,
-    looped,
+    looped: p.looped,
     top,
   };
   return { result, views: batch };

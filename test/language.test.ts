@@ -388,6 +388,7 @@ describe("the code catalog", () => {
     weights: [4000, 4099],
     devices: [4100, 4199],
     tuning: [4200, 4299],
+    queue: [4300, 4399],
   };
 
   it("declares every code once, in its stage's range", () => {
