@@ -63,6 +63,8 @@ export function profileCommand(io: CliIo): Command {
         backend: adapter.backend,
         input: plan.input.shape,
         dispatches: plan.dispatches.length,
+        /** Dispatches running a variant csnc tune measured (--tuning or the cache). */
+        tunedDispatches: plan.dispatches.filter((d) => d.tuned).length,
         latency: {
           medianMs: median(latencies),
           minMs: Math.min(...latencies),

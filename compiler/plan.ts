@@ -10,7 +10,7 @@ import {
   type KernelLimits,
   type TextureShape,
 } from "./kernels/common.js";
-import { admissible } from "./kernels/candidates.js";
+import { admissible, sameChoice } from "./kernels/candidates.js";
 import { normaliseKernel, type NormaliseKernel } from "./kernels/normalise.js";
 import { clipLayout, selectKernel, stepKey, type ClipLayout } from "./kernels/select.js";
 import type { Tuning } from "./kernels/tuning.js";
@@ -71,6 +71,8 @@ export interface PlanDispatch extends Pick<Kernel, "family" | "choice" | "flops"
   readonly bindings: readonly PlanBinding[];
   /** Before this dispatch, copy the tensor's buffer into the staging texture, plane by plane inside its border. */
   readonly stage?: Stage;
+  /** The variant is a measured one (`Tuning.choices`, csnc tune), not the adapter class's default. */
+  readonly tuned?: true;
 }
 
 export interface Plan {
@@ -150,7 +152,7 @@ function kernelFor(
   limits: KernelLimits,
   tuning: Tuning,
   clip: ClipLayout,
-): Kernel {
+): { kernel: Kernel; tuned: boolean } {
   try {
     // A measured choice the tuner could not have made here (another model's, a hand-edited
     // file's) is dropped for the default.
@@ -162,7 +164,9 @@ function kernelFor(
       throw new PlanError(
         `kernel ${kernel.name} for ${n.path} needs ${kernel.bindings.length} storage buffers; the device allows ${limits.maxStorageBuffersPerShaderStage}`,
       );
-    return kernel;
+    // The measured choice, if selectKernel could use it (else it fell back to the default).
+    const used = input && tuning.choices?.[stepKey(n, input)];
+    return { kernel, tuned: used !== undefined && sameChoice(kernel.choice, used) };
   } catch (e) {
     // A dispatch past the grid is a plan the device cannot run, not an internal error.
     if (!(e instanceof GridError)) throw e;
@@ -195,7 +199,8 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
     ...spans.get(n.id)!,
   }));
 
-  const kernels = steps.map((n) => kernelFor(n, byId.get(n.inputs[0]!), limits, tuning, clip));
+  const chosen = steps.map((n) => kernelFor(n, byId.get(n.inputs[0]!), limits, tuning, clip));
+  const kernels = chosen.map((c) => c.kernel);
   const lastTextureRead = new Map<number, number>();
   kernels.forEach((k, i) => {
     if (k.textures?.input) lastTextureRead.set(steps[i]!.inputs[0]!, i);
@@ -263,6 +268,7 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
       workgroups: kernel.dispatch,
       bindings: kernel.bindings.map(bind),
       ...(stage ? { stage } : {}),
+      ...(chosen[at]!.tuned ? { tuned: true } : {}),
       flops: kernel.flops,
       bytes: kernel.bytes,
     };

@@ -43,24 +43,25 @@ export interface NodeSession extends Session {
   readonly notes: readonly string[];
 }
 
-/** `o` with the tuning file's choices for `adapter`, if any; what was used goes to `notes`. */
-function tuned(o: NodeSessionOptions, adapter: AcquiredAdapter, notes: string[]): ModelSource {
-  if (o.plan || !o.tuningFile) return o;
+/** `o` with the tuning file's choices for `adapter`, if the file has them, and the file's name. */
+function tuned(
+  o: NodeSessionOptions,
+  adapter: AcquiredAdapter,
+): { source: ModelSource; from?: string; missing?: string } {
+  if (o.plan || !o.tuningFile) return { source: o };
   const { file, source, explicit } = o.tuningFile;
   const choices = choicesFor(file, tunedAdapter(adapter.adapter.info, adapter.backend));
-  // A retry on another adapter (the SwiftShader fallback) replaces the first one's note.
-  notes.length = 0;
-  if (!choices) {
-    if (explicit)
-      notes.push(
-        `${source} has no tuning for this adapter (${adapter.description}); default kernel choices`,
-      );
-    return o;
-  }
-  notes.push(
-    `kernel choices measured on this adapter for ${Object.keys(choices).length} step shapes, from ${source}`,
-  );
-  return { ...o, tuning: { ...(o.tuning ?? tuningFor(adapter.adapter.info)), choices } };
+  if (!choices)
+    return {
+      source: o,
+      ...(explicit
+        ? {
+            missing: `${source} has no tuning for this adapter (${adapter.description}); default kernel choices`,
+          }
+        : {}),
+    };
+  const tuning = { ...(o.tuning ?? tuningFor(adapter.adapter.info)), choices };
+  return { source: { ...o, tuning }, from: source };
 }
 
 /**
@@ -73,11 +74,13 @@ export async function createNodeSession(o: NodeSessionOptions): Promise<NodeSess
   let adapter = await acquireAdapter(backend, { webgpu: o.webgpu });
   let device = await requestDevice(adapter.adapter);
   const notes: string[] = [];
+  let measured: ReturnType<typeof tuned> | undefined;
   try {
     const start = performance.now();
     let plan: Plan | undefined;
     try {
-      plan = planFor(tuned(o, adapter, notes), device);
+      measured = tuned(o, adapter);
+      plan = planFor(measured.source, device);
     } catch (e) {
       if (!(e instanceof PlanError)) throw e;
       // auto takes llvmpipe first for speed, but its buffers are limited to 128 MiB;
@@ -88,7 +91,8 @@ export async function createNodeSession(o: NodeSessionOptions): Promise<NodeSess
           : undefined;
       const nextDevice = next && (await requestDevice(next.adapter));
       try {
-        plan = nextDevice && planFor(tuned(o, next!, notes), nextDevice);
+        measured = tuned(o, next!);
+        plan = nextDevice && planFor(measured.source, nextDevice);
       } catch (again) {
         if (!(again instanceof PlanError)) {
           nextDevice?.destroy();
@@ -106,6 +110,11 @@ export async function createNodeSession(o: NodeSessionOptions): Promise<NodeSess
       [adapter, device] = [next!, nextDevice!];
     }
     const compileMs = o.plan ? 0 : performance.now() - start;
+    if (measured?.missing) notes.push(measured.missing);
+    if (measured?.from)
+      notes.push(
+        `${plan.dispatches.filter((d) => d.tuned).length} of ${plan.dispatches.length} dispatches take variants measured on this adapter (csnc tune), from ${measured.from}`,
+      );
     const session = await createSession({ plan, weights: o.weights, device });
     return {
       ...session,

@@ -115,6 +115,7 @@ describe("a plan follows the measured choices", () => {
     for (const n of steps) {
       const d = plan.dispatches.find((x) => x.layers.includes(n.path))!;
       expect(d.choice).toEqual(wanted.get(n.path));
+      expect(d.tuned).toBe(true);
       expect(untuned.dispatches.find((x) => x.layers.includes(n.path))!.choice).not.toEqual(
         wanted.get(n.path),
       );
@@ -220,8 +221,10 @@ describe.each(["opengles", "swiftshader"])("csnc tune on %s", (backend) => {
       "--json",
     );
     expect(withFile.code, withFile.err).toBe(0);
-    expect(withFile.err).toContain(
-      `kernel choices measured on this adapter for 1 step shapes, from ${forced}`,
+    expect(withFile.err).toMatch(
+      new RegExp(
+        `1 of \\d+ dispatches take variants measured on this adapter \\(csnc tune\\), from ${forced}`,
+      ),
     );
     expect(
       relL2(JSON.parse(withFile.out).logits.flat(), JSON.parse(plain.out).logits.flat()),
@@ -243,6 +246,7 @@ describe.each(["opengles", "swiftshader"])("csnc tune on %s", (backend) => {
     );
     expect(profile.code, profile.err).toBe(0);
     const tile = (choice as { tile: { rows: number; cols: number } }).tile;
+    expect(JSON.parse(profile.out).tunedDispatches).toBe(1);
     expect(JSON.parse(profile.out).kernels[0].kernel).toMatch(
       new RegExp(`-${tile.rows}x${tile.cols}$`),
     );

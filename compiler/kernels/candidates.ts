@@ -149,7 +149,8 @@ const canonical = (x: unknown): string =>
         .map((k) => `${JSON.stringify(k)}:${canonical((x as Record<string, unknown>)[k])}`)
         .join(",")}}`
     : JSON.stringify(x);
-const sameChoice = (a: KernelChoice, b: KernelChoice) => canonical(a) === canonical(b);
+/** Whether two choices are the same variant, whatever the order of their fields. */
+export const sameChoice = (a: KernelChoice, b: KernelChoice) => canonical(a) === canonical(b);
 
 /**
  * The choices a tuner may time for `node` (whose first input is `input`), the default for
