@@ -1,0 +1,349 @@
+// csnc queue and csnc worker end to end, on a redis-server of the test's own (AOF on, a
+// password set) with workers as child processes: every result arrives once and equals
+// `csnc classify --json`'s record; a worker killed mid-job loses nothing; a corrupt video fails
+// alone with its reason; Redis restarting mid-run is waited out; resubmitting adds nothing;
+// bad input ends in seconds with a clear message and never shows the password.
+import { execFileSync } from "node:child_process";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { Queue } from "bullmq";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { run } from "./helpers.js";
+import {
+  freePort,
+  spawnBackground,
+  startRedis,
+  type Background,
+  type RedisServer,
+} from "./queue-redis.js";
+
+const work = mkdtempSync(path.join(tmpdir(), "csnc-queue-"));
+const root = path.join(work, "root");
+const outside = path.join(work, "outside");
+// Inside the workers' --root, as every file of a job must be.
+const model = path.join(root, "tiny.csn");
+mkdirSync(root, { recursive: true });
+copyFileSync(path.resolve(import.meta.dirname, "fixtures/queue/tiny.csn"), model);
+const password = "s3cret-Pw";
+const sampling = ["--frames", "4", "--size", "32", "--crop", "32"];
+
+/** `count` distinct 8-frame 32x32 videos (test patterns of different hues), made by one ffmpeg. */
+function makeVideos(dir: string, prefix: string, count: number, hue0: number): string[] {
+  mkdirSync(dir, { recursive: true });
+  const files = Array.from({ length: count }, (_, i) => path.join(dir, `${prefix}${i}.mkv`));
+  const splits = files.map((_, i) => `[s${i}]`).join("");
+  const hues = files.map((_, i) => `[s${i}]hue=h=${hue0 + i * 7}[o${i}]`).join(";");
+  const outputs = files.flatMap((f, i) => [
+    "-map",
+    `[o${i}]`,
+    "-frames:v",
+    "8",
+    "-c:v",
+    "ffv1",
+    "-pix_fmt",
+    "yuv444p",
+    f,
+  ]);
+  execFileSync("ffmpeg", [
+    "-y",
+    "-v",
+    "error",
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc=size=32x32:rate=8",
+    "-filter_complex",
+    `[0]split=${count}${splits};${hues}`,
+    ...outputs,
+  ]);
+  return files;
+}
+
+function manifest(name: string, lines: string[]): string {
+  const file = path.join(work, name);
+  writeFileSync(file, lines.join("\n") + "\n");
+  return file;
+}
+
+let redis: RedisServer;
+const workers: Background[] = [];
+
+/** A worker on the test's Redis: short locks so a dead worker's job comes back in seconds. */
+function startWorker(...extra: string[]): Background {
+  const w = spawnBackground([
+    "worker",
+    "--queue",
+    redis.url,
+    "--backend",
+    "opengles",
+    "--root",
+    root,
+    "--lock-duration",
+    "2000",
+    "--stalled-interval",
+    "1000",
+    ...extra,
+  ]);
+  workers.push(w);
+  return w;
+}
+
+const queue = (...args: string[]) =>
+  run("queue", ...args.slice(0, 1), "--queue", redis.url, ...args.slice(1));
+const submit = (file: string) => queue("submit", file, "--model", model, ...sampling);
+
+/** The results of every submitted video, waited for, as parsed JSON lines. */
+async function results(): Promise<{ code: number; lines: Record<string, unknown>[]; err: string }> {
+  const out = path.join(work, "results.jsonl");
+  const r = await queue("results", "--wait", "--output", out);
+  const lines = readFileSync(out, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  return { code: r.code, lines, err: r.err };
+}
+
+/** classify --json's record of each video, on one machine, in one process. */
+async function classify(videos: string[]): Promise<Record<string, unknown>[]> {
+  const r = await run(
+    "classify",
+    ...videos,
+    "--model",
+    model,
+    ...sampling,
+    "--backend",
+    "opengles",
+    "--json",
+  );
+  return JSON.parse(r.out).results;
+}
+
+async function counts() {
+  return JSON.parse((await queue("status", "--json")).out) as Record<string, number>;
+}
+
+/** A job as BullMQ stored it: its return value, progress and attempts. */
+async function storedJob(id: string) {
+  const q = new Queue("csnc", { connection: { host: "127.0.0.1", port: redis.port, password } });
+  try {
+    const job = (await q.getJob(id))!;
+    return {
+      returnvalue: job.returnvalue,
+      progress: job.progress,
+      attemptsMade: job.attemptsMade,
+      failedReason: job.failedReason,
+    };
+  } finally {
+    await q.close();
+  }
+}
+
+/** Job ids by what each worker printed: `done ID VIDEO`. */
+const doneIds = (w: Background) => [...w.output().matchAll(/^done (\w+) /gm)].map((m) => m[1]!);
+
+beforeAll(async () => {
+  redis = await startRedis({ password, appendonly: true });
+}, 30_000);
+
+afterAll(async () => {
+  for (const w of workers) w.killGroup();
+  await redis?.stop();
+});
+
+describe("csnc queue: bad input ends in seconds, with a clear message", () => {
+  it("unreachable Redis, a wrong or missing password, a bad URL", async () => {
+    const dead = await freePort();
+    const t0 = performance.now();
+    const r = await run("queue", "status", "--queue", `redis://:${password}@127.0.0.1:${dead}/0`);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      /cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0.*\[CSN4301\]/,
+    );
+    const wrong = await run(
+      "queue",
+      "status",
+      "--queue",
+      `redis://:wrong-pw@127.0.0.1:${redis.port}/0`,
+    );
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toMatch(/refused the user name or password \[CSN4302\]/);
+    const none = await run("queue", "status", "--queue", `redis://127.0.0.1:${redis.port}/0`);
+    expect(none.err).toMatch(/requires a password/);
+    const url = await run("queue", "status", "--queue", `http://:${password}@127.0.0.1/0`);
+    expect(url.code).toBe(2);
+    for (const x of [r, wrong, none, url]) {
+      expect(x.err).not.toContain(password);
+      expect(x.err).not.toContain("wrong-pw");
+      expect(x.err).not.toMatch(/\n\s+at /); // no stack trace
+    }
+  });
+
+  it("a model that fails to check is refused before anything is enqueued", async () => {
+    const [video] = makeVideos(root, "refused", 1, 300);
+    const bad = path.join(work, "bad.csn");
+    writeFileSync(bad, "model m() {\n  input 3 x 4 x 32 x 32\n  conv(8, 3x3x3)\n  nolayer\n}\n");
+    const r = await queue("submit", manifest("refused.txt", [video!]), "--model", bad, ...sampling);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/nolayer/);
+    expect(r.out).not.toMatch(/enqueued/);
+    expect(await counts()).toEqual({ waiting: 0, active: 0, completed: 0, failed: 0, delayed: 0 });
+  });
+});
+
+describe("csnc queue and two csnc workers", () => {
+  const videos = makeVideos(root, "e2e", 20, 0);
+
+  it("20 videos: every result arrives once, in manifest order, as classify --json has it", async () => {
+    const out = path.join(work, "worker-a.jsonl");
+    const dir = path.join(work, "worker-b");
+    const [a, b] = [startWorker("--output", out), startWorker("--output-dir", dir)];
+    // Text lines and JSON lines, one with an id of the manifest's own.
+    const lines = videos.map((v, i) =>
+      i % 3 === 0 ? JSON.stringify({ path: v, ...(i === 3 ? { id: "three" } : {}) }) : v,
+    );
+    const s = await submit(manifest("e2e.txt", ["# twenty videos", ...lines]));
+    expect(s.code, s.err).toBe(0);
+    expect(s.out).toMatch(/^enqueued 20, skipped 0 /);
+    expect(s.out).not.toContain(password);
+    const expected = await classify(videos);
+    const got = await results();
+    expect(got.code, got.err).toBe(0);
+    expect(got.lines).toHaveLength(20);
+    const { id, ...third } = got.lines[3]!;
+    expect(id).toBe("three");
+    expect([...got.lines.slice(0, 3), third, ...got.lines.slice(4)]).toEqual(expected);
+    expect(JSON.stringify(got.lines[0])).toBe(JSON.stringify(expected[0]));
+    // Exactly once: 20 completions, each job done by one worker once.
+    const done = [...doneIds(a), ...doneIds(b)];
+    expect(done).toHaveLength(20);
+    expect(new Set(done).size).toBe(20);
+    expect(await counts()).toMatchObject({ waiting: 0, active: 0, completed: 20, failed: 0 });
+    // Each worker's own outputs: its results with job, timing and adapter, together all 20.
+    const own = [
+      ...(existsSync(out) ? readFileSync(out, "utf8").trim().split("\n") : []),
+      ...readdirSync(dir).map((f) => readFileSync(path.join(dir, f), "utf8")),
+    ].map((l) => JSON.parse(l));
+    expect(own.map((r) => r.job).sort()).toEqual([...done].sort());
+    for (const r of own) {
+      expect(r.adapter).toMatch(/llvmpipe/);
+      expect(r.timing.totalMs).toBeGreaterThan(0);
+      expect(expected).toContainEqual(r.record);
+    }
+    const stored = await storedJob(done[0]!);
+    expect(stored.progress).toBe(100);
+    const { job: _, ...mine } = own.find((r) => r.job === done[0])!;
+    expect(stored.returnvalue).toEqual(mine);
+  }, 120_000);
+
+  it("resubmitting the manifest enqueues nothing new", async () => {
+    const s = await submit(path.join(work, "e2e.txt"));
+    expect(s.code, s.err).toBe(0);
+    expect(s.out).toMatch(/^enqueued 0, skipped 20 /);
+    expect((await counts()).completed).toBe(20);
+    expect((await results()).lines).toHaveLength(20);
+  }, 60_000);
+
+  it("on SIGTERM a worker finishes its job and exits 0", async () => {
+    const [a, b] = workers;
+    for (const w of [a!, b!]) w.child.kill("SIGTERM");
+    for (const w of [a!, b!]) {
+      expect(await w.exited()).toBe(0);
+      expect(w.output()).toMatch(/SIGTERM: finishing the current jobs, then stopping\nstopped\n/);
+      expect(w.output()).not.toContain(password);
+    }
+  }, 60_000);
+
+  it("a worker SIGKILLed mid-job: its job is redone by another, nothing lost or duplicated", async () => {
+    const more = makeVideos(root, "kill", 4, 150);
+    expect((await submit(manifest("kill.txt", more))).out).toMatch(/^enqueued 4, /);
+    // Alone, so that it takes a job; its first job includes compiling the model: the kill
+    // lands mid-job.
+    const doomed = startWorker();
+    const [, name] = await doomed.waitFor(/^worker (\S+) /m);
+    const [, jobId] = await doomed.waitFor(/^start (\w+) /m);
+    doomed.killGroup();
+    expect(await doomed.exited()).toBe("SIGKILL");
+    const [other, replacement] = [startWorker(), startWorker()];
+    const got = await results();
+    expect(got.lines).toHaveLength(24);
+    expect(got.lines.slice(20)).toEqual(await classify(more));
+    const done = [...doneIds(other), ...doneIds(replacement)];
+    expect(done).toContain(jobId);
+    expect(done).toHaveLength(4);
+    expect(new Set(done).size).toBe(4);
+    expect(doneIds(doomed)).not.toContain(jobId);
+    const redone = await storedJob(jobId!);
+    expect(redone.returnvalue.worker).not.toBe(name);
+    expect(redone.progress).toBe(100);
+    expect(await counts()).toMatchObject({ completed: 24, failed: 0, active: 0 });
+  }, 120_000);
+
+  it("a corrupt video and one outside the worker's root fail with their reasons; the others finish", async () => {
+    const good = makeVideos(root, "good", 2, 200);
+    const corrupt = path.join(root, "corrupt.mkv");
+    writeFileSync(corrupt, readFileSync(good[0]!).subarray(0, 300));
+    const [away] = makeVideos(outside, "away", 1, 250);
+    const s = await submit(
+      manifest("mixed.txt", [good[0]!, corrupt, away!, good[1]!, path.join(root, "missing.mkv")]),
+    );
+    expect(s.code).toBe(1); // the missing file, reported by line; the rest enqueued
+    expect(s.err).toMatch(/mixed\.txt:5: .*missing\.mkv: no such file/);
+    expect(s.out).toMatch(/^enqueued 4, skipped 0 .*; 1 line not submitted/);
+    const got = await results();
+    expect(got.code).toBe(1);
+    const [g0, bad, far, g1] = got.lines.slice(24);
+    const expected = await classify([good[0]!, corrupt, good[1]!]);
+    expect([g0, bad, g1]).toEqual(expected); // the corrupt one's {video, error} as classify says it
+    expect(bad!.error).toMatch(/not a readable video|could not decode/);
+    expect(far).toEqual({
+      video: away,
+      error: expect.stringMatching(/outside the worker's --root/),
+    });
+    expect(await counts()).toMatchObject({ completed: 26, failed: 2, waiting: 0, active: 0 });
+    // Permanent failures are not retried.
+    const corruptJob = [
+      ...workers
+        .map((w) => w.output())
+        .join("")
+        .matchAll(/^failed (\w+) .*corrupt\.mkv/gm),
+    ];
+    expect(corruptJob).toHaveLength(1);
+    expect((await storedJob(corruptJob[0]![1]!)).attemptsMade).toBe(1);
+  }, 120_000);
+
+  it("Redis restarting mid-run (AOF on): the workers reconnect and finish every job once", async () => {
+    const live = workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
+    expect(live).toHaveLength(2);
+    const videos = makeVideos(root, "restart", 8, 100);
+    const before = live.map((w) => doneIds(w).length);
+    expect((await submit(manifest("restart.txt", videos))).out).toMatch(/^enqueued 8, /);
+    await Promise.race(live.map((w) => w.waitFor(/^start \w+ .*restart\d\.mkv$/m)));
+    await redis.crash();
+    await new Promise((r) => setTimeout(r, 1500));
+    await redis.restart();
+    const got = await results();
+    expect(got.lines.slice(28)).toEqual(await classify(videos));
+    const done = live.flatMap((w, i) => doneIds(w).slice(before[i]));
+    expect(new Set(done).size).toBe(8);
+    expect(done).toHaveLength(8);
+    expect(live.map((w) => w.output()).join("")).toMatch(
+      /csnc worker: .*\(Redis redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0; retrying\)/,
+    );
+    expect(await counts()).toMatchObject({ completed: 34, failed: 2, waiting: 0, active: 0 });
+    for (const w of live) {
+      expect(w.output()).not.toContain(password);
+      w.child.kill("SIGTERM");
+      expect(await w.exited()).toBe(0);
+    }
+  }, 120_000);
+});
