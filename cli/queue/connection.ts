@@ -120,6 +120,22 @@ export async function openClient(target: RedisTarget): Promise<Redis> {
   }
 }
 
+/** A Redis failure midway through a command as a CsncError naming it; other errors as they are. */
+export function lostConnection(target: RedisTarget, e: unknown): unknown {
+  if (!(e instanceof Error) || e instanceof CsncError) return e;
+  const fromRedis =
+    e.name === "MaxRetriesPerRequestError" ||
+    e.name === "ReplyError" ||
+    /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Stream isn't writeable/.test(
+      e.message,
+    );
+  if (!fromRedis) return e;
+  return new CsncError(
+    codes.queueUnreachable,
+    `Redis at ${target.shown} failed midway: ${target.redact(e.message)}`,
+  );
+}
+
 /** Connection options for a long-running worker: it waits out an outage and reconnects. */
 export function workerConnection(target: RedisTarget): RedisOptions {
   return {

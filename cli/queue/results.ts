@@ -6,6 +6,7 @@ import { checkOutputFile, writeOutput, type CliIo } from "../io.js";
 import type { JobResult } from "./jobs.js";
 import { queueOptions } from "./options.js";
 import { openQueue, readOrder, type OrderEntry, type QueueHandle } from "./store.js";
+import { lostConnection } from "./connection.js";
 
 interface ResultsOptions {
   queue?: string;
@@ -64,6 +65,8 @@ export function resultsCommand(io: CliIo): Command {
       if (failed) io.err(`${failed} of ${all.length} videos failed; their lines say why`);
       if (!all.length) io.err("nothing was submitted to this queue");
       io.exitCode(failed || waiting ? 1 : 0);
+    } catch (e) {
+      throw lostConnection(h.target, e);
     } finally {
       await h.close();
     }

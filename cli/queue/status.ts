@@ -4,6 +4,7 @@ import { Command } from "commander";
 import type { CliIo } from "../io.js";
 import { queueOptions } from "./options.js";
 import { openQueue, type QueueHandle } from "./store.js";
+import { lostConnection } from "./connection.js";
 
 interface StatusOptions {
   queue?: string;
@@ -77,6 +78,8 @@ export function statusCommand(io: CliIo): Command {
       }
       if (tty && last) process.stderr.write("\r\x1b[K");
       io.out(opts.json ? JSON.stringify(counts) : statusLine(counts));
+    } catch (e) {
+      throw lostConnection(h.target, e);
     } finally {
       await h.close();
     }

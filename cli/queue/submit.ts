@@ -26,6 +26,7 @@ import {
   type JobSpec,
 } from "./jobs.js";
 import { openQueue, recordOrder, type OrderEntry } from "./store.js";
+import { lostConnection } from "./connection.js";
 import { boundedOption, queueOptions } from "./options.js";
 
 interface SubmitOptions extends Omit<Sampling, "crops"> {
@@ -154,6 +155,8 @@ async function submit(io: CliIo, manifestFile: string, opts: SubmitOptions): Pro
       );
     }
     io.exitCode(problems.length > 0 ? 1 : 0);
+  } catch (e) {
+    throw lostConnection(h.target, e);
   } finally {
     await h.close();
   }

@@ -11,6 +11,7 @@ import { prepareVideo, runVideo, videoRecord } from "../../runtime/classify.js";
 import { CsncError } from "../../runtime/errors.js";
 import type { Backend } from "../../runtime/backends.js";
 import { openClassifySession } from "../classify.js";
+import { UsageError } from "../options.js";
 import { writingFiles, type CliIo } from "../io.js";
 import { labelsFrom } from "../labels.js";
 import type { CliSession } from "../session.js";
@@ -130,6 +131,8 @@ function failure(io: CliIo, e: unknown, video: string, job: Job, dropSession: ()
     }
     return new UnrecoverableError(named(e.message));
   }
+  // A job's --set that does not parse will not parse on a retry either.
+  if (e instanceof UsageError) return new UnrecoverableError(named(e.message));
   if (!(e instanceof Error)) return new Error(String(e));
   if (process.env.CSNC_DEBUG) io.err(e.stack ?? e.message);
   return e.message ? e : new Error(`${e.name || "an error"} without a message`);
