@@ -45,9 +45,18 @@ const { values: args } = parseArgs({
     "no-append": { type: "boolean", default: false },
   },
 });
-const iterations = Number(args.iterations);
-const tuneSeconds = Number(args.tune);
-const batch = Number(args.batch);
+/** A whole-number option, or exit with a message (a NaN would silently skip the work). */
+function count(name: string, text: string | undefined, min: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) {
+    process.stderr.write(`bench: --${name} must be an integer of at least ${min}, got '${text}'\n`);
+    process.exit(2);
+  }
+  return n;
+}
+const iterations = count("iterations", args.iterations, 1);
+const tuneSeconds = count("tune", args.tune, 0);
+const batch = count("batch", args.batch, 1);
 const toggles = args.toggles ? args.toggles.split(",") : [];
 const shape = args.shape!.split("x").map(Number);
 const log = (s: string) => process.stderr.write(s + "\n");
@@ -182,7 +191,9 @@ async function throughputTable(
   const rows: string[][] = [];
   for (const [backend, r] of results) {
     if (!r.throughput) continue;
-    const device = await requestDevice((await acquireAdapter(backend as Backend)).adapter);
+    const device = await requestDevice(
+      (await acquireAdapter(backend as Backend, { toggles })).adapter,
+    );
     const session = await createSession({
       graph: batched,
       tuning: tuningFor(device.adapterInfo ?? {}),

@@ -25,6 +25,11 @@ const { values: args } = parseArgs({
   },
 });
 const log = (s: string) => process.stderr.write(s + "\n");
+const iterations = Number(args.iterations);
+if (!Number.isInteger(iterations) || iterations < 1) {
+  log(`bench:scaling: --iterations must be a positive integer, got '${args.iterations}'`);
+  process.exit(2);
+}
 type Case = { batch: number; input: [number, number, number, number] };
 const clips: Case[] = [
   { batch: 1, input: [3, 4, 56, 56] },
@@ -50,7 +55,7 @@ async function main() {
     const input = randomInput(session.plan.input.shape, 1);
     await session.run(input); // first use: the driver compiles the kernels
     const ms: number[] = [];
-    for (let i = 0; i < Number(args.iterations); i++) {
+    for (let i = 0; i < iterations; i++) {
       const t = performance.now();
       await session.run(input);
       ms.push(performance.now() - t);

@@ -40,12 +40,14 @@ function progressBar(io: CliIo, enabled: boolean) {
   return (p: TuneProgress) => {
     if (!enabled) return;
     // Whichever runs out first, candidates or the budget, is how far along the tuning is.
-    const fraction = Math.min(1, Math.max(p.done / Math.max(p.total, 1), p.elapsedMs / p.budgetMs));
+    const fraction = p.finished
+      ? 1
+      : Math.min(1, Math.max(p.done / Math.max(p.total, 1), p.elapsedMs / p.budgetMs));
     const width = 30;
     const filled = Math.round(fraction * width);
-    const line = `tuning [${"#".repeat(filled)}${".".repeat(width - filled)}] ${String(Math.round(100 * fraction)).padStart(3)}%  ${p.done}/${p.total} variants, ${(p.elapsedMs / 1000).toFixed(0)} of ${(p.budgetMs / 1000).toFixed(0)} s${p.step ? `  ${p.step}` : ""}`;
-    if (tty) process.stderr.write(`\r\x1b[K${line}${fraction >= 1 ? "\n" : ""}`);
-    else if (Math.floor(fraction * 10) > lastTenth) {
+    const line = `tuning [${"#".repeat(filled)}${".".repeat(width - filled)}] ${String(Math.round(100 * fraction)).padStart(3)}%  ${p.done}/${p.total} variants, ${(p.elapsedMs / 1000).toFixed(0)} of ${(p.budgetMs / 1000).toFixed(0)} s${p.step ? `  ${p.step}` : ""}${p.finished && p.done < p.total ? "  (budget spent)" : ""}`;
+    if (tty) process.stderr.write(`\r\x1b[K${line}${p.finished ? "\n" : ""}`);
+    else if (p.finished || Math.floor(fraction * 10) > lastTenth) {
       lastTenth = Math.floor(fraction * 10);
       io.err(line);
     }

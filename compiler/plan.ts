@@ -12,6 +12,7 @@ import {
 } from "./kernels/common.js";
 import { admissible, sameChoice } from "./kernels/candidates.js";
 import { normaliseKernel, type NormaliseKernel } from "./kernels/normalise.js";
+import { paddedRowBytes } from "./kernels/texture.js";
 import { clipLayout, selectKernel, stepKey, type ClipLayout } from "./kernels/select.js";
 import type { Tuning } from "./kernels/tuning.js";
 import { packedFloats, type WeightLayout } from "./kernels/weights.js";
@@ -280,12 +281,8 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
     {
       shape: inputNode.shape,
       layout: clip,
-      // copyBufferToTexture reads rows at multiples of 256 bytes.
       ...(clipTextureShape
-        ? {
-            texture: clipTextureShape,
-            texelsPerRow: Math.ceil((16 * clipTextureShape.width) / 256) * 16,
-          }
+        ? { texture: clipTextureShape, texelsPerRow: paddedRowBytes(clipTextureShape.width) / 16 }
         : {}),
     },
     limits,

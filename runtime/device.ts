@@ -64,9 +64,17 @@ export function kernelLimits(device: GPUDevice): KernelLimits {
 export async function guarded<T>(device: GPUDevice, what: string, f: () => T): Promise<T> {
   device.pushErrorScope("out-of-memory");
   device.pushErrorScope("validation");
-  const result = f();
-  const validation = await device.popErrorScope();
-  const oom = await device.popErrorScope();
+  let result: T;
+  // Both scopes are popped before any await, so an overlapping guarded call cannot take them,
+  // and also when f throws.
+  const pop = () => Promise.all([device.popErrorScope(), device.popErrorScope()]);
+  try {
+    result = f();
+  } catch (e) {
+    await pop();
+    throw e;
+  }
+  const [validation, oom] = await pop();
   if (oom)
     throw new CsncError(
       RuntimeCodes.outOfMemory,

@@ -92,8 +92,10 @@ export async function createExecutor(
     try {
       await rb.mapAsync(MapMode.READ);
     } catch (e) {
-      if (lostMessage()) throw lostError(" during the run");
-      throw e;
+      // The buffer cannot be read again: waits for one fail instead of hanging.
+      const error = lostMessage() ? lostError(" during the run") : e;
+      readbacks.fail(error);
+      throw error;
     }
     const all = new Float32Array(rb.getMappedRange().slice(0));
     rb.unmap();
@@ -108,43 +110,59 @@ export async function createExecutor(
 
   const frames = framesUpload(device, plan, r);
 
+  /** Stages `input` in the layout its readers expect; what to record and to recycle after. */
+  const stage = async (input: ClipInput) => {
+    if (isClipFrames(input)) {
+      const staging = await frames.prepare(input);
+      return {
+        encode: (c: GPUCommandEncoder) => frames.encode(c, staging),
+        recycle: () => frames.recycle(staging),
+      };
+    }
+    const staging = await uploads.acquire();
+    upload.write(uploads.range(staging), input);
+    staging.unmap();
+    return {
+      encode: (c: GPUCommandEncoder) => upload.encode(c, staging),
+      recycle: () => uploads.recycle(staging),
+    };
+  };
+
   /** Uploads `input` through a staging ring and submits its run; the outputs come later. */
-  const submit = async (input: ClipInput): Promise<{ outputs: Promise<Outputs> }> => {
-    if (!isClipFrames(input) && input.length !== expected) {
-      throw new CsncError(
-        RuntimeCodes.badInput,
-        `the input has ${input.length} values; the model was compiled for ${plan.input.shape.join("x")} (${expected})`,
-      );
+  const submitNow = async (input: ClipInput): Promise<{ outputs: Promise<Outputs> }> => {
+    if (!isClipFrames(input)) {
+      // A Uint8Array of the clip's length would pass a length check and run as garbage.
+      if (!(input instanceof Float32Array))
+        throw new CsncError(
+          RuntimeCodes.badInput,
+          "a clip is a Float32Array (N x C x T x H x W) or { frames, mean, std } (uint8 frames)",
+        );
+      if (input.length !== expected)
+        throw new CsncError(
+          RuntimeCodes.badInput,
+          `the input has ${input.length} values; the model was compiled for ${plan.input.shape.join("x")} (${expected})`,
+        );
     }
     if (lostMessage()) throw lostError("");
-    const staged = async () => {
-      if (isClipFrames(input)) {
-        const staging = await frames.prepare(input);
-        return {
-          encode: (c: GPUCommandEncoder) => frames.encode(c, staging),
-          recycle: () => frames.recycle(staging),
-        };
-      }
-      const staging = await uploads.acquire();
-      upload.write(uploads.range(staging), input);
-      staging.unmap();
-      return {
-        encode: (c: GPUCommandEncoder) => upload.encode(c, staging),
-        recycle: () => uploads.recycle(staging),
-      };
-    };
-    const clip = await staged().catch((e: unknown) => {
+    const clip = await stage(input).catch((e: unknown) => {
       throw lostMessage() ? lostError("") : e;
     });
     const rb = await readbacks.acquire();
-    await guarded(device, "running the model", () => {
-      const commands = device.createCommandEncoder();
-      clip.encode(commands);
-      encoder.encodeAll(commands);
-      commands.copyBufferToBuffer(r.buffers[logitsTensor.buffer]!, 0, rb, 0, logitsTensor.bytes);
-      commands.copyBufferToBuffer(r.buffers[probsTensor.buffer]!, 0, rb, half, probsTensor.bytes);
-      device.queue.submit([commands.finish()]);
-    });
+    try {
+      await guarded(device, "running the model", () => {
+        const commands = device.createCommandEncoder();
+        clip.encode(commands);
+        encoder.encodeAll(commands);
+        commands.copyBufferToBuffer(r.buffers[logitsTensor.buffer]!, 0, rb, 0, logitsTensor.bytes);
+        commands.copyBufferToBuffer(r.buffers[probsTensor.buffer]!, 0, rb, half, probsTensor.bytes);
+        device.queue.submit([commands.finish()]);
+      });
+    } catch (e) {
+      // Nothing was submitted (or it was refused): both buffers go back to their rings.
+      clip.recycle();
+      readbacks.release(rb);
+      throw e;
+    }
     clip.recycle();
     const outputs = readOut(rb);
     // Handled here, awaited later: a failure while other clips are submitted is not "unhandled".
@@ -153,21 +171,32 @@ export async function createExecutor(
     return { outputs };
   };
 
+  // Submits run one at a time, in call order, also when callers overlap (concurrent `run`s): a
+  // frames clip's normalisation is written just before its submit and must not be overtaken.
+  let queue: Promise<unknown> = Promise.resolve();
+  const submit = (input: ClipInput) => {
+    const next = queue.then(() => submitNow(input));
+    queue = next.catch(() => undefined);
+    return next;
+  };
+
   /**
    * Runs every clip, two in flight: while the GPU computes clip k, the host writes clip k + 1
    * into a staging buffer and reads back clip k - 1's outputs.
    */
   const runMany: Executor["runMany"] = async (inputs, each) => {
     const results: Outputs[] = [];
-    const inflight: Promise<Outputs>[] = [];
+    const inflight: { index: number; outputs: Promise<Outputs> }[] = [];
     const settle = async () => {
-      const outputs = await inflight.shift()!;
-      each?.(outputs, results.length);
-      results.push(outputs);
+      const { index, outputs } = inflight.shift()!;
+      const out = await outputs;
+      results.push(out);
+      each?.(out, index);
     };
+    let index = 0;
     try {
       for await (const input of inputs) {
-        inflight.push((await submit(input)).outputs);
+        inflight.push({ index: index++, outputs: (await submit(input)).outputs });
         if (inflight.length >= 2) await settle();
       }
       while (inflight.length) await settle();

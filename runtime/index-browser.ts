@@ -27,7 +27,8 @@ export type {
   SessionWeights,
 } from "./plan-session.js";
 export type { TuningFile, TuningEntry, TunedAdapter } from "./tune/tuning-file.js";
-export { parseTuningFile } from "./tune/tuning-file.js";
+export { choicesFor, parseTuningFile, tunedAdapter } from "./tune/tuning-file.js";
+export { tuningFor } from "../compiler/kernels/tuning.js";
 export type { ModelSource, SessionOptions } from "./session.js";
 export type { LoadedWeights } from "./load-weights.js";
 export type { Naming } from "./naming.js";

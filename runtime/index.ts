@@ -5,6 +5,7 @@ import { checkFile, type CheckOptions, type CheckResult } from "../compiler/inde
 import { nodeHost, projectRoot } from "../compiler/node-host.js";
 import { createNodeSession, type NodeSession, type NodeSessionOptions } from "./node.js";
 import { createSession as createDeviceSession, type Session } from "./session.js";
+import { CsncError, RuntimeCodes } from "./errors.js";
 
 export * from "./index-browser.js";
 export type { AcquiredAdapter, WebGpuPackage } from "./adapter-node.js";
@@ -32,5 +33,14 @@ export function createSession(
   options: NodeSessionOptions & { readonly device?: GPUDevice },
 ): Promise<Session> {
   const { device } = options;
+  // The file's entry is chosen by the adapter csnc acquires (and its backend): a caller's own
+  // device should pass `tuning: { choices }` from that file's entry instead.
+  if (device && options.tuningFile)
+    return Promise.reject(
+      new CsncError(
+        RuntimeCodes.badInput,
+        "tuningFile applies to the adapter csnc acquires; with your own device, pass tuning: { ...tuningFor(device.adapterInfo), choices } from the file's entry for it",
+      ),
+    );
   return device ? createDeviceSession({ ...options, device }) : createNodeSession(options);
 }

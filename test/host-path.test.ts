@@ -151,6 +151,55 @@ describe.each(backends)("the host path on %s", (backend, adapterClass, clipLayou
     },
   );
 
+  it("recovers from failed submits, and keeps concurrent runs' normalisations apart", async () => {
+    const graph = buildGraph(model);
+    const { device: real } = await gpuDevice(backend);
+    let failures = 2;
+    // The queue's submit throws twice, as a refused submit would.
+    const device = new Proxy(real, {
+      get(t, name) {
+        const value = Reflect.get(t, name, t) as unknown;
+        if (name !== "queue") return typeof value === "function" ? value.bind(t) : value;
+        const queue = value as GPUQueue;
+        return new Proxy(queue, {
+          get(q, key) {
+            const v = Reflect.get(q, key, q) as unknown;
+            if (key === "submit")
+              return (b: GPUCommandBuffer[]) => {
+                if (failures-- > 0) throw new Error("injected submit failure");
+                return queue.submit(b);
+              };
+            return typeof v === "function" ? v.bind(q) : v;
+          },
+        });
+      },
+    });
+    const session = await createSession({ graph, weights: { random: 3 }, device });
+    try {
+      const [, c, t, h, w] = graph.nodes[0]!.shape as [number, number, number, number, number];
+      const n = c * t * h * w;
+      for (let i = 0; i < 2; i++)
+        await expect(session.run(randomArray(n, 1))).rejects.toThrow(/injected submit failure/);
+      const ok = await session.run(randomArray(n, 1));
+      expect(ok.logits.length).toBe(10);
+      // Two frames clips with different normalisations, in flight together.
+      const bytes = (seed: number) =>
+        Uint8Array.from(randomArray(t * h * w * 3, seed), (x) => Math.floor((x + 1) * 127.99));
+      const a = { frames: bytes(1), mean: [100, 90, 80], std: [50, 40, 30] } as const;
+      const b = { frames: bytes(2), mean: [10, 20, 30], std: [5, 6, 7] } as const;
+      const [ra, rb] = await Promise.all([session.run(a), session.run(b)]);
+      const [sa, sb] = [await session.run(a), await session.run(b)];
+      expect(ra.logits).toEqual(sa.logits);
+      expect(rb.logits).toEqual(sb.logits);
+      expect(ra.logits).not.toEqual(rb.logits);
+      await expect(session.run(new Uint8Array(n) as unknown as Float32Array)).rejects.toThrow(
+        /a clip is a Float32Array/,
+      );
+    } finally {
+      session.destroy();
+    }
+  });
+
   it("reports a wrong-sized clip in runMany without losing the clips before it", async () => {
     const graph = buildGraph(model);
     const { device } = await gpuDevice(backend);

@@ -76,10 +76,10 @@ describe("the tuning file", () => {
           {
             adapter,
             choices: {
-              a: good,
-              b: { family: "conv-pointwise", tile: { rows: -1 } },
-              c: { family: "x; drop", storage: "buffer" },
-              d: "conv-naive",
+              "[a]": good,
+              "[b]": { family: "conv-pointwise", tile: { rows: -1 } },
+              "[c]": { family: "x; drop", storage: "buffer" },
+              "[d]": "conv-naive",
             },
           },
         ],
@@ -87,8 +87,31 @@ describe("the tuning file", () => {
       "t.json",
       (m) => warnings.push(m),
     );
-    expect(file.entries[0]!.choices).toEqual({ a: good });
+    expect(file.entries[0]!.choices).toEqual({ "[a]": good });
     expect(warnings).toHaveLength(3);
+  });
+
+  it("survives hostile files: deep nesting, __proto__ keys, thousands of bad choices", () => {
+    const adapter = { vendor: "", architecture: "", device: "d", description: "x", backend: "b" };
+    const deep = "[".repeat(100_000) + "]".repeat(100_000);
+    const nested = `{"format":"csnc-tuning","version":1,"entries":[{"adapter":${JSON.stringify(adapter)},"choices":{"[k]":${deep}}}]}`;
+    const warnings: string[] = [];
+    expect(
+      parseTuningFile(nested, "deep.json", (m) => warnings.push(m)).entries[0]!.choices,
+    ).toEqual({});
+    const proto = `{"format":"csnc-tuning","version":1,"entries":[{"adapter":${JSON.stringify(adapter)},"choices":{"__proto__":{"family":"conv-naive"}}}]}`;
+    const parsed = parseTuningFile(proto, "proto.json", (m) => warnings.push(m));
+    expect(Object.getPrototypeOf(parsed.entries[0]!.choices)).toBe(Object.prototype);
+    expect(Object.keys(parsed.entries[0]!.choices)).toEqual([]);
+    const many = Object.fromEntries([...Array(5000).keys()].map((i) => [`[${i}]`, { family: 1 }]));
+    warnings.length = 0;
+    parseTuningFile(
+      JSON.stringify({ ...ok, entries: [{ adapter, choices: many }] }),
+      "many.json",
+      (m) => warnings.push(m),
+    );
+    expect(warnings).toHaveLength(6);
+    expect(warnings[5]).toContain("and 4995 more");
   });
 });
 
@@ -311,6 +334,23 @@ describe("bad tuning files through the CLI", () => {
     expect(cached.err).toMatch(
       /warning: .*tuning\.json: not a csnc tuning file.*default kernel choices/,
     );
+  });
+
+  it("a session on the caller's own device refuses a tuning file it cannot match", async () => {
+    const { createSession } = await import("../runtime/index.js");
+    const { device } = await gpuDevice("opengles");
+    const file = parseTuningFile(
+      JSON.stringify({ format: "csnc-tuning", version: 1, entries: [] }),
+      "t",
+    );
+    await expect(
+      createSession({
+        graph: buildGraph(body),
+        weights: { random: 1 },
+        device,
+        tuningFile: { file, source: "t" },
+      }),
+    ).rejects.toThrow(/tuningFile applies to the adapter csnc acquires/);
   });
 
   it("--budget outside its range is a usage error", async () => {

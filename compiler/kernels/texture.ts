@@ -136,6 +136,9 @@ export function weightTexture(
   return width <= max && height <= max ? { width, height } : undefined;
 }
 
+/** Bytes per row of a buffer copied whole into a texture `width` texels wide: a multiple of 256 (copyBufferToTexture's rule). */
+export const paddedRowBytes = (width: number) => Math.ceil((16 * width) / 256) * 256;
+
 /** One copyBufferToTexture of a staging copy: rows of a tensor's buffer into the texture. */
 export interface StagingCopy {
   readonly offset: number;

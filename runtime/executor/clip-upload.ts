@@ -1,7 +1,7 @@
 // How a float32 clip reaches the GPU: written by the host into a mapped staging buffer in the
 // layout its readers expect (as given, transposed channels-last, or as the clip texture's
 // texels), then copied on the GPU by the same command buffer that runs the model.
-import { writeClipTexels } from "../../compiler/kernels/texture.js";
+import { paddedRowBytes, writeClipTexels } from "../../compiler/kernels/texture.js";
 import type { Plan } from "../../compiler/plan.js";
 import { toChannelsLast } from "./host-layout.js";
 import type { Resources } from "./resources.js";
@@ -15,14 +15,11 @@ export interface ClipUpload {
   encode(commands: GPUCommandEncoder, staging: GPUBuffer): void;
 }
 
-/** copyBufferToTexture reads rows at multiples of 256 bytes. */
-const rowPitch = (bytes: number) => Math.ceil(bytes / 256) * 256;
-
 export function clipUpload(plan: Plan, r: Resources): ClipUpload {
   const { shape, layout } = plan.input;
   if (layout === "texture") {
     const t = plan.textures[plan.input.texture!]!;
-    const bytesPerRow = rowPitch(16 * t.width);
+    const bytesPerRow = paddedRowBytes(t.width);
     return {
       bytes: bytesPerRow * t.height,
       write: (mapped, input) =>

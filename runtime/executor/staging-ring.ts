@@ -15,8 +15,10 @@ export interface StagingRing {
    * rejoins the ring when that resolves.
    */
   recycle(b: GPUBuffer): void;
-  /** A readback buffer back in the ring after its contents were read and it was unmapped. */
+  /** A buffer back in the ring unchanged: a readback once read and unmapped, or one unused. */
   release(b: GPUBuffer): void;
+  /** The ring is broken (a lost device): every wait for a buffer, now and later, fails. */
+  fail(e: unknown): void;
   destroy(): void;
 }
 
@@ -35,6 +37,10 @@ export function stagingRing(
   const waiting: { resolve: (b: GPUBuffer) => void; reject: (e: unknown) => void }[] = [];
   let failed: unknown;
   const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+  const fail = (e: unknown) => {
+    failed ??= e;
+    for (const w of waiting.splice(0)) w.reject(e);
+  };
   const hand = (b: GPUBuffer) => {
     const next = waiting.shift();
     if (next) next.resolve(b);
@@ -72,13 +78,7 @@ export function stagingRing(
     },
     recycle(b) {
       // A failed map (a lost device) fails every wait for a buffer, rather than hanging it.
-      b.mapAsync(MapMode.WRITE).then(
-        () => hand(b),
-        (e: unknown) => {
-          failed = e;
-          for (const w of waiting.splice(0)) w.reject(e);
-        },
-      );
+      b.mapAsync(MapMode.WRITE).then(() => hand(b), fail);
     },
     range(b) {
       const first = firstRanges.get(b);
@@ -86,6 +86,7 @@ export function stagingRing(
       return first ?? b.getMappedRange();
     },
     release: hand,
+    fail,
     destroy() {
       for (const b of all) b.destroy();
     },

@@ -9,7 +9,7 @@ import type { KernelLimits } from "../../compiler/kernels/common.js";
 import { clipLayout, stepKey } from "../../compiler/kernels/select.js";
 import type { Tuning } from "../../compiler/kernels/tuning.js";
 import type { InferenceGraph } from "../../compiler/inference.js";
-import { CsncError } from "../errors.js";
+import { CsncError, RuntimeCodes } from "../errors.js";
 import { bindCandidate, stepData, type Step, type StepData } from "./step-harness.js";
 import { timeBound, timingMethod, type TimingMethod } from "./timing.js";
 
@@ -21,6 +21,8 @@ export interface TuneProgress {
   readonly budgetMs: number;
   /** The step being tuned: its first layer's path. */
   readonly step: string;
+  /** The last report: tuning is over (every variant timed, or the budget spent). */
+  readonly finished?: boolean;
 }
 
 export interface StepTuning {
@@ -175,7 +177,7 @@ async function measure(
   try {
     bound = await bindCandidate(device, w.step, w.data!, c, pipeline);
   } catch (e) {
-    if (e instanceof CsncError && /lost/.test(e.message)) throw e;
+    if (e instanceof CsncError && e.code === RuntimeCodes.deviceLost) throw e;
     return { reason: (e as Error).message };
   }
   try {
@@ -195,7 +197,22 @@ async function measure(
   }
 }
 
+/** `tuneSteps`, with a lost device (a driver reset, a destroyed device) said as such. */
 export async function tune(o: TuneOptions): Promise<TuneResult> {
+  let lost: string | undefined;
+  void o.device.lost.then((info) => (lost = info.message || info.reason || "lost"));
+  try {
+    return await tuneSteps(o);
+  } catch (e) {
+    // The loss surfaces as whatever call failed first (a map's AbortError, a validation error).
+    await new Promise((r) => setTimeout(r, 0));
+    if (lost !== undefined && !(e instanceof CsncError && e.code === RuntimeCodes.deviceLost))
+      throw new CsncError(RuntimeCodes.deviceLost, `the GPU device was lost while tuning: ${lost}`);
+    throw e;
+  }
+}
+
+async function tuneSteps(o: TuneOptions): Promise<TuneResult> {
   const start = performance.now();
   const elapsed = () => performance.now() - start;
   const work = distinctSteps(o);
@@ -262,7 +279,14 @@ export async function tune(o: TuneOptions): Promise<TuneResult> {
     }
     weightLeft -= weight;
   }
-  o.onProgress?.({ done: total, total, elapsedMs: elapsed(), budgetMs: o.budgetMs, step: "" });
+  o.onProgress?.({
+    done,
+    total,
+    elapsedMs: elapsed(),
+    budgetMs: o.budgetMs,
+    step: "",
+    finished: true,
+  });
 
   const steps: StepTuning[] = measured.map((w) => ({
     key: w.key,

@@ -88,6 +88,29 @@ export function parseTuningFile(
   source: string,
   warn: (message: string) => void = () => undefined,
 ): TuningFile {
+  try {
+    return parseTuning(text, source, warn);
+  } catch (e) {
+    if (e instanceof CsncError) throw e;
+    // JSON.parse copes with any nesting, but nothing after it may overflow or throw unnamed.
+    throw new CsncError(
+      RuntimeCodes.badTuning,
+      `${source}: not a csnc tuning file: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** A short, safe description of a rejected value (never a deep walk). */
+function glimpse(x: unknown): string {
+  if (x === null || typeof x !== "object") return String(x).slice(0, 40);
+  const keys = Object.keys(x);
+  return `{${keys.slice(0, 4).join(", ")}${keys.length > 4 ? ", ..." : ""}}`;
+}
+
+/** Step keys are stepKey's JSON arrays: nothing else (and no `__proto__`) becomes a property. */
+const stepKeyShaped = (k: string) => k.startsWith("[") && k.length <= 4096;
+
+function parseTuning(text: string, source: string, warn: (message: string) => void): TuningFile {
   const fail = (why: string): never => {
     throw new CsncError(RuntimeCodes.badTuning, `${source}: not a csnc tuning file: ${why}`);
   };
@@ -100,8 +123,9 @@ export function parseTuningFile(
   if (!isObject(json) || json.format !== tuningFormat)
     return fail(`expected {"format": "${tuningFormat}", ...}`);
   if (json.version !== tuningVersion)
-    return fail(`version ${String(json.version)}; this csnc reads version ${tuningVersion}`);
+    return fail(`version ${glimpse(json.version)}; this csnc reads version ${tuningVersion}`);
   if (!Array.isArray(json.entries)) return fail(`"entries" must be a list`);
+  let dropped = 0;
   const entries = json.entries.map((e: unknown, i): TuningEntry => {
     const where = `entry ${i + 1}`;
     if (!isObject(e) || !isObject(e.adapter) || !isObject(e.choices))
@@ -110,13 +134,15 @@ export function parseTuningFile(
     const fields = ["vendor", "architecture", "device", "description", "backend"] as const;
     for (const f of fields)
       if (stringField(a, f) === undefined) fail(`${where}: adapter.${f} must be a string`);
-    const choices: Record<string, KernelChoice> = {};
+    const choices: Record<string, KernelChoice> = Object.create(null);
     for (const [key, choice] of Object.entries(e.choices)) {
-      if (isChoiceShaped(choice)) choices[key] = choice;
-      else
-        warn(
-          `${source}: ${where}: ignoring a malformed kernel choice (${JSON.stringify(choice).slice(0, 80)})`,
-        );
+      if (stepKeyShaped(key) && isChoiceShaped(choice)) {
+        choices[key] = choice;
+        continue;
+      }
+      // One line per bad choice, up to a few: a hostile file must not flood the terminal.
+      if (++dropped <= 5)
+        warn(`${source}: ${where}: ignoring a malformed kernel choice (${glimpse(choice)})`);
     }
     return {
       adapter: Object.fromEntries(
@@ -124,9 +150,10 @@ export function parseTuningFile(
       ) as unknown as TunedAdapter,
       method: stringField(e, "method") ?? "unknown",
       tuned: stringField(e, "tuned") ?? "",
-      choices,
+      choices: { ...choices },
     };
   });
+  if (dropped > 5) warn(`${source}: ... and ${dropped - 5} more malformed kernel choices ignored`);
   return { format: tuningFormat, version: tuningVersion, entries };
 }
 
