@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 /** Commands that open a WebGPU adapter. */
 const webgpuCommands = new Set(["run", "profile", "classify", "tune", "worker"]);
 /** Set in the child: its stderr is filtered, and whether the user's stderr is a terminal. */
-const childMarker = "CSNC_FILTERED_STDERR";
+export const childMarker = "CSNC_FILTERED_STDERR";
 
 /** Whether `argv` should run in a filtered child. */
 export function wantsFilteredChild(argv: readonly string[]): boolean {

@@ -7,6 +7,7 @@ import { Command, Option } from "commander";
 import { backends, type Backend } from "../runtime/backends.js";
 import { checkOutputFile, prepareOutputDir, type CliIo } from "./io.js";
 import { integerOption, UsageError } from "./options.js";
+import { childMarker } from "./quiet-native.js";
 import { tuningOption } from "./tuning.js";
 import { openClient, parseRedisUrl, queueUrl, workerConnection } from "./queue/connection.js";
 import { boundedOption, queueOptions } from "./queue/options.js";
@@ -132,6 +133,12 @@ async function runWorker(io: CliIo, opts: WorkerOptions): Promise<void> {
     );
   });
   worker.on("stalled", (id) => io.out(`stalled ${id}: its worker died; back in the queue`));
+  // In csnc's filtered child (quiet-native.ts) a parent killed outright (SIGKILL) would leave
+  // this process running unseen: it stops too, and its job goes back once its lock lapses.
+  if (process.env[childMarker] !== undefined) {
+    const parent = process.ppid;
+    setInterval(() => process.ppid !== parent && process.exit(1), 1000).unref();
+  }
   io.out(
     `worker ${workerName} on ${target.shown} queue ${opts.name}, root ${root}: waiting for jobs`,
   );
