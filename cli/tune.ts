@@ -20,10 +20,10 @@ import {
   type TuningFile,
 } from "../runtime/tune/tuning-file.js";
 import { columns, table } from "./format.js";
-import { checkOutputFile, writeOutput, type CliIo } from "./io.js";
+import { checkOutputFile, type CliIo } from "./io.js";
 import { loadModel } from "./load.js";
 import { integerOption, modelOptions, toCheckOptions, type ModelOptions } from "./options.js";
-import { readTuningFile, updateTuningCache } from "./tuning.js";
+import { readTuningFile, updateTuningCache, writeTuningFile } from "./tuning.js";
 
 interface TuneOptions extends ModelOptions {
   backend: Backend;
@@ -114,8 +114,7 @@ export function tuneCommand(io: CliIo): Command {
         tuned: new Date().toISOString(),
         choices: result.choices,
       };
-      if (opts.output)
-        writeOutput(opts.output, JSON.stringify(mergeTuning(previous, entry), null, 2) + "\n");
+      if (opts.output) writeTuningFile(opts.output, mergeTuning(previous, entry));
       const cache = opts.cache ? updateTuningCache(io, entry) : undefined;
       const report = { model: graph.model, adapter, input: graph.nodes[0]!.shape, ...result };
       io.out(

@@ -2,7 +2,7 @@
 // FILE`, else the user's tuning cache, which `csnc tune` also writes, so that a second run on
 // the same adapter reuses the measurements. A bad --tuning file is an error; a bad cache only
 // a warning (the defaults apply), since the user did not name it.
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Option } from "commander";
@@ -13,7 +13,7 @@ import {
   type TuningEntry,
   type TuningFile,
 } from "../runtime/tune/tuning-file.js";
-import type { CliIo } from "./io.js";
+import { outputError, writeOutput, type CliIo } from "./io.js";
 import { readFile } from "./read-file.js";
 
 /** Tuning files are small: a few hundred choices. */
@@ -59,7 +59,31 @@ export function loadTuning(
   }
 }
 
-/** Merges `entry` into the cache (written whole through a rename, so never half-written). */
+/**
+ * Writes a tuning file whole: through a temporary file and a rename where `file` is a plain
+ * file or absent, so an interrupted write never loses the other adapters' entries; through
+ * writeOutput (links followed, pipes and devices as given) otherwise.
+ */
+export function writeTuningFile(file: string, tuning: TuningFile): void {
+  const text = JSON.stringify(tuning, null, 2) + "\n";
+  let plain = true;
+  try {
+    plain = lstatSync(file).isFile();
+  } catch {
+    plain = true; // absent: created by the rename
+  }
+  if (!plain) return writeOutput(file, text);
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(temporary, text);
+    renameSync(temporary, file);
+  } catch (e) {
+    rmSync(temporary, { force: true });
+    throw outputError(e, file);
+  }
+}
+
+/** Merges `entry` into the cache (written whole, so never half-written). */
 export function updateTuningCache(io: CliIo, entry: TuningEntry): string | undefined {
   const cache = tuningCachePath();
   try {
@@ -70,9 +94,7 @@ export function updateTuningCache(io: CliIo, entry: TuningEntry): string | undef
       old = undefined; // missing or damaged: replaced
     }
     mkdirSync(path.dirname(cache), { recursive: true });
-    const temporary = `${cache}.${process.pid}.tmp`;
-    writeFileSync(temporary, JSON.stringify(mergeTuning(old, entry), null, 2) + "\n");
-    renameSync(temporary, cache);
+    writeTuningFile(cache, mergeTuning(old, entry));
     return cache;
   } catch (e) {
     io.err(`warning: could not update the tuning cache ${cache}: ${(e as Error).message}`);
