@@ -434,7 +434,7 @@ for (const backend of backends) {
     const { device } = await gpuDevice(backend);
     const limits = kernelLimits(device);
     const graph = buildGraph(
-      `model m() { input 3x2x16x16  conv(8, 3x7x7, stride = 1x2x2, pad = 1x3x3) bn relu residual { conv(8, 1x1x1) bn relu dwconv bn relu conv(16, 1x1x1) bn } relu residual { conv(8, 1x1x1) bn relu dwconv(stride = 2) bn relu conv(32, 1x1x1) bn } relu avgpool fc(5) }`,
+      `model m() { input 3x2x8x8  conv(8, 3x7x7, stride = 1x2x2, pad = 1x3x3) bn relu residual { conv(8, 1x1x1) bn relu dwconv bn relu conv(16, 1x1x1) bn } relu residual { conv(8, 1x1x1) bn relu dwconv(stride = 2) bn relu conv(32, 1x1x1) bn } relu avgpool fc(5) }`,
     );
     const g = lower(graph);
     const byId = new Map(g.nodes.map((n) => [n.id, n]));

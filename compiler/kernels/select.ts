@@ -176,7 +176,7 @@ export function poolSpec(node: InferenceNode, input: InferenceNode): PoolSpec {
 }
 
 /** The weight layout (the kind of conv) each conv family runs; conv-naive runs every kind. */
-const familyLayout: Record<string, ConvLayout | undefined> = {
+const familyLayout: Partial<Record<KernelChoice["family"], ConvLayout>> = {
   "conv-pointwise": "pointwise",
   "conv-gemm": "pointwise",
   "conv-pointwise-splitk": "pointwise",
