@@ -285,7 +285,7 @@ describe("csnc queue and two csnc workers", () => {
     const doomed = startWorker();
     const [, name] = await doomed.waitFor(/^worker (\S+) /m);
     const [, jobId] = await doomed.waitFor(/^start (\w+) /m);
-    doomed.killGroup();
+    doomed.killGroup(); // the worker and its filtered child, as a machine dying
     expect(await doomed.exited()).toBe("SIGKILL");
     const [other, replacement] = [startWorker(), startWorker()];
     const got = await results();
@@ -343,7 +343,7 @@ describe("csnc queue and two csnc workers", () => {
     expect((await storedJob(corruptJob[0]![1]!)).attemptsMade).toBe(1);
   }, 120_000);
 
-  it("Redis restarting mid-run (AOF on): the workers reconnect and finish every job once", async () => {
+  it("Redis restarting mid-run (AOF on): the workers reconnect and finish every job once; then SIGTERM, and SIGKILL to csnc alone, stop them", async () => {
     const live = workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
     expect(live).toHaveLength(2);
     const videos = makeVideos(root, "restart", 8, 100);
@@ -362,10 +362,23 @@ describe("csnc queue and two csnc workers", () => {
       /csnc worker: .*\(Redis redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0; retrying\)/,
     );
     expect(await counts()).toMatchObject({ completed: 36, failed: 3, waiting: 0, active: 0 });
-    for (const w of live) {
-      expect(w.output()).not.toContain(password);
-      w.child.kill("SIGTERM");
-      expect(await w.exited()).toBe(0);
-    }
+    for (const w of live) expect(w.output()).not.toContain(password);
+    live[1]!.child.kill("SIGTERM");
+    expect(await live[1]!.exited()).toBe(0);
+    // SIGKILL to csnc's own process alone: its filtered child, the worker, stops as well.
+    const [, name] = live[0]!.output().match(/^worker (\S+) /m)!;
+    live[0]!.child.kill("SIGKILL");
+    expect(await live[0]!.exited()).toBe("SIGKILL");
+    const pid = Number(name!.split(":").pop());
+    // Gone, or a zombie left for its new parent to reap.
+    const alive = () => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 50 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive()).toBe(false);
   }, 120_000);
 });
