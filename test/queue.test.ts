@@ -288,6 +288,9 @@ describe("csnc queue and two csnc workers", () => {
     doomed.killGroup(); // the worker and its filtered child, as a machine dying
     expect(await doomed.exited()).toBe("SIGKILL");
     const [other, replacement] = [startWorker(), startWorker()];
+    // status --watch redraws until nothing is left to run (a line per change off a terminal).
+    const watched = (await queue("status", "--watch")).out.trim().split("\n");
+    expect(watched.at(-1)).toMatch(/^waiting 0 {2}active 0 {2}done 26 {2}failed 0 {2}\[#{30}\] 26\/26$/);
     const got = await results();
     expect(got.lines).toHaveLength(26);
     expect(got.lines.slice(22)).toEqual(await classify(more));
