@@ -290,7 +290,9 @@ describe("csnc queue and two csnc workers", () => {
     const [other, replacement] = [startWorker(), startWorker()];
     // status --watch redraws until nothing is left to run (a line per change off a terminal).
     const watched = (await queue("status", "--watch")).out.trim().split("\n");
-    expect(watched.at(-1)).toMatch(/^waiting 0 {2}active 0 {2}done 26 {2}failed 0 {2}\[#{30}\] 26\/26$/);
+    expect(watched.at(-1)).toMatch(
+      /^waiting 0 {2}active 0 {2}done 26 {2}failed 0 {2}\[#{30}\] 26\/26$/,
+    );
     const got = await results();
     expect(got.lines).toHaveLength(26);
     expect(got.lines.slice(22)).toEqual(await classify(more));
@@ -383,5 +385,41 @@ describe("csnc queue and two csnc workers", () => {
     };
     for (let i = 0; i < 50 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
     expect(alive()).toBe(false);
+  }, 120_000);
+
+  it("an http video whose server fails once is retried after a backoff and then classified", async () => {
+    const [video] = makeVideos(outside, "served", 1, 330);
+    // The first GET (submit hashing it) and the third succeed; the worker's first gets a 503.
+    let gets = 0;
+    const server = createServer((_, res) => {
+      gets++;
+      if (gets === 2) res.writeHead(503).end();
+      else res.end(readFileSync(video!));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/served0.mkv`;
+    const other = ["--name", "http"];
+    const s = await queue(
+      "submit",
+      manifest("http.txt", [url]),
+      "--model",
+      model,
+      ...sampling,
+      ...other,
+      "--backoff",
+      "200",
+    );
+    expect(s.out).toMatch(/^enqueued 1, /);
+    const w = startWorker("--allow-http", "--concurrency", "2", ...other);
+    await w.waitFor(/^done /m);
+    const out = path.join(work, "http.jsonl");
+    expect((await queue("results", "--output", out, ...other)).code).toBe(0);
+    server.close();
+    const [record] = await classify([video!]);
+    expect(JSON.parse(readFileSync(out, "utf8"))).toEqual({ ...record, video: url });
+    expect(w.output()).toMatch(/^failed \w+ .*HTTP 503 \(try 1 of 3; retrying\)$/m);
+    expect(gets).toBe(3);
+    w.child.kill("SIGTERM");
+    expect(await w.exited()).toBe(0);
   }, 120_000);
 });
