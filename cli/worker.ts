@@ -59,10 +59,10 @@ export function workerCommand(io: CliIo): Command {
     .addOption(
       boundedOption(
         "--lock-duration <ms>",
-        "how long a job's lock lasts unless renewed: a dead worker's job is taken over after it",
+        "how long a job's lock lasts unless renewed: a dead worker's job is taken over after it; above the longest ffprobe of a video, which holds the worker up",
         1000,
         3_600_000,
-        30_000,
+        120_000,
       ),
     )
     .addOption(
