@@ -78,7 +78,10 @@ function manifest(name: string, lines: string[]): string {
 let redis: RedisServer;
 const workers: Background[] = [];
 
-/** A worker on the test's Redis: short locks so a dead worker's job comes back in seconds. */
+/**
+ * A worker on the test's Redis: short locks so a dead worker's job comes back in seconds (4 s:
+ * above an ffprobe on a loaded machine, which holds the worker up).
+ */
 function startWorker(...extra: string[]): Background {
   const w = spawnBackground([
     "worker",
@@ -89,7 +92,7 @@ function startWorker(...extra: string[]): Background {
     "--root",
     root,
     "--lock-duration",
-    "2000",
+    "4000",
     "--stalled-interval",
     "1000",
     ...extra,
