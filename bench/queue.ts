@@ -96,6 +96,9 @@ const port = await freePort();
 const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", ""], {
   stdio: "ignore",
 });
+// Whatever happens, the bench's redis-server and workers end with it.
+const children: ChildProcess[] = [redis];
+process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
 const url = `redis://127.0.0.1:${port}/0`;
 // Commands wait (offline queue) while redis-server starts; reconnects every 100 ms.
 const client = new Redis({ port, maxRetriesPerRequest: null, retryStrategy: () => 100 });
@@ -110,6 +113,7 @@ await Promise.all(
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     workers.push(w);
+    children.push(w);
     return new Promise<void>((resolve) => {
       let out = "";
       w.stdout!.on("data", (d) => {
