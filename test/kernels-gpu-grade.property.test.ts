@@ -46,7 +46,7 @@ interface Case {
   readonly input: readonly [number, number, number, number];
   readonly batch: number;
   readonly body: string;
-  readonly layout: ConvLayout;
+  readonly layout: ConvLayout | "global_avgpool";
   readonly choice: KernelChoice;
   /** Every forced step's kernel name must match. */
   readonly kernel: RegExp;
@@ -238,6 +238,34 @@ const depthwiseHalo = (textures: boolean, vec: boolean) =>
       })),
     );
 
+/** Global average pooling (then the head's fc), its positions split across a workgroup. */
+const globalPool = (vec: boolean, subgroups: boolean) =>
+  fc
+    .record({
+      c: vec ? vecChannels() : fc.integer({ min: 1, max: 11 }).filter((c) => c % 4 !== 0),
+      t: size(),
+      h: size(),
+      w: size(),
+      batch,
+      threads: fc.constantFrom(1, 2, 4, 8, 32, 64),
+      fold: fc.boolean(),
+    })
+    .map((r): Case => ({
+      input: [r.c, r.t, r.h, r.w] as const,
+      batch: r.batch,
+      body: "relu avgpool fc(3)",
+      layout: "global_avgpool",
+      choice: {
+        family: "global-avgpool-reduce",
+        threads: r.threads,
+        ...(subgroups ? { subgroups } : {}),
+      },
+      kernel: new RegExp(
+        `^global-avgpool-reduce${subgroups ? "-subgroups" : ""}-${vec ? "vec4" : "scalar"}-`,
+      ),
+      fold: r.fold,
+    }));
+
 interface Forcing {
   readonly graph: Graph;
   readonly steps: InferenceGraph["nodes"];
@@ -252,8 +280,10 @@ function forcing(c: Case): Forcing {
   const g = lower(graph);
   const byId = new Map(g.nodes.map((n) => [n.id, n]));
   const inputOf = (n: (typeof g.nodes)[number]) => byId.get(n.inputs[0]!)!;
-  const steps = g.nodes.filter(
-    (n) => n.op.kind === "conv" && convVariant(n.op.conv, inputOf(n).shape[1]) === c.layout,
+  const steps = g.nodes.filter((n) =>
+    n.op.kind === "conv"
+      ? convVariant(n.op.conv, inputOf(n).shape[1]) === c.layout
+      : n.op.kind === c.layout,
   );
   return {
     graph,
@@ -369,6 +399,9 @@ const properties: [string, fc.Arbitrary<Case>, { subgroups?: boolean }?][] = [
   ["conv-depthwise-halo: buffer inputs, vec4", depthwiseHalo(false, true)],
   ["conv-depthwise-halo: buffer inputs, scalar", depthwiseHalo(false, false)],
   ["conv-depthwise-halo: texture inputs", depthwiseHalo(true, true)],
+  ["global-avgpool-reduce: vec4", globalPool(true, false)],
+  ["global-avgpool-reduce: scalar", globalPool(false, false)],
+  ["global-avgpool-reduce with subgroups", globalPool(true, true), { subgroups: true }],
 ];
 
 for (const backend of backends) {
@@ -417,7 +450,8 @@ function stepsOf(limits: KernelLimits, clip: (g: InferenceGraph) => ClipLayout) 
     .map((n) => ({ n, input: byId.get(n.inputs[0]!)!, layout, limits }));
 }
 
-const gpuGrade = /^conv-(gemm|pointwise-splitk|implicit-gemm|depthwise-halo)/;
+const gpuGrade =
+  /^(conv-(gemm|pointwise-splitk|implicit-gemm|depthwise-halo)|global-avgpool-reduce)/;
 const familyOf = (c: KernelChoice) =>
   `${c.family}${"subgroups" in c && c.subgroups ? "-subgroups" : ""}`;
 /** Accumulators an invocation holds (vec4s), the size that slows compiles. */
@@ -441,7 +475,7 @@ for (const backend of backends) {
     const layout = clipLayout(g, limits);
     const choices: Record<string, KernelChoice> = {};
     let turn = 0;
-    for (const n of g.nodes.filter((x) => x.op.kind === "conv")) {
+    for (const n of g.nodes.filter((x) => x.op.kind === "conv" || x.op.kind === "global_avgpool")) {
       const input = byId.get(n.inputs[0]!)!;
       const offered = candidates(n, input, limits, layout).filter((c) =>
         gpuGrade.test(c.kernel.name),
@@ -457,8 +491,9 @@ for (const backend of backends) {
       choices[stepKey(n, input)] ??= smallest.choice;
     }
     const r = await differential(backend, graph, { tuning: { choices } });
-    const convs = r.plan.dispatches.filter((d) => d.family.startsWith("conv"));
-    for (const d of convs) expect(d.kernel).toMatch(gpuGrade);
+    const forced = r.plan.dispatches.filter((d) => /^(conv|global-avgpool)/.test(d.family));
+    expect(forced.some((d) => d.family === "global-avgpool-reduce")).toBe(true);
+    for (const d of forced) expect(d.kernel).toMatch(gpuGrade);
     if (limits.subgroups)
       expect(Object.values(choices).some((c) => "subgroups" in c && c.subgroups)).toBe(true);
     expect(r.error).toBeLessThan(1e-5);

@@ -141,6 +141,21 @@ function poolChoices(node: InferenceNode, input: InferenceNode, limits: KernelLi
   return out;
 }
 
+/** Global average pooling split across a workgroup (the subgroup reduction where the device has it). */
+function globalPoolChoices(node: InferenceNode, limits: KernelLimits): KernelChoice[] {
+  if (node.op.kind !== "global_avgpool") return [];
+  return [64, 256].flatMap((threads) =>
+    [false, ...(limits.subgroups === true ? [true] : [])].map(
+      (subgroups) =>
+        ({
+          family: "global-avgpool-reduce",
+          threads,
+          ...(subgroups ? { subgroups } : {}),
+        }) as const,
+    ),
+  );
+}
+
 /** JSON with sorted keys: a choice read from a file may list its fields in any order. */
 const canonical = (x: unknown): string =>
   x !== null && typeof x === "object"
@@ -171,6 +186,7 @@ export function candidateChoices(
     defaultChoice(node, input, limits, p, clip),
     ...convChoices(node, input, limits, clip, area),
     ...poolChoices(node, input, limits),
+    ...globalPoolChoices(node, limits),
   ];
   return all.filter((c, i) => all.findIndex((d) => sameChoice(c, d)) === i);
 }

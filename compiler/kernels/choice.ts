@@ -63,6 +63,13 @@ export type KernelChoice =
   | { readonly family: "conv-implicit-gemm"; readonly storage: Storage; readonly tile: GemmTile }
   | { readonly family: "conv-depthwise-halo"; readonly storage: Storage; readonly tile: HaloTile }
   | {
+      readonly family: "global-avgpool-reduce";
+      /** Invocations a workgroup (a power of two), splitting the positions of one channel group. */
+      readonly threads: number;
+      /** Reduce with subgroupAdd (devices with the `subgroups` feature only). */
+      readonly subgroups?: boolean;
+    }
+  | {
       readonly family: "pool";
       readonly storage: Storage;
       /** Texture storage bordered by the window's padding (average pooling: the zeros it counts). */

@@ -17,6 +17,7 @@ import { convPointwiseSplitK } from "./conv-pointwise-splitk.js";
 import { convWeightFloats, prod, type ConvSpec, type ConvTextures } from "./conv-spec.js";
 import { elementwise } from "./elementwise.js";
 import { fc } from "./fc.js";
+import { globalAvgPoolReduce } from "./global-avgpool-reduce.js";
 import { globalAvgPool, pool, poolVectorises, type PoolSpec } from "./pool.js";
 import { softmax } from "./softmax.js";
 import { activationTexture, clipTexture, weightTexture } from "./texture.js";
@@ -337,7 +338,14 @@ export function generate(
       return pool(s, limits, texture);
     }
     case "global-avgpool":
+      if (op.kind !== "global_avgpool") break;
       return globalAvgPool(node.shape[0], node.shape[1], spatial(input.shape), limits);
+    case "global-avgpool-reduce": {
+      if (op.kind !== "global_avgpool") break;
+      const [n, c] = node.shape;
+      const { threads, subgroups } = choice;
+      return globalAvgPoolReduce(n, c, spatial(input.shape), limits, threads, subgroups === true);
+    }
     case "fc": {
       if (op.kind !== "fc") break;
       const [, c, t, h, w] = input.shape as [number, number, number, number, number];
