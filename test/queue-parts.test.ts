@@ -76,6 +76,7 @@ describe("manifests and job ids", () => {
   const spec = {
     model: "/m/tiny.csn",
     modelDigest: "b".repeat(64),
+    graphDigest: "d".repeat(64),
     naming: "auto",
     set: [],
     seed: 1,
@@ -96,6 +97,7 @@ describe("manifests and job ids", () => {
     expect(jobIdOf(digest, { ...spec, model: "/elsewhere/tiny.csn" })).toBe(id);
     expect(jobIdOf(digest, { ...spec, sampling: { ...spec.sampling, clips: 2 } })).not.toBe(id);
     expect(jobIdOf("c".repeat(64), spec)).not.toBe(id);
+    expect(jobIdOf(digest, { ...spec, graphDigest: "e".repeat(64) })).not.toBe(id);
   });
   it("a job's data is checked field by field", () => {
     const good: JobData = { video: "v.mkv", source: "/d/v.mkv", videoDigest: digest, spec };

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Graph } from "../../compiler/index.js";
 import { catalog } from "../../grammar/codes.js";
 import { CsncError } from "../../runtime/errors.js";
 import { normalisations } from "../../runtime/video.js";
@@ -21,6 +22,8 @@ export interface JobSpec {
   /** The .csn file (absolute) and the SHA-256 of its bytes. */
   readonly model: string;
   readonly modelDigest: string;
+  /** The SHA-256 of the checked model (its layers, parameters and shapes): what its imports add. */
+  readonly graphDigest: string;
   readonly weights?: string;
   readonly weightsDigest?: string;
   readonly naming: string;
@@ -56,11 +59,12 @@ const sha256 = (text: string) => createHash("sha256").update(text).digest("hex")
 
 /** The digest of everything in the spec that changes a result (paths do not). */
 export function specDigest(spec: JobSpec): string {
-  const { modelDigest, weightsDigest, naming, set, seed, labels, labelsDigest, sampling } = spec;
-  const s = sampling;
+  const { modelDigest, graphDigest, weightsDigest, naming, set, seed, labels, labelsDigest } = spec;
+  const s = spec.sampling;
   return sha256(
     JSON.stringify([
       modelDigest,
+      graphDigest,
       weightsDigest ?? null,
       naming,
       set,
@@ -69,6 +73,15 @@ export function specDigest(spec: JobSpec): string {
       [s.frames, s.rate, s.size, s.crop, s.clips, s.crops, s.norm],
     ]),
   );
+}
+
+/**
+ * The digest of a checked model without where it came from (files, spans): a change in an
+ * imported file changes it, a move of the files does not.
+ */
+export function graphDigest(graph: Graph): string {
+  const where = new Set(["file", "span", "origin"]);
+  return sha256(JSON.stringify(graph, (k, v) => (where.has(k) ? undefined : v)));
 }
 
 /** A job's id: the video's bytes and the spec. */
@@ -181,6 +194,7 @@ export function checkJobData(data: unknown): JobData {
   for (const k of ["model", "naming", "labels"]) str(spec, k);
   str(spec, "weights", true);
   digest(spec, "modelDigest");
+  digest(spec, "graphDigest");
   digest(spec, "weightsDigest", spec.weights === undefined);
   digest(spec, "labelsDigest", true);
   if (!Array.isArray(spec.set) || !spec.set.every((x) => typeof x === "string")) bad("set");

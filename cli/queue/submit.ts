@@ -17,6 +17,7 @@ import { readFile } from "../read-file.js";
 import { modelFor } from "../session.js";
 import {
   fileDigest,
+  graphDigest,
   jobIdOf,
   maxUrlBytes,
   readManifest,
@@ -82,6 +83,7 @@ async function submit(io: CliIo, manifestFile: string, opts: SubmitOptions): Pro
   const spec: JobSpec = {
     model: absolute(opts.model),
     modelDigest: await fileDigest(opts.model),
+    graphDigest: graphDigest(graph),
     ...(opts.weights
       ? { weights: absolute(opts.weights), weightsDigest: await fileDigest(opts.weights) }
       : {}),
