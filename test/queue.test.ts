@@ -185,7 +185,19 @@ describe("csnc queue: bad input ends in seconds, with a clear message", () => {
     expect(none.err).toMatch(/requires a password/);
     const url = await run("queue", "status", "--queue", `http://:${password}@127.0.0.1/0`);
     expect(url.code).toBe(2);
-    for (const x of [r, wrong, none, url]) {
+    // A worker refuses to start rather than retry forever; no URL at all is a usage error.
+    const t1 = performance.now();
+    const worker = await run("worker", "--queue", `redis://:${password}@127.0.0.1:${dead}/0`);
+    expect(performance.now() - t1).toBeLessThan(5000);
+    expect(worker.code).toBe(1);
+    expect(worker.err).toMatch(/cannot reach Redis/);
+    const env = process.env.CSNC_QUEUE;
+    delete process.env.CSNC_QUEUE;
+    const missing = await run("queue", "status");
+    if (env !== undefined) process.env.CSNC_QUEUE = env;
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/--queue redis:\/\/HOST:PORT\/DB \(or set CSNC_QUEUE\)/);
+    for (const x of [r, wrong, none, url, worker]) {
       expect(x.err).not.toContain(password);
       expect(x.err).not.toContain("wrong-pw");
       expect(x.err).not.toMatch(/\n\s+at /); // no stack trace
