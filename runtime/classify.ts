@@ -110,7 +110,7 @@ export async function prepareVideo(
   file = video,
 ): Promise<PreparedVideo> {
   const { crop, crops } = o;
-  const info = probeVideo(file);
+  const info = await probeVideo(file);
   const { indices, looped } = sampleIndices(info.frames, o.frames, o.rate, o.clips);
   const resized = resizedSize(info.width, info.height, o.size);
   if (Math.min(resized.width, resized.height) < crop)

@@ -3,7 +3,7 @@
 // sampling and preprocessing: K clips of T frames at rate r spread uniformly over the video
 // (short videos loop, as MMAction2's SampleFrames does), shorter side resized, centre or three
 // crops, per-channel normalisation, N x 3 x T x H x W float32.
-import { spawn, spawnSync } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { CsncError, RuntimeCodes } from "./errors.js";
 export * from "./video-sampling.js";
 
@@ -20,34 +20,55 @@ function ffmpegMissing(): never {
   );
 }
 
-export function probeVideo(file: string): VideoInfo {
-  const r = spawnSync(
-    "ffprobe",
-    [
-      "-v",
-      "error",
-      "-select_streams",
-      "v:0",
-      "-count_frames",
-      "-show_entries",
-      "stream=width,height,nb_read_frames",
-      "-of",
-      "json",
-      file,
-    ],
-    {
-      encoding: "utf8",
-      timeout: 60_000,
-    },
-  );
-  if (r.error && (r.error as NodeJS.ErrnoException).code === "ENOENT") ffmpegMissing();
-  const stream = r.status === 0 ? (JSON.parse(r.stdout || "{}").streams ?? [])[0] : undefined;
-  const frames = Number(stream?.nb_read_frames);
-  if (!stream || !(stream.width > 0) || !(frames > 0)) {
-    const why = (r.stderr || "").trim().split("\n").pop() || "no video stream";
-    throw new CsncError(RuntimeCodes.badInput, `${file}: not a readable video (${why})`);
-  }
-  return { width: stream.width, height: stream.height, frames };
+/**
+ * Width, height and frame count. Asynchronous: counting frames decodes the whole stream, and a
+ * queue worker must keep renewing its job's lock (and a classify decoding the next video) meanwhile.
+ */
+export function probeVideo(file: string): Promise<VideoInfo> {
+  const args = [
+    "-v",
+    "error",
+    "-select_streams",
+    "v:0",
+    "-count_frames",
+    "-show_entries",
+    "stream=width,height,nb_read_frames",
+    "-of",
+    "json",
+    file,
+  ];
+  return new Promise((resolve, reject) => {
+    execFile(
+      "ffprobe",
+      args,
+      { encoding: "utf8", timeout: 60_000, maxBuffer: 1 << 20 },
+      (error, stdout, stderr) => {
+        if (error && (error as NodeJS.ErrnoException).code === "ENOENT") {
+          try {
+            ffmpegMissing();
+          } catch (e) {
+            return reject(e);
+          }
+        }
+        let stream: { width?: number; height?: number; nb_read_frames?: string } | undefined;
+        try {
+          stream = error ? undefined : (JSON.parse(stdout || "{}").streams ?? [])[0];
+        } catch {
+          stream = undefined;
+        }
+        const frames = Number(stream?.nb_read_frames);
+        if (!stream || !(stream.width! > 0) || !(frames > 0)) {
+          const why =
+            (stderr || "").trim().split("\n").pop() ||
+            (error?.killed ? "ffprobe took over 60 s" : "no video stream");
+          return reject(
+            new CsncError(RuntimeCodes.badInput, `${file}: not a readable video (${why})`),
+          );
+        }
+        resolve({ width: stream.width!, height: stream.height!, frames });
+      },
+    );
+  });
 }
 
 /** Decodes the wanted frames (by index) at the resized size, as RGB bytes. */
