@@ -233,7 +233,7 @@ async function tuneSteps(o: TuneOptions): Promise<TuneResult> {
   const measured: Work[] = [];
   let slowest = 0;
   for (const [i, w] of work.entries()) {
-    if (elapsed() + slowest > o.budgetMs) {
+    if (elapsed() + 1.5 * slowest > o.budgetMs) {
       truncated = true;
       break;
     }
@@ -261,9 +261,9 @@ async function tuneSteps(o: TuneOptions): Promise<TuneResult> {
     const share = ((o.budgetMs - elapsed()) * weight) / Math.max(weightLeft, 1e-9);
     const stepStart = elapsed();
     for (const c of w.candidates.slice(1)) {
-      // A candidate costs about what the step's default did (building, checking and timing it):
-      // none starts that would likely end past the step's share or the budget.
-      const next = elapsed() + w.costMs;
+      // A candidate costs about what the step's default did (building, checking and timing it;
+      // half as much again for margin): none starts that would likely end past the share or budget.
+      const next = elapsed() + 1.5 * w.costMs;
       if (next - stepStart > share || next > o.budgetMs) {
         truncated = true;
         break;
