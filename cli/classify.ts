@@ -1,7 +1,12 @@
 // `csnc classify VIDEO... --model FILE.csn --weights W`: the model zoos' test-time protocol on
 // real videos: K clips x (1 or 3) crops per video, probabilities averaged over the views.
 import { Command, Option } from "commander";
-import { classifyVideos, videoRecord, viewsPerBatch } from "../runtime/classify.js";
+import {
+  classifyVideos,
+  videoRecord,
+  viewsPerBatch,
+  type ClassifyOptions as VideoOptions,
+} from "../runtime/classify.js";
 import { writeSafetensors } from "../runtime/safetensors.js";
 import { normalisations, type Normalisation } from "../runtime/video.js";
 import { checkOutputFile, writeOutput, type CliIo } from "./io.js";
@@ -34,15 +39,10 @@ const sampling: [string, string, number][] = [
 ];
 
 /** What a video's views are: clip sampling, crops and normalisation (classify's and the queue's). */
-export interface Sampling {
-  readonly frames: number;
-  readonly rate: number;
-  readonly size: number;
-  readonly crop: number;
-  readonly clips: number;
-  readonly crops: 1 | 3;
-  readonly norm: Normalisation;
-}
+export type Sampling = Pick<
+  VideoOptions,
+  "frames" | "rate" | "size" | "crop" | "clips" | "crops" | "norm"
+>;
 
 /** Adds --labels and the sampling options (csnc classify's, csnc queue submit's), in --help's order. */
 export function samplingOptions(cmd: Command): Command {

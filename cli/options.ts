@@ -3,6 +3,7 @@
 import { Option } from "commander";
 import type { CheckOptions, Value } from "../compiler/index.js";
 import { CsncError, RuntimeCodes } from "../runtime/errors.js";
+import { backends } from "../runtime/backends.js";
 import { namings } from "../runtime/naming.js";
 
 /** A command-line mistake: printed with the usage hint, exit code 2. */
@@ -99,6 +100,15 @@ export const weightsOption = () =>
     "--weights <file>",
     "weights: safetensors or a PyTorch checkpoint (.pth/.pyth); random He-normal weights when absent",
   );
+
+/** --backend NAME, of every command that opens a WebGPU adapter. */
+export const backendOption = () =>
+  new Option(
+    "--backend <name>",
+    "WebGPU adapter: auto picks a GPU, then llvmpipe, then SwiftShader (fastest first)",
+  )
+    .choices(backends)
+    .default("auto");
 
 /** --naming SCHEME: the tensor names of a weights file. */
 export const namingOption = (

@@ -1,7 +1,8 @@
 // `csnc run FILE --weights W --input X`: one inference on WebGPU, top-5 classes per sample.
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import { checkOutputFile, writeOutput, type CliIo } from "./io.js";
 import {
+  backendOption,
   integerOption,
   modelOptions,
   namingOption,
@@ -11,7 +12,6 @@ import {
   UsageError,
   weightsOption,
 } from "./options.js";
-import { backends } from "../runtime/backends.js";
 import { CsncError, RuntimeCodes } from "../runtime/errors.js";
 import { readSafetensors, writeSafetensors } from "../runtime/safetensors.js";
 import { randomInput } from "../runtime/random-input.js";
@@ -33,14 +33,7 @@ export function sessionOptions(cmd: Command, exclude: readonly string[] = []): C
   cmd
     .addOption(weightsOption())
     .addOption(namingOption())
-    .addOption(
-      new Option(
-        "--backend <name>",
-        "WebGPU adapter: auto picks a GPU, then llvmpipe, then SwiftShader (fastest first)",
-      )
-        .choices(backends)
-        .default("auto"),
-    )
+    .addOption(backendOption())
     .addOption(integerOption("--seed <n>", "seed of random weights and inputs", 1))
     .addOption(tuningOption())
     .option("--json", "print the result as JSON");

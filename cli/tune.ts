@@ -1,13 +1,12 @@
 // `csnc tune FILE`: measures the kernel variants of every distinct step of the model on the
 // adapter at hand and records the fastest of each (runtime/tune/tuner.ts) in a tuning file,
 // keyed by the adapter's identity and the step's shape, and in the user's tuning cache.
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import { lower } from "../compiler/passes/index.js";
 import { compileGraph } from "../compiler/compile.js";
 import { PlanError } from "../compiler/plan.js";
 import { tuningFor } from "../compiler/kernels/tuning.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
-import { backends } from "../runtime/backends.js";
 import { isCpuAdapter, kernelLimits, requestDevice } from "../runtime/device.js";
 import { CsncError, RuntimeCodes } from "../runtime/errors.js";
 import { tune, type TuneProgress, type TuneResult } from "../runtime/tune/tuner.js";
@@ -22,7 +21,13 @@ import {
 import { columns, table } from "./format.js";
 import { checkOutputFile, type CliIo } from "./io.js";
 import { loadModel } from "./load.js";
-import { integerOption, modelOptions, toCheckOptions, type ModelOptions } from "./options.js";
+import {
+  backendOption,
+  integerOption,
+  modelOptions,
+  toCheckOptions,
+  type ModelOptions,
+} from "./options.js";
 import { readTuningFile, updateTuningCache, writeTuningFile } from "./tuning.js";
 
 interface TuneOptions extends ModelOptions {
@@ -60,11 +65,7 @@ export function tuneCommand(io: CliIo): Command {
       "time every kernel variant of the model's steps on this adapter and record the fastest (a tuning file for --tuning, and the user's tuning cache)",
     )
     .argument("<file>", "a .csn model")
-    .addOption(
-      new Option("--backend <name>", "WebGPU adapter, as csnc run --backend")
-        .choices(backends)
-        .default("auto"),
-    )
+    .addOption(backendOption())
     .addOption(integerOption("--budget <seconds>", "time to spend measuring", 60))
     .option("-o, --output <file>", "the tuning file to write (merged into it if it is one)")
     .option("--no-cache", "do not record the result in the user's tuning cache")

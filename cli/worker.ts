@@ -3,10 +3,10 @@
 // SIGTERM or SIGINT it finishes its current jobs and exits; a worker that dies mid-job loses
 // nothing: once its lock lapses, BullMQ's stalled-job check hands the job to another worker.
 import { realpathSync, statSync } from "node:fs";
-import { Command, Option } from "commander";
-import { backends, type Backend } from "../runtime/backends.js";
+import { Command } from "commander";
+import type { Backend } from "../runtime/backends.js";
 import { checkOutputFile, prepareOutputDir, type CliIo } from "./io.js";
-import { integerOption, UsageError } from "./options.js";
+import { backendOption, integerOption, UsageError } from "./options.js";
 import { childMarker } from "./quiet-native.js";
 import { tuningOption } from "./tuning.js";
 import { openClient, parseRedisUrl, queueUrl, workerConnection } from "./queue/connection.js";
@@ -36,14 +36,7 @@ export function workerCommand(io: CliIo): Command {
   );
   queueOptions(cmd)
     .addOption(boundedOption("--concurrency <n>", "jobs at once (decoding overlaps)", 1, 64, 1))
-    .addOption(
-      new Option(
-        "--backend <name>",
-        "WebGPU adapter: auto picks a GPU, then llvmpipe, then SwiftShader (fastest first)",
-      )
-        .choices(backends)
-        .default("auto"),
-    )
+    .addOption(backendOption())
     .addOption(
       integerOption(
         "--memory <MiB>",

@@ -1,7 +1,6 @@
-// The mutation corpus of the language tests (test/mutation.test.ts), for the formatter's and
-// the language server's tests: the same generator, seed, replacements and target files, so the
-// server and the formatter see exactly the texts `csnc check` is fuzzed with. test/lsp-fuzz.test.ts
-// checks that this copy still matches the one in mutation.test.ts.
+// The mutation corpus: one generator, seed, replacements and target files for the language
+// tests (test/mutation.test.ts), the formatter's and the language server's, so the server and
+// the formatter see exactly the texts `csnc check` is fuzzed with.
 
 /** A small deterministic generator (mulberry32) so failures reproduce. */
 export function rng(seed: number) {

@@ -7,10 +7,17 @@
 // memory. Still one kernel and one dispatch a step. Output rows map to (strided) input positions
 // as in conv-pointwise. Weights: the pointwise layout, [Cin][Cout] then the bias [Cout].
 import type { SplitKTile } from "./choice.js";
-import { applyEpilogue, unflatten, type Kernel, type KernelLimits } from "./common.js";
+import { applyEpilogue, type Kernel, type KernelLimits } from "./common.js";
 import { canVectorise } from "./conv-pointwise.js";
 import type { ConvSpec, ConvTextures } from "./conv-spec.js";
-import { convKernel, convOperands, prod, storageOf, unsupported } from "./conv-spec.js";
+import {
+  convKernel,
+  convOperands,
+  pointwiseSource,
+  prod,
+  storageOf,
+  unsupported,
+} from "./conv-spec.js";
 import {
   checkWorkgroup,
   fitsWorkgroup,
@@ -58,7 +65,6 @@ export function convPointwiseSplitK(
   checkWorkgroup(name, S, partialBytes(tile), limits);
   const K = s.cin / 4;
   const N = s.cout / 4;
-  const [To, Ho, Wo] = s.output;
   const M = s.n * prod(s.output);
   const NT = Math.ceil(N / TN);
   const groups = Math.ceil(M / TM) * NT;
@@ -97,17 +103,7 @@ export function convPointwiseSplitK(
 // Partials part [${TM * TN} outputs][${S}], reduced ${subgroups ? "by subgroupAdd, then across subgroups" : "in a tree"}.
 ${declarations}
 var<workgroup> part: array<vec4<f32>, ${S * TM * TN}>;
-// The input row cursor and column of output row m.
-fn source(m: u32) -> vec2<i32> {
-  ${unflatten("m", [
-    ["wo", Wo],
-    ["ho", Ho],
-    ["to", To],
-    ["n", s.n],
-  ])}
-  ${inp.row("v", "n", `i32(to * ${s.stride[0]}u)`, `i32(ho * ${s.stride[1]}u)`)}
-  return vec2<i32>(v, i32(wo * ${s.stride[2]}u));
-}
+${pointwiseSource(s, inp)}
 ${workgroupEntry(S, g.nx, groups, builtins)}
   let n0 = (wg % ${NT}u) * ${TN}u;
   let m0 = (wg / ${NT}u) * ${TM}u;

@@ -3,10 +3,17 @@
 // each input vec4 once per k-step and each weight vec4 once per row tile; no workgroup memory
 // (barriers are slow on CPU adapters). Output rows map to (strided) input positions, so the
 // projection shortcuts share the body. Weights are laid out [Cin][Cout], then the bias [Cout].
-import { applyEpilogue, entry, grid, unflatten, type Kernel, type KernelLimits } from "./common.js";
+import { applyEpilogue, entry, grid, type Kernel, type KernelLimits } from "./common.js";
 import type { PointwiseTile } from "./choice.js";
 import type { ConvSpec, ConvTextures } from "./conv-spec.js";
-import { convKernel, convOperands, prod, storageOf, unsupported } from "./conv-spec.js";
+import {
+  convKernel,
+  convOperands,
+  pointwiseSource,
+  prod,
+  storageOf,
+  unsupported,
+} from "./conv-spec.js";
 
 export type { PointwiseTile };
 
@@ -85,17 +92,7 @@ export function convPointwise(
 // Layouts (channels-last): inp [M_in][K], wts [K][N] then bias [N], out [M][N]${vec ? ", all as vec4 along channels" : ""}${textures ? "; inp and wts as textures" : ""}.
 // Invocation idx -> column group idx % ${NT} (x${TN}${vec ? " vec4" : ""}), row tile idx / ${NT} (x${TM} rows).
 ${declarations}
-// The input row cursor and column of output row m.
-fn source(m: u32) -> vec2<i32> {
-  ${unflatten("m", [
-    ["wo", Wo],
-    ["ho", Ho],
-    ["to", To],
-    ["n", s.n],
-  ])}
-  ${inp.row("v", "n", `i32(to * ${s.stride[0]}u)`, `i32(ho * ${s.stride[1]}u)`)}
-  return vec2<i32>(v, i32(wo * ${s.stride[2]}u));
-}
+${pointwiseSource(s, inp)}
 ${entry(g.nx, total)}
   let n0 = i32((idx % ${NT}u) * ${TN}u);
   let m0 = (idx / ${NT}u) * ${TM}u;

@@ -5,6 +5,7 @@ import type { Triple } from "../ir.js";
 import {
   binding,
   makeKernel,
+  unflatten,
   type Epilogue,
   type Kernel,
   type KernelChoice,
@@ -118,6 +119,25 @@ export function convOperands(
   const inp = convInput(s, lanes, textures);
   const wts = convWeights(type, columns, textures);
   return { inp, wts, declarations: convDeclarations(s, inp, wts, type) };
+}
+
+/**
+ * WGSL `fn ${name}(m: u32) -> vec2<i32>`: the input row cursor and column that output row m of
+ * a 1x1x1 conv (strided for projections) reads, for every pointwise GEMM family.
+ */
+export function pointwiseSource(s: ConvSpec, inp: ActivationOperand, name = "source"): string {
+  const [To, Ho, Wo] = s.output;
+  return `// The input row cursor and column of output row m.
+fn ${name}(m: u32) -> vec2<i32> {
+  ${unflatten("m", [
+    ["wo", Wo],
+    ["ho", Ho],
+    ["to", To],
+    ["n", s.n],
+  ])}
+  ${inp.row("v", "n", `i32(to * ${s.stride[0]}u)`, `i32(ho * ${s.stride[1]}u)`)}
+  return vec2<i32>(v, i32(wo * ${s.stride[2]}u));
+}`;
 }
 
 /** The weight layout a conv family reads. */
