@@ -393,6 +393,7 @@ describe("the tuner", () => {
     expect(conv.tried).toBe(2);
     expect(conv.rejected).toHaveLength(1);
     expect(conv.rejected[0]!.reason).toMatch(/its output differs from the default's \(relative L2/);
-    expect(Object.keys(r.choices)).toHaveLength(0);
+    // The conv keeps its default (other steps, e.g. the global pool, may take a measured one).
+    expect(r.choices[conv.key]).toBeUndefined();
   });
 });
