@@ -157,8 +157,9 @@ function kernelFor(
   try {
     // A measured choice the tuner could not have made here (another model's, a hand-edited
     // file's) is dropped for the default.
-    const measured = input && tuning.choices?.[stepKey(n, input)];
-    if (measured && !admissible(measured, n, input, limits, clip, tuning))
+    const key = input ? stepKey(n, input) : undefined;
+    const measured = key === undefined ? undefined : tuning.choices?.[key];
+    if (measured && input && !admissible(measured, n, input, limits, clip, tuning))
       tuning = { ...tuning, choices: undefined };
     const kernel = selectKernel(n, input, limits, tuning, clip);
     if (kernel.bindings.length > limits.maxStorageBuffersPerShaderStage)
@@ -166,7 +167,7 @@ function kernelFor(
         `kernel ${kernel.name} for ${n.path} needs ${kernel.bindings.length} storage buffers; the device allows ${limits.maxStorageBuffersPerShaderStage}`,
       );
     // The measured choice, if selectKernel could use it (else it fell back to the default).
-    const used = input && tuning.choices?.[stepKey(n, input)];
+    const used = key === undefined ? undefined : tuning.choices?.[key];
     return { kernel, tuned: used !== undefined && sameChoice(kernel.choice, used) };
   } catch (e) {
     // A dispatch past the grid is a plan the device cannot run, not an internal error.

@@ -170,7 +170,7 @@ export const sameChoice = (a: KernelChoice, b: KernelChoice) => canonical(a) ===
 /**
  * The choices a tuner may time for `node` (whose first input is `input`), the default for
  * `tuning` first, each once, not yet checked by `generate`. Tile areas stop at the policy's
- * `maxTileArea` (big tiles compile for minutes on SwiftShader) or `maxTileArea` if given.
+ * `maxTileArea` (big tiles compile for minutes on SwiftShader).
  */
 export function candidateChoices(
   node: InferenceNode,
@@ -178,10 +178,9 @@ export function candidateChoices(
   limits: KernelLimits,
   clip: ClipLayout,
   tuning: Tuning = {},
-  maxTileArea?: number,
 ): KernelChoice[] {
   const p = policyOf(tuning);
-  const area = maxTileArea ?? p.maxTileArea;
+  const area = p.maxTileArea;
   const all = [
     defaultChoice(node, input, limits, p, clip),
     ...convChoices(node, input, limits, clip, area),
@@ -213,10 +212,9 @@ export function candidates(
   limits: KernelLimits,
   clip: ClipLayout,
   tuning: Tuning = {},
-  maxTileArea?: number,
 ): Candidate[] {
   const out: Candidate[] = [];
-  for (const choice of candidateChoices(node, input, limits, clip, tuning, maxTileArea)) {
+  for (const choice of candidateChoices(node, input, limits, clip, tuning)) {
     try {
       out.push({ choice, kernel: generate(node, input, limits, choice, clip) });
     } catch (e) {
