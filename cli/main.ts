@@ -17,6 +17,7 @@ import { fmtCommand } from "./fmt.js";
 import { lspCommand } from "./lsp.js";
 import { queueCommand } from "./queue.js";
 import { workerCommand } from "./worker.js";
+import { dataCommand } from "./data.js";
 import { CsncError } from "../runtime/errors.js";
 
 export function buildProgram(io: CliIo): Command {
@@ -42,6 +43,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(lspCommand());
   program.addCommand(queueCommand(io));
   program.addCommand(workerCommand(io));
+  program.addCommand(dataCommand(io));
   const route = (cmd: Command) => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),

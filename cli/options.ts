@@ -5,6 +5,7 @@ import type { CheckOptions, Value } from "../compiler/index.js";
 import { CsncError, RuntimeCodes } from "../runtime/errors.js";
 import { backends } from "../runtime/backends.js";
 import { namings } from "../runtime/naming.js";
+import { synthLimits } from "../runtime/train/synth.js";
 
 /** A command-line mistake: printed with the usage hint, exit code 2. */
 export class UsageError extends Error {}
@@ -33,6 +34,11 @@ export const ranges = {
   "--budget": { min: 1, max: 86400 },
   /** Each dimension of --input CxTxHxW and --shape NxCxTxHxW. */
   dimension: { min: 1, max: 65536 },
+  /** csnc data synth: classes, and its own clips, frames and size (a data set's, not a video's views). */
+  "--classes": synthLimits.classes,
+  "synth --clips": synthLimits.clips,
+  "synth --frames": synthLimits.frames,
+  "synth --size": synthLimits.size,
 } as const;
 
 export type RangedOption = keyof typeof ranges;

@@ -6,7 +6,8 @@
 /**
  * Codes by stage, numbered by stage: 10xx syntax, 11xx imports, 20xx names and types, 30xx
  * shapes, 31xx plans (what the device's limits allow), 40xx weights, 41xx devices, 42xx
- * tuning files, 43xx the job queue (csnc queue, csnc worker).
+ * tuning files, 43xx the job queue (csnc queue, csnc worker), 44xx training data (csnc data,
+ * csnc train --data).
  */
 export const catalog = {
   syntax: {
@@ -69,6 +70,16 @@ export const catalog = {
     badManifest: 4303,
     refusedJob: 4304,
     changedInput: 4305,
+  },
+  trainingData: {
+    /** A data set file (input and labels tensors) that is not what training reads. */
+    badDataset: 4401,
+    /** A label out of the model's classes, negative or not an integer. */
+    badLabels: 4402,
+    /** A video list (CSV of path,label rows) that cannot be read. */
+    badVideoList: 4403,
+    /** Synthetic data options out of range (in-process callers; the CLI reports usage). */
+    badSynth: 4404,
   },
 } as const;
 

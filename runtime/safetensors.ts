@@ -24,6 +24,8 @@ export interface Tensor {
   readonly shape: readonly number[];
   /** Float tensors as float32; undefined for integer and boolean tensors. */
   readonly data?: Float32Array;
+  /** Integer tensors' values (I64 rounded to the nearest double), when asked for (`integers`). */
+  readonly integers?: Float64Array;
 }
 
 export interface SafetensorsFile {
@@ -113,8 +115,15 @@ export function preview(value: unknown, max = 80): string {
   return out.length > max ? out.slice(0, max) + "..." : out;
 }
 
-/** Parses a safetensors file held in memory. `name` is used in error messages. */
-export function readSafetensors(bytes: Uint8Array, name: string): SafetensorsFile {
+/**
+ * Parses a safetensors file held in memory. `name` is used in error messages. With `integers`,
+ * integer tensors keep their values too (training labels).
+ */
+export function readSafetensors(
+  bytes: Uint8Array,
+  name: string,
+  options: { readonly integers?: boolean } = {},
+): SafetensorsFile {
   const fail = (why: string): never => {
     throw new CsncError(RuntimeCodes.badFile, `${name}: not a valid safetensors file: ${why}`);
   };
@@ -235,14 +244,37 @@ export function readSafetensors(bytes: Uint8Array, name: string): SafetensorsFil
         data[i] = word.getFloat32(0, true);
       }
     }
-    tensors.set(key, { dtype, shape, data });
+    const integers = options.integers ? integerValues(dtype, raw, count) : undefined;
+    tensors.set(key, integers ? { dtype, shape, integers } : { dtype, shape, data });
   }
   return { tensors, metadata };
 }
 
-/** Writes float32 tensors as a safetensors file. */
+/** An integer tensor's values, or undefined for other dtypes. */
+function integerValues(dtype: DType, raw: DataView, count: number): Float64Array | undefined {
+  const read: Partial<Record<DType, (i: number) => number>> = {
+    I64: (i) => Number(raw.getBigInt64(8 * i, true)),
+    I32: (i) => raw.getInt32(4 * i, true),
+    I16: (i) => raw.getInt16(2 * i, true),
+    I8: (i) => raw.getInt8(i),
+    U8: (i) => raw.getUint8(i),
+  };
+  const at = read[dtype];
+  if (!at) return undefined;
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) out[i] = at(i);
+  return out;
+}
+
+/** What writeSafetensors writes: float32 (F32), int32 (I32) or int64 (I64) tensors. */
+export type WrittenData = Float32Array | Int32Array | BigInt64Array;
+
+const writtenDtype = (data: WrittenData): "F32" | "I32" | "I64" =>
+  data instanceof Float32Array ? "F32" : data instanceof Int32Array ? "I32" : "I64";
+
+/** Writes tensors as a safetensors file: float32, or int32 / int64 (labels), by their arrays' type. */
 export function writeSafetensors(
-  tensors: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>,
+  tensors: ReadonlyMap<string, { shape: readonly number[]; data: WrittenData }>,
   metadata: Record<string, string> = {},
 ): Uint8Array {
   const header: Record<string, unknown> = {};
@@ -250,11 +282,11 @@ export function writeSafetensors(
   let offset = 0;
   for (const [name, t] of tensors) {
     header[name] = {
-      dtype: "F32",
+      dtype: writtenDtype(t.data),
       shape: t.shape,
-      data_offsets: [offset, offset + 4 * t.data.length],
+      data_offsets: [offset, offset + t.data.byteLength],
     };
-    offset += 4 * t.data.length;
+    offset += t.data.byteLength;
   }
   let json = JSON.stringify(header);
   json += " ".repeat((8 - ((8 + json.length) % 8)) % 8);
@@ -264,9 +296,13 @@ export function writeSafetensors(
   view.setBigUint64(0, BigInt(head.length), true);
   out.set(head, 8);
   let at = 8 + head.length;
-  for (const t of tensors.values()) {
-    for (let i = 0; i < t.data.length; i++) view.setFloat32(at + 4 * i, t.data[i]!, true);
-    at += 4 * t.data.length;
+  for (const { data } of tensors.values()) {
+    if (data instanceof Float32Array)
+      for (let i = 0; i < data.length; i++) view.setFloat32(at + 4 * i, data[i]!, true);
+    else if (data instanceof Int32Array)
+      for (let i = 0; i < data.length; i++) view.setInt32(at + 4 * i, data[i]!, true);
+    else for (let i = 0; i < data.length; i++) view.setBigInt64(at + 8 * i, data[i]!, true);
+    at += data.byteLength;
   }
   return out;
 }

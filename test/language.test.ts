@@ -389,6 +389,7 @@ describe("the code catalog", () => {
     devices: [4100, 4199],
     tuning: [4200, 4299],
     queue: [4300, 4399],
+    trainingData: [4400, 4499],
   };
 
   it("declares every code once, in its stage's range", () => {
