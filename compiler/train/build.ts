@@ -1,0 +1,439 @@
+// Graph IR -> TrainProgram: the fused forward groups (groups.ts), the loss, the backward pass in
+// reverse group order (each group's gradient contributions to its inputs: the first overwrites,
+// later ones add), the SGD update, then the memory plan (memory.ts).
+import type { KernelLimits } from "../kernels/common.js";
+import type { Graph, Node } from "../ir.js";
+import { groupGraph, TrainGraphError, type Group } from "./groups.js";
+import * as bn from "./kernels/batchnorm.js";
+import * as conv from "./kernels/conv.js";
+import * as ew from "./kernels/elementwise.js";
+import * as fc from "./kernels/fc.js";
+import { softmaxCrossEntropy } from "./kernels/loss.js";
+import * as pool from "./kernels/pool.js";
+import type { GradStore } from "./kernels/wgsl.js";
+import { planSlots } from "./memory.js";
+import type {
+  TrainBuffer,
+  TrainBufferKind,
+  TrainKernel,
+  TrainParam,
+  TrainPhase,
+  TrainProgram,
+  TrainRunning,
+  TrainStep,
+} from "./program.js";
+
+export { TrainGraphError } from "./groups.js";
+
+export interface TrainOptions {
+  readonly limits: KernelLimits;
+  /** Layer paths or path prefixes (`stem`, `res2`, `res3.0.conv_a`) whose parameters stay fixed. */
+  readonly freeze?: readonly string[];
+  /** Dropout layers drop in training mode; false makes them the identity (csnc grad). */
+  readonly dropout?: boolean;
+}
+
+interface Value {
+  readonly buffer: number;
+  readonly node: Node;
+  /** The value is a ReLU's output: its gradient slot holds the pre-ReLU gradient. */
+  readonly masked: boolean;
+  needsGrad: boolean;
+  /** Gradient contributions still to come, and the slot once made. */
+  contributions: number;
+  grad?: number;
+}
+
+const elements = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+const triple = (s: readonly number[]) => [s[2]!, s[3]!, s[4]!] as const;
+
+export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
+  const limits = o.limits;
+  const { groups, logits: logitsNode, aliases } = groupGraph(graph, o.dropout ?? true);
+  const freeze = o.freeze ?? [];
+  const layerPaths = graph.nodes.map((n) => n.path);
+  for (const f of freeze)
+    if (!layerPaths.some((p) => p === f || p.startsWith(`${f}.`)))
+      throw new TrainGraphError(`--freeze ${f}: the model has no layer ${f} or under it`);
+  const frozen = (path: string) => freeze.some((f) => path === f || path.startsWith(`${f}.`));
+
+  const buffers: Omit<TrainBuffer, "slot">[] = [];
+  const buffer = (name: string, kind: TrainBufferKind, count: number) => {
+    buffers.push({ id: buffers.length, name, kind, elements: Math.max(1, count) });
+    return buffers.length - 1;
+  };
+  const steps: TrainStep[] = [];
+  const step = (phase: TrainPhase, layer: string, kernel: TrainKernel, ids: readonly number[]) =>
+    steps.push({ phase, layer, kernel, buffers: ids });
+
+  const inputNode = graph.nodes.find((n) => n.op.kind === "input")!;
+  const batch = inputNode.shape[0];
+  const classes = logitsNode.shape[1];
+  const input = buffer("input", "input", elements(inputNode.shape));
+  const labels = buffer("labels", "labels", batch);
+  const loss = buffer("loss", "loss", 2);
+
+  const values = new Map<number, Value>();
+  const resolve = (id: number): number => (aliases.has(id) ? resolve(aliases.get(id)!) : id);
+  const valueOf = (id: number) => values.get(resolve(id))!;
+  values.set(inputNode.id, {
+    buffer: input,
+    node: inputNode,
+    masked: false,
+    needsGrad: false,
+    contributions: 0,
+  });
+
+  const params: TrainParam[] = [];
+  const running: TrainRunning[] = [];
+  const param = (layer: string, role: string, shape: readonly number[]) => {
+    const name = `${layer}.${role}`;
+    const isFrozen = frozen(layer);
+    const p = {
+      name,
+      layer,
+      shape,
+      buffer: buffer(name, "param", elements(shape)),
+      frozen: isFrozen,
+    };
+    params.push(p);
+    return p;
+  };
+  // Gradient buffers of a group's parameters, made only for groups whose backward runs.
+  const gradOf = (p: TrainParam): number => {
+    const at = params.indexOf(p);
+    const existing = params[at]!;
+    if (existing.grad !== undefined) return existing.grad;
+    const grad = buffer(`grad ${p.name}`, "param-grad", elements(p.shape));
+    const momentum = p.frozen
+      ? undefined
+      : buffer(`momentum ${p.name}`, "momentum", elements(p.shape));
+    params[at] = { ...existing, grad, ...(momentum !== undefined ? { momentum } : {}) };
+    return grad;
+  };
+
+  interface GroupState {
+    readonly group: Group;
+    readonly out: Value;
+    readonly own: TrainParam[];
+    readonly saved: number[];
+  }
+  const states: GroupState[] = [];
+
+  // ---- forward
+  for (const g of groups) {
+    const node = g.node;
+    const ins = g.inputs.map(valueOf);
+    const x = ins[0]!;
+    const isLogits = g.output.id === logitsNode.id;
+    const outBuffer = buffer(
+      `${g.output.path} out`,
+      isLogits ? "logits" : "activation",
+      elements(g.output.shape),
+    );
+    const own: TrainParam[] = [];
+    const saved: number[] = [];
+    const op = node.op;
+    switch (op.kind) {
+      case "conv": {
+        own.push(
+          param(node.path, "weight", [op.outChannels, x.node.shape[1] / op.groups, ...op.kernel]),
+        );
+        if (op.bias) own.push(param(node.path, "bias", [op.outChannels]));
+        const k = conv.convForward(
+          convGeometry(x.node, node),
+          { bias: op.bias, relu: g.relu },
+          limits,
+        );
+        step("forward", node.path, k, [x.buffer, ...own.map((p) => p.buffer), outBuffer]);
+        break;
+      }
+      case "bn": {
+        const c = node.shape[1];
+        own.push(param(node.path, "weight", [c]), param(node.path, "bias", [c]));
+        const run = buffer(`${node.path} running`, "running", 2 * c);
+        running.push({ layer: node.path, channels: c, buffer: run });
+        const stats = buffer(`${node.path} statistics`, "saved", 2 * c);
+        saved.push(stats);
+        const geo = bnGeometry(node, op.eps);
+        step("forward", node.path, bn.bnStatistics(geo, limits), [x.buffer, stats, run]);
+        const k = bn.bnNormalise(geo, { residual: g.residual, relu: g.relu }, limits);
+        step("forward", node.path, k, [
+          x.buffer,
+          stats,
+          own[0]!.buffer,
+          own[1]!.buffer,
+          ...(g.residual ? [ins[1]!.buffer] : []),
+          outBuffer,
+        ]);
+        break;
+      }
+      case "add":
+        step("forward", node.path, ew.addForward(elements(node.shape), g.relu, limits), [
+          x.buffer,
+          ins[1]!.buffer,
+          outBuffer,
+        ]);
+        break;
+      case "relu":
+        step("forward", node.path, ew.reluForward(elements(node.shape), limits), [
+          x.buffer,
+          outBuffer,
+        ]);
+        break;
+      case "maxpool": {
+        const arg = buffer(`${node.path} argmax`, "saved", elements(node.shape));
+        saved.push(arg);
+        step("forward", node.path, pool.maxPoolForward(poolGeometry(x.node, node), limits), [
+          x.buffer,
+          outBuffer,
+          arg,
+        ]);
+        break;
+      }
+      case "global_avgpool":
+        step("forward", node.path, pool.globalAvgPoolForward(...gapShape(x.node), limits), [
+          x.buffer,
+          outBuffer,
+        ]);
+        break;
+      case "dropout":
+        step("forward", node.path, ew.dropoutForward(elements(node.shape), op.p, limits), [
+          x.buffer,
+          outBuffer,
+        ]);
+        break;
+      case "fc": {
+        const features = elements(x.node.shape) / batch;
+        own.push(param(node.path, "weight", [op.outFeatures, features]));
+        if (op.bias) own.push(param(node.path, "bias", [op.outFeatures]));
+        const k = fc.fcForward(fcGeometry(x.node, op.outFeatures), op.bias, limits);
+        step("forward", node.path, k, [x.buffer, ...own.map((p) => p.buffer), outBuffer]);
+        break;
+      }
+      default:
+        throw new TrainGraphError(`layer ${node.path}: csnc cannot train a ${op.kind} layer`);
+    }
+    const needsGrad = own.some((p) => !p.frozen) || ins.some((v) => v.needsGrad);
+    const out: Value = {
+      buffer: outBuffer,
+      node: g.output,
+      masked: g.relu,
+      needsGrad,
+      contributions: 0,
+    };
+    values.set(g.output.id, out);
+    states.push({ group: g, out, own, saved });
+  }
+
+  // ---- loss
+  const logits = valueOf(logitsNode.id);
+  const dlogits = buffer("grad logits", "gradient", elements(logitsNode.shape));
+  logits.grad = dlogits;
+  step("loss", "loss", softmaxCrossEntropy(batch, classes), [logits.buffer, labels, loss, dlogits]);
+
+  // Contributions each value will receive: one per (backward-running consumer, input use).
+  const runs = (s: GroupState) => s.out.needsGrad;
+  for (const s of states)
+    if (runs(s))
+      for (const id of s.group.inputs) if (valueOf(id).needsGrad) valueOf(id).contributions++;
+
+  // ---- backward
+  const store = (v: Value): { store: GradStore; ids: number[] } => {
+    const accumulate = v.grad !== undefined;
+    v.grad ??= buffer(`grad ${v.node.path} out`, "gradient", elements(v.node.shape));
+    return {
+      store: { accumulate, masked: v.masked },
+      ids: [v.grad, ...(v.masked ? [v.buffer] : [])],
+    };
+  };
+  /** dy reaches v unchanged: v's slot is dy's own when v has no other contribution nor mask. */
+  const pass = (v: Value, dy: number, layer: string) => {
+    if (!v.needsGrad) return;
+    if (v.grad === undefined && v.contributions === 1 && !v.masked) {
+      v.grad = dy;
+      return;
+    }
+    const s = store(v);
+    step("backward", layer, ew.passGradient(elements(v.node.shape), s.store, limits), [
+      dy,
+      ...s.ids,
+    ]);
+  };
+  for (const s of [...states].reverse()) {
+    if (!runs(s)) continue;
+    const { group: g, out, own } = s;
+    const node = g.node;
+    const op = node.op;
+    const ins = g.inputs.map(valueOf);
+    const x = ins[0]!;
+    const dy = out.grad;
+    if (dy === undefined) continue; // the value reaches no loss
+    const path = node.path;
+    switch (op.kind) {
+      case "conv": {
+        const geo = convGeometry(x.node, node);
+        const [w, b] = own;
+        if (!w!.frozen)
+          step("backward", path, conv.convBackwardWeight(geo, limits), [x.buffer, dy, gradOf(w!)]);
+        if (b && !b.frozen) {
+          const k = conv.channelSum(batch, op.outChannels, elements(triple(node.shape)), limits);
+          step("backward", path, k, [dy, gradOf(b)]);
+        }
+        if (x.needsGrad) {
+          const st = store(x);
+          step("backward", path, conv.convBackwardData(geo, st.store, limits), [
+            dy,
+            w!.buffer,
+            ...st.ids,
+          ]);
+        }
+        break;
+      }
+      case "bn": {
+        const geo = bnGeometry(node, op.eps);
+        const [gamma, beta] = own as [TrainParam, TrainParam];
+        const stats = s.saved[0]!;
+        const dg = gradOf(gamma);
+        const db = gradOf(beta);
+        step("backward", path, bn.bnBackwardReduce(geo, limits), [x.buffer, dy, stats, dg, db]);
+        if (x.needsGrad) {
+          const st = store(x);
+          step("backward", path, bn.bnBackwardApply(geo, st.store, limits), [
+            x.buffer,
+            dy,
+            stats,
+            gamma.buffer,
+            dg,
+            db,
+            ...st.ids,
+          ]);
+        }
+        if (g.residual) pass(ins[1]!, dy, path);
+        break;
+      }
+      case "add":
+        pass(x, dy, path);
+        pass(ins[1]!, dy, path);
+        break;
+      case "relu":
+        // The slot already holds the pre-ReLU gradient (masked by its writers).
+        pass(x, dy, path);
+        break;
+      case "maxpool":
+        if (x.needsGrad) {
+          const st = store(x);
+          const k = pool.maxPoolBackward(poolGeometry(x.node, node), st.store, limits);
+          step("backward", path, k, [dy, s.saved[0]!, ...st.ids]);
+        }
+        break;
+      case "global_avgpool":
+        if (x.needsGrad) {
+          const st = store(x);
+          const k = pool.globalAvgPoolBackward(...gapShape(x.node), st.store, limits);
+          step("backward", path, k, [dy, ...st.ids]);
+        }
+        break;
+      case "dropout":
+        if (x.needsGrad) {
+          const st = store(x);
+          const k = ew.dropoutBackward(elements(node.shape), op.p, st.store, limits);
+          step("backward", path, k, [dy, ...st.ids]);
+        }
+        break;
+      case "fc": {
+        const geo = fcGeometry(x.node, op.outFeatures);
+        const [w, b] = own;
+        if (!w!.frozen)
+          step("backward", path, fc.fcBackwardWeight(geo, op.bias, limits), [
+            x.buffer,
+            dy,
+            gradOf(w!),
+            ...(b ? [gradOf(b)] : []),
+          ]);
+        if (x.needsGrad) {
+          const st = store(x);
+          step("backward", path, fc.fcBackwardData(geo, st.store, limits), [
+            dy,
+            w!.buffer,
+            ...st.ids,
+          ]);
+        }
+        break;
+      }
+    }
+  }
+
+  // ---- update
+  for (const p of params)
+    if (!p.frozen && p.grad !== undefined)
+      step("update", p.layer, ew.sgdUpdate(elements(p.shape), limits), [
+        p.buffer,
+        p.grad,
+        p.momentum!,
+      ]);
+
+  const memory = planSlots(buffers, steps);
+  return {
+    model: graph.model,
+    batch,
+    clip: [inputNode.shape[1], inputNode.shape[2], inputNode.shape[3], inputNode.shape[4]],
+    classes,
+    buffers: memory.buffers,
+    slots: memory.slots,
+    steps,
+    params,
+    running,
+    input,
+    labels,
+    loss,
+    logits: logits.buffer,
+    transientBytes: memory.transientBytes,
+    unsharedBytes: memory.unsharedBytes,
+  };
+}
+
+function convGeometry(x: Node, node: Node): conv.ConvGeometry {
+  const op = node.op as Extract<Node["op"], { kind: "conv" }>;
+  return {
+    n: x.shape[0],
+    cin: x.shape[1],
+    cout: op.outChannels,
+    groups: op.groups,
+    in: triple(x.shape),
+    out: triple(node.shape),
+    kernel: op.kernel,
+    stride: op.stride,
+    pad: op.pad,
+  };
+}
+
+function bnGeometry(node: Node, eps: number): bn.BnGeometry {
+  return {
+    n: node.shape[0],
+    channels: node.shape[1],
+    positions: elements(triple(node.shape)),
+    eps,
+  };
+}
+
+function poolGeometry(x: Node, node: Node): pool.PoolGeometry {
+  const op = node.op as Extract<Node["op"], { kind: "maxpool" }>;
+  return {
+    planes: x.shape[0] * x.shape[1],
+    in: triple(x.shape),
+    out: triple(node.shape),
+    kernel: op.kernel,
+    stride: op.stride,
+    pad: op.pad,
+  };
+}
+
+const gapShape = (x: Node): [number, number] => [
+  x.shape[0] * x.shape[1],
+  elements(triple(x.shape)),
+];
+
+function fcGeometry(x: Node, outFeatures: number): fc.FcGeometry {
+  return { n: x.shape[0], features: elements(x.shape) / x.shape[0], outFeatures };
+}

@@ -1,0 +1,61 @@
+// The PyTorch-made SGD step of test/fixtures/train (ir-CSN-50 at width 4), its tensors under
+// csnc names, for the training tests.
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import type { Graph } from "../compiler/ir.js";
+import { tensorPrefix } from "../runtime/naming.js";
+import { readSafetensors, type Tensor } from "../runtime/safetensors.js";
+import { fixturesDir } from "./fixtures.js";
+import { shippedModel } from "./helpers.js";
+
+export const trainDir = path.join(fixturesDir, "train", "ir-csn-50-w4");
+
+const read = (file: string) =>
+  readSafetensors(readFileSync(path.join(trainDir, file)), file, { integers: true }).tensors;
+
+export interface TrainFixture {
+  readonly graph: Graph;
+  /** Before the step, csnc names. */
+  readonly tensors: Map<string, Float32Array>;
+  readonly input: Float32Array;
+  readonly labels: number[];
+  readonly loss: number;
+  /** csnc name -> PyTorch's gradient. */
+  readonly grads: Map<string, Float32Array>;
+  /** csnc name -> the tensor after one SGD step (lr 0.1, momentum 0.9, wd 1e-4). */
+  readonly after: Map<string, Float32Array>;
+  /** csnc name -> VMZ name. */
+  readonly vmz: Map<string, string>;
+}
+
+export function trainFixture(): TrainFixture {
+  const graph = shippedModel("ir-csn-50.csn", { width: 4, classes: 5 }, [3, 8, 32, 32], 2);
+  const paths = new Set(graph.nodes.map((n) => n.path));
+  const vmz = new Map<string, string>();
+  for (const n of graph.nodes) {
+    const prefix = tensorPrefix(n.path, "vmz", paths);
+    if (!prefix) continue;
+    for (const k of ["weight", "bias", "running_mean", "running_var"])
+      vmz.set(`${n.path}.${k}`, `${prefix}.${k}`);
+  }
+  const byCsnc = (m: Map<string, Tensor>, prefix = "") => {
+    const out = new Map<string, Float32Array>();
+    for (const [c, v] of vmz) {
+      const t = m.get(prefix + v);
+      if (t?.data) out.set(c, t.data);
+    }
+    return out;
+  };
+  const step = read("step.safetensors");
+  const labels = step.get("labels")!;
+  return {
+    graph,
+    tensors: byCsnc(read("weights.safetensors")),
+    input: step.get("input")!.data!,
+    labels: Array.from(labels.integers!, Number),
+    loss: step.get("loss")!.data![0]!,
+    grads: byCsnc(step, "grad."),
+    after: byCsnc(read("after.safetensors")),
+    vmz,
+  };
+}
