@@ -38,7 +38,7 @@ export function trainFixture(): TrainFixture {
     for (const k of ["weight", "bias", "running_mean", "running_var"])
       vmz.set(`${n.path}.${k}`, `${prefix}.${k}`);
   }
-  const byCsnc = (m: Map<string, Tensor>, prefix = "") => {
+  const byCsnc = (m: ReadonlyMap<string, Tensor>, prefix = "") => {
     const out = new Map<string, Float32Array>();
     for (const [c, v] of vmz) {
       const t = m.get(prefix + v);

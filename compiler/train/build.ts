@@ -153,7 +153,7 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
         own.push(param(node.path, "weight", [c]), param(node.path, "bias", [c]));
         const run = buffer(`${node.path} running`, "running", 2 * c);
         running.push({ layer: node.path, channels: c, buffer: run });
-        const stats = buffer(`${node.path} statistics`, "saved", 2 * c);
+        const stats = buffer(`${node.path} statistics`, "saved", 3 * c);
         saved.push(stats);
         const geo = bnGeometry(node, op.eps);
         step("forward", node.path, bn.bnStatistics(geo, limits), [x.buffer, stats, run]);
@@ -371,7 +371,16 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
         p.buffer,
         p.grad,
         p.momentum!,
+        loss,
       ]);
+  // The running statistics, after the parameters (both kept when the loss is not finite).
+  for (const s of states)
+    if (s.group.kind === "bn") {
+      const node = s.group.node;
+      const r = running.find((x) => x.layer === node.path)!;
+      const k = bn.bnRunningUpdate(bnGeometry(node, (node.op as { eps: number }).eps), limits);
+      step("update", node.path, k, [s.saved[0]!, loss, r.buffer]);
+    }
 
   const memory = planSlots(buffers, steps);
   return {

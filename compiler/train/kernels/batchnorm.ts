@@ -1,7 +1,9 @@
 // BatchNorm in training mode, as PyTorch does it: batch mean and biased variance over N, T, H, W
 // to normalise, running statistics updated with momentum 0.1 from the unbiased variance; in
 // evaluation (hp.train = 0) the running statistics instead. Statistics are saved per channel as
-// [mean (C), 1/sqrt(var + eps) (C)] for the backward pass.
+// [mean (C), 1/sqrt(var + eps) (C), biased var (C)] for the backward pass and for the running
+// statistics' update, which waits for the update phase: a step whose loss is not finite
+// changes nothing (the last good state is what a checkpoint then saves).
 import type { KernelLimits } from "../../kernels/common.js";
 import type { TrainKernel } from "../program.js";
 import {
@@ -28,13 +30,12 @@ const xAt = (g: BnGeometry) => `(b * ${g.channels}u + item) * ${g.positions}u + 
 /** Per-channel statistics (two passes: the mean, then the variance about it). */
 export function bnStatistics(g: BnGeometry, limits: KernelLimits): TrainKernel {
   const m = g.n * g.positions;
-  const unbias = m > 1 ? m / (m - 1) : 1;
   // The mean is a first reduction over workgroup memory; the variance reduction follows.
   return reduction(
     {
       name: "bn-statistics",
       shape: shapeOf(g),
-      binds: [{ name: "x" }, { name: "stats", write: true }, { name: "running", write: true }],
+      binds: [{ name: "x" }, { name: "stats", write: true }, { name: "running" }],
       hyper: true,
       prelude: `var<workgroup> mean_shared: f32;`,
     },
@@ -64,8 +65,7 @@ export function bnStatistics(g: BnGeometry, limits: KernelLimits): TrainKernel {
       let variance = total_s / ${f32(m)};
       stats[item] = mean;
       stats[${g.channels}u + item] = inverseSqrt(variance + ${f32(g.eps)});
-      running[item] = 0.9 * running[item] + 0.1 * mean;
-      running[${g.channels}u + item] = 0.9 * running[${g.channels}u + item] + 0.1 * variance * ${f32(unbias)};
+      stats[${2 * g.channels}u + item] = variance;
     } else {
       stats[item] = running[item];
       stats[${g.channels}u + item] = inverseSqrt(running[${g.channels}u + item] + ${f32(g.eps)});
@@ -159,6 +159,27 @@ export function bnBackwardApply(
   let xhat = (x[idx] - stats[c]) * invstd;
   let v = gamma[c] * invstd * (dy[idx] - dbeta[c] / ${m} - xhat * dgamma[c] / ${m});
   ${storeGrad(store, "idx", "v")}`,
+    limits,
+  );
+}
+
+/** WGSL: whether the step's loss (loss[0]) is finite; NaN compares are not reliable in WGSL. */
+export const lossFinite = "(bitcast<u32>(loss[0]) & 0x7f800000u) != 0x7f800000u";
+
+/** running = 0.9 * running + 0.1 * (batch mean, unbiased batch variance), if the loss is finite. */
+export function bnRunningUpdate(g: BnGeometry, limits: KernelLimits): TrainKernel {
+  const m = g.n * g.positions;
+  const unbias = m > 1 ? m / (m - 1) : 1;
+  return elementwise(
+    {
+      name: "bn-running-update",
+      shape: shapeOf(g),
+      binds: [{ name: "stats" }, { name: "loss" }, { name: "running", write: true }],
+    },
+    g.channels,
+    `if (!(${lossFinite})) { return; }
+  running[idx] = 0.9 * running[idx] + 0.1 * stats[idx];
+  running[${g.channels}u + idx] = 0.9 * running[${g.channels}u + idx] + 0.1 * stats[${2 * g.channels}u + idx] * ${f32(unbias)};`,
     limits,
   );
 }

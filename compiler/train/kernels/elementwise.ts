@@ -2,6 +2,7 @@
 // a gradient passed on unchanged (a residual's shortcut), and the SGD update.
 import type { KernelLimits } from "../../kernels/common.js";
 import type { TrainKernel } from "../program.js";
+import { lossFinite } from "./batchnorm.js";
 import { elementwise, f32, storeBinds, storeGrad, storeTag, type GradStore } from "./wgsl.js";
 
 export function reluForward(elements: number, limits: KernelLimits): TrainKernel {
@@ -93,18 +94,25 @@ export function dropoutBackward(
 
 /**
  * torch.optim.SGD (dampening 0, no Nesterov): buf = momentum * buf + (g + wd * w);
- * w -= lr * buf. A zero buffer makes the first step PyTorch's clone of the gradient.
+ * w -= lr * buf. A zero buffer makes the first step PyTorch's clone of the gradient. A step
+ * whose loss is not finite leaves every parameter as it was.
  */
 export function sgdUpdate(elements: number, limits: KernelLimits): TrainKernel {
   return elementwise(
     {
       name: "sgd",
       shape: `${elements}`,
-      binds: [{ name: "w", write: true }, { name: "g" }, { name: "m", write: true }],
+      binds: [
+        { name: "w", write: true },
+        { name: "g" },
+        { name: "m", write: true },
+        { name: "loss" },
+      ],
       hyper: true,
     },
     elements,
-    `let d = g[idx] + hp.weightDecay * w[idx];
+    `if (!(${lossFinite})) { return; }
+  let d = g[idx] + hp.weightDecay * w[idx];
   let buf = hp.momentum * m[idx] + d;
   m[idx] = buf;
   w[idx] = w[idx] - hp.lr * buf;`,
