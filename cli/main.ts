@@ -18,6 +18,7 @@ import { lspCommand } from "./lsp.js";
 import { queueCommand } from "./queue.js";
 import { workerCommand } from "./worker.js";
 import { dataCommand } from "./data.js";
+import { gradCommand } from "./grad.js";
 import { CsncError } from "../runtime/errors.js";
 
 export function buildProgram(io: CliIo): Command {
@@ -44,6 +45,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(queueCommand(io));
   program.addCommand(workerCommand(io));
   program.addCommand(dataCommand(io));
+  program.addCommand(gradCommand(io));
   const route = (cmd: Command) => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),

@@ -8,7 +8,7 @@ import { constants as osConstants } from "node:os";
 import { fileURLToPath } from "node:url";
 
 /** Commands that open a WebGPU adapter. */
-const webgpuCommands = new Set(["run", "profile", "classify", "tune", "worker"]);
+const webgpuCommands = new Set(["run", "profile", "classify", "tune", "worker", "grad", "train"]);
 /** Set in the child: its stderr is filtered, and whether the user's stderr is a terminal. */
 export const childMarker = "CSNC_FILTERED_STDERR";
 

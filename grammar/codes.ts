@@ -7,7 +7,7 @@
  * Codes by stage, numbered by stage: 10xx syntax, 11xx imports, 20xx names and types, 30xx
  * shapes, 31xx plans (what the device's limits allow), 40xx weights, 41xx devices, 42xx
  * tuning files, 43xx the job queue (csnc queue, csnc worker), 44xx training data (csnc data,
- * csnc train --data).
+ * csnc train --data), 45xx training (csnc grad, csnc train).
  */
 export const catalog = {
   syntax: {
@@ -80,6 +80,16 @@ export const catalog = {
     badVideoList: 4403,
     /** Synthetic data options out of range (in-process callers; the CLI reports usage). */
     badSynth: 4404,
+  },
+  training: {
+    /** A network csnc cannot train (a layer without a backward kernel, logits of another shape). */
+    untrainable: 4501,
+    /** --freeze naming no layer, a resume checkpoint of another run. */
+    badTrainOption: 4502,
+    /** The loss became NaN or infinite: training stopped, the last good state saved. */
+    diverged: 4503,
+    /** A training checkpoint that cannot be resumed from. */
+    badCheckpoint: 4504,
   },
 } as const;
 

@@ -390,6 +390,7 @@ describe("the code catalog", () => {
     tuning: [4200, 4299],
     queue: [4300, 4399],
     trainingData: [4400, 4499],
+    training: [4500, 4599],
   };
 
   it("declares every code once, in its stage's range", () => {
