@@ -30,7 +30,7 @@ interface ClassifyOptions extends SessionOptions {
 }
 
 /** How clips are sampled and cropped: flags, help and default, in --help's order. */
-const sampling: [string, string, number][] = [
+export const sampling: [string, string, number][] = [
   ["--frames <T>", "frames per clip", 32],
   ["--rate <r>", "sampling rate (frame interval)", 2],
   ["--size <s>", "shorter side after resizing", 256],

@@ -19,6 +19,7 @@ import { queueCommand } from "./queue.js";
 import { workerCommand } from "./worker.js";
 import { dataCommand } from "./data.js";
 import { gradCommand } from "./grad.js";
+import { trainCommand } from "./train.js";
 import { CsncError } from "../runtime/errors.js";
 
 export function buildProgram(io: CliIo): Command {
@@ -46,6 +47,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(workerCommand(io));
   program.addCommand(dataCommand(io));
   program.addCommand(gradCommand(io));
+  program.addCommand(trainCommand(io));
   const route = (cmd: Command) => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),

@@ -39,6 +39,11 @@ export const ranges = {
   "synth --clips": synthLimits.clips,
   "synth --frames": synthLimits.frames,
   "synth --size": synthLimits.size,
+  /** csnc train: steps, epochs, checkpoint interval and warm-up, in optimizer steps. */
+  "--steps": { min: 1, max: 100_000_000 },
+  "--epochs": { min: 1, max: 1_000_000 },
+  "--checkpoint-every": { min: 1, max: 100_000_000 },
+  "train --warmup": { min: 0, max: 100_000_000 },
 } as const;
 
 export type RangedOption = keyof typeof ranges;
@@ -66,8 +71,14 @@ export function parseInteger(text: string, option: RangedOption, shown: string =
 }
 
 /** An option taking an integer in its range (ranges[its long name]), appended to its help. */
-export function integerOption(flags: string, description: string, defaultValue?: number): Option {
-  const option = flags.split(" ")[0] as RangedOption;
+export function integerOption(
+  flags: string,
+  description: string,
+  defaultValue?: number,
+  /** The range's key where it is not the long name (one command's own range). */
+  key?: RangedOption,
+): Option {
+  const option = key ?? (flags.split(" ")[0] as RangedOption);
   const o = new Option(flags, `${description} (${rangeText(option)})`).argParser((v: string) =>
     parseInteger(v, option),
   );

@@ -12,7 +12,7 @@ import type { ModelOptions } from "./options.js";
 import { readFile } from "./read-file.js";
 import { modelFor } from "./session.js";
 
-export interface TrainModelOptions extends ModelOptions {
+export interface TrainModelOptions extends Omit<ModelOptions, "batch"> {
   weights?: string;
   naming: Naming | "auto";
   backend: Backend;
@@ -46,7 +46,7 @@ export async function openTrainModel(
   const graph = modelFor(
     io,
     file,
-    { ...opts, model: undefined },
+    { ...opts, batch: undefined, model: undefined },
     { input: clip.join("x"), batch: String(batch) },
     weights,
   );

@@ -6,6 +6,8 @@ import type { Graph } from "../compiler/ir.js";
 import { tensorPrefix } from "../runtime/naming.js";
 import { readSafetensors, type Tensor } from "../runtime/safetensors.js";
 import { fixturesDir } from "./fixtures.js";
+import { checkFile } from "../compiler/index.js";
+import { nodeHost, projectRoot } from "../compiler/node-host.js";
 import { shippedModel } from "./helpers.js";
 
 export const trainDir = path.join(fixturesDir, "train", "ir-csn-50-w4");
@@ -58,4 +60,13 @@ export function trainFixture(): TrainFixture {
     after: byCsnc(read("after.safetensors")),
     vmz,
   };
+}
+
+/** test/fixtures/train/tiny.csn: a stem, an ir bottleneck and the head, for quick training tests. */
+export const tinyModel = path.join(fixturesDir, "train", "tiny.csn");
+
+export function tinyGraph(batch: number): Graph {
+  const r = checkFile(tinyModel, projectRoot(tinyModel), nodeHost, { batch });
+  if (r.diagnostics.length) throw new Error(r.diagnostics.map((d) => d.message).join("\n"));
+  return r.graphs[0]!;
 }

@@ -125,7 +125,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopEnd> {
     const input = new Float32Array(p.batch * per);
     const labels: number[] = [];
     for (let i = 0; i < p.batch; i++) {
-      const clip = order[within * p.batch + i]!;
+      const clip = order[(within * p.batch + i) % set.count]!;
       input.set(set.input.subarray(clip * per, (clip + 1) * per), i * per);
       labels.push(Number(set.labels[clip]));
     }

@@ -48,6 +48,8 @@ export interface Trainer {
     batch: TrainBatch,
     hyper?: Partial<Hyper>,
   ): Promise<StepResult & { grads: Map<string, Float32Array> }>;
+  /** The gradients the last step or gradients() computed, by parameter name. */
+  readGradients(): Promise<Map<string, Float32Array>>;
   /** Logits in evaluation mode (running statistics, no dropout); `input` may hold fewer than N clips. */
   evaluate(input: Float32Array): Promise<Float32Array>;
   readState(): Promise<TrainState>;
@@ -286,20 +288,22 @@ export async function createTrainer(o: {
       }
     };
     const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+    const readGradients = () =>
+      serial(() =>
+        readTensors(
+          p.params
+            .filter((q) => q.grad !== undefined)
+            .map((q) => ({ name: q.name, buffer: q.grad!, count: size(q.shape) })),
+        ),
+      );
     return {
       program: p,
       step: (batch, hyper) => run(batch, hyper, ["forward", "loss", "backward", "update"]),
       async gradients(batch, hyper = {}) {
         const r = await run(batch, hyper, ["forward", "loss", "backward"]);
-        const grads = await serial(() =>
-          readTensors(
-            p.params
-              .filter((q) => q.grad !== undefined)
-              .map((q) => ({ name: q.name, buffer: q.grad!, count: size(q.shape) })),
-          ),
-        );
-        return { ...r, grads };
+        return { ...r, grads: await readGradients() };
       },
+      readGradients,
       evaluate: (input) =>
         serial(async () => {
           if (input.length > clipElements || input.length % (clipElements / p.batch) !== 0)
