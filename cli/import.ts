@@ -8,9 +8,10 @@ import { checkOutputFile, writeOutput, type CliIo } from "./io.js";
 import { modelOptions, namingOption, UsageError, type ModelOptions } from "./options.js";
 import { unlimitedLimits } from "../compiler/kernels/common.js";
 import { compileGraph } from "../compiler/compile.js";
-import { loadWeights } from "../runtime/load-weights.js";
+import { loadWeights, type LoadedWeights } from "../runtime/load-weights.js";
+import type { Graph } from "../compiler/index.js";
 import { tensorPrefix, type Naming } from "../runtime/naming.js";
-import { writeSafetensors } from "../runtime/safetensors.js";
+import { writeSafetensors, type Tensor } from "../runtime/safetensors.js";
 import { packWeights } from "../runtime/weights.js";
 import { readFile } from "./read-file.js";
 import { modelFor } from "./session.js";
@@ -43,13 +44,18 @@ export function importCommand(io: CliIo): Command {
     const graph = modelFor(io, opts.model!, { ...opts, model: undefined }, {}, weights);
     if (!graph) return;
     const plan = compileGraph(graph, unlimitedLimits);
-    packWeights(plan, weights.tensors, weights.naming, checkpoint); // names every problem
     const paths = new Set(plan.dispatches.flatMap((d) => d.layers));
+    // Fine-tuning on other classes: a classifier of the checkpoint's features but another class
+    // count is re-initialised (N(0, 0.01), bias 0) rather than refused.
+    const fresh = newClassifier(graph, weights, paths);
+    const tensors = fresh ? new Map([...weights.tensors, ...fresh.tensors]) : weights.tensors;
+    if (fresh) io.err(`note: ${checkpoint}: ${fresh.note}`);
+    packWeights(plan, tensors, weights.naming, checkpoint); // names every problem
     const out = new Map<string, { shape: readonly number[]; data: Float32Array }>();
     for (const layer of [...paths].sort()) {
       const prefix = tensorPrefix(layer, weights.naming, paths);
       for (const suffix of ["weight", "bias", "running_mean", "running_var"]) {
-        const t = weights.tensors.get(`${prefix}.${suffix}`);
+        const t = tensors.get(`${prefix}.${suffix}`);
         if (t?.data) out.set(`${layer}.${suffix}`, { shape: t.shape, data: t.data });
       }
     }
@@ -89,4 +95,40 @@ export function importCommand(io: CliIo): Command {
     }
     io.exitCode(0);
   });
+}
+
+/** The classifier's tensors made afresh when the checkpoint's has other classes than the model. */
+function newClassifier(
+  graph: Graph,
+  weights: LoadedWeights,
+  paths: ReadonlySet<string>,
+): { tensors: Map<string, Tensor>; note: string } | undefined {
+  const fc = [...graph.nodes].reverse().find((n) => n.op.kind === "fc");
+  if (!fc || fc.op.kind !== "fc") return undefined;
+  const prefix = tensorPrefix(fc.path, weights.naming, paths);
+  const old = prefix ? weights.tensors.get(`${prefix}.weight`) : undefined;
+  const features = graph.nodes[fc.inputs[0]!]!.shape.slice(1).reduce((a, b) => a * b, 1);
+  const classes = fc.op.outFeatures;
+  if (!old || old.shape.length !== 2 || old.shape[1] !== features || old.shape[0] === classes)
+    return undefined;
+  let state = 12345;
+  const uniform = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return (state + 0.5) / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  const weight = Float32Array.from({ length: classes * features }, () => 0.01 * normal());
+  const tensors = new Map<string, Tensor>([
+    [`${prefix}.weight`, { dtype: "F32", shape: [classes, features], data: weight }],
+  ]);
+  if (fc.op.bias)
+    tensors.set(`${prefix}.bias`, {
+      dtype: "F32",
+      shape: [classes],
+      data: new Float32Array(classes),
+    });
+  return {
+    tensors,
+    note: `its classifier ${prefix} has ${old.shape[0]} classes and the model ${classes}: re-initialised for fine-tuning (csnc train)`,
+  };
 }

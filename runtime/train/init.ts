@@ -87,7 +87,7 @@ export function startingTensors(
     fcWeight.shape[0] !== fcShape[0];
   if (newClasses)
     notes.push(
-      `${checkpoint.file}: its classifier ${classifier} has ${fcWeight.shape[0]} classes and the model ${program.classes}: re-initialised for fine-tuning`,
+      `${checkpoint.file}: its classifier ${nameIn(`${classifier}.weight`)!.replace(/\.weight$/, "")} has ${fcWeight.shape[0]} classes and the model ${program.classes}: re-initialised for fine-tuning`,
     );
   for (const t of wanted) {
     const name = nameIn(t.name);
