@@ -272,7 +272,7 @@ export function trainCommand(io: CliIo): Command {
         await saveCheckpoint(end.steps);
         throw new CsncError(
           catalog.training.diverged,
-          `the loss became ${end.loss} at step ${end.steps + 1}; training stopped. The last good state (after step ${end.steps}) is saved in ${checkpointFile}: resume from it with a lower --lr (currently ${lr})`,
+          `step ${end.steps + 1} gave ${Number.isFinite(end.loss) ? `a non-finite gradient (loss ${end.loss.toPrecision(4)})` : `a loss of ${end.loss}`}; training stopped. The last good state (after step ${end.steps}) is saved in ${checkpointFile}: resume from it with a lower --lr (currently ${lr})`,
         );
       }
       if (end.status === "stopped") {

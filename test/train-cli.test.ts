@@ -215,7 +215,7 @@ describe("csnc train", () => {
     );
     expect(r.code).toBe(1);
     expect(r.err).toMatch(
-      /the loss became NaN at step 1; training stopped\. The last good state \(after step 0\) is saved in .*nan\.ckpt\.safetensors.*lower --lr/,
+      /step 1 gave a loss of NaN; training stopped\. The last good state \(after step 0\) is saved in .*nan\.ckpt\.safetensors.*lower --lr/,
     );
     const saved = tensorsOf(at("nan.ckpt.safetensors")).tensors;
     for (const [k, t] of tensors) expect(saved.get(k)!.data, k).toEqual(t.data);

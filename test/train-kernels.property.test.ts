@@ -555,3 +555,21 @@ describe(`the training memory plan (seed ${seed})`, () => {
     );
   });
 });
+
+// Found by these properties before fc took its fused ReLU: a hidden fc + relu in the head, and
+// a 1-class head whose NaN logit llvmpipe's compares hid from the loss.
+describe("regressions", () => {
+  it.each([
+    [
+      "a hidden fc + relu",
+      "model m() {\n  input 2 x 1 x 2 x 2\n  avgpool\n  fc(3) relu\n  fc(2)\n}",
+    ],
+    [
+      "fc then relu on one value",
+      "model m() {\n  input 1 x 1 x 1 x 2\n  avgpool\n  fc(1, bias = false) relu\n  fc(2, bias = false)\n}",
+    ],
+  ])("%s matches the reference", async (_, source) => {
+    const m = await checkTraining("llvmpipe", { graph: buildGraph(source, { batch: 2 }), seed: 5 });
+    expect(m.lines).toEqual([]);
+  });
+});

@@ -31,6 +31,12 @@ export interface TrainOptions {
   readonly freeze?: readonly string[];
   /** Dropout layers drop in training mode; false makes them the identity (csnc grad). */
   readonly dropout?: boolean;
+  /**
+   * Recompute BN(+ReLU) outputs in the backward pass from the BN input and statistics it keeps
+   * anyway (one elementwise kernel) instead of saving them: about half the saved activations
+   * of a conv-BN-ReLU chain. Default true.
+   */
+  readonly recompute?: boolean;
 }
 
 interface Value {
@@ -42,6 +48,9 @@ interface Value {
   /** Gradient contributions still to come, and the slot once made. */
   contributions: number;
   grad?: number;
+  /** How the backward pass remakes the value instead of keeping it (and the buffer once made). */
+  readonly remake?: { readonly kernel: TrainKernel; readonly inputs: readonly number[] };
+  remade?: number;
 }
 
 const elements = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -71,7 +80,7 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
   const classes = logitsNode.shape[1];
   const input = buffer("input", "input", elements(inputNode.shape));
   const labels = buffer("labels", "labels", batch);
-  const loss = buffer("loss", "loss", 2);
+  const loss = buffer("loss", "loss", 3);
 
   const values = new Map<number, Value>();
   const resolve = (id: number): number => (aliases.has(id) ? resolve(aliases.get(id)!) : id);
@@ -133,6 +142,7 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
     );
     const own: TrainParam[] = [];
     const saved: number[] = [];
+    let remake: Value["remake"];
     const op = node.op;
     switch (op.kind) {
       case "conv": {
@@ -158,14 +168,16 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
         const geo = bnGeometry(node, op.eps);
         step("forward", node.path, bn.bnStatistics(geo, limits), [x.buffer, stats, run]);
         const k = bn.bnNormalise(geo, { residual: g.residual, relu: g.relu }, limits);
-        step("forward", node.path, k, [
+        const normaliseInputs = [
           x.buffer,
           stats,
           own[0]!.buffer,
           own[1]!.buffer,
           ...(g.residual ? [ins[1]!.buffer] : []),
-          outBuffer,
-        ]);
+        ];
+        step("forward", node.path, k, [...normaliseInputs, outBuffer]);
+        // A residual's shortcut may itself be gone by then: only plain BN(+ReLU) is remade.
+        if ((o.recompute ?? true) && !g.residual) remake = { kernel: k, inputs: normaliseInputs };
         break;
       }
       case "add":
@@ -207,7 +219,11 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
         const features = elements(x.node.shape) / batch;
         own.push(param(node.path, "weight", [op.outFeatures, features]));
         if (op.bias) own.push(param(node.path, "bias", [op.outFeatures]));
-        const k = fc.fcForward(fcGeometry(x.node, op.outFeatures), op.bias, limits);
+        const k = fc.fcForward(
+          fcGeometry(x.node, op.outFeatures),
+          { bias: op.bias, relu: g.relu },
+          limits,
+        );
         step("forward", node.path, k, [x.buffer, ...own.map((p) => p.buffer), outBuffer]);
         break;
       }
@@ -221,6 +237,7 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
       masked: g.relu,
       needsGrad,
       contributions: 0,
+      ...(remake && !isLogits ? { remake } : {}),
     };
     values.set(g.output.id, out);
     states.push({ group: g, out, own, saved });
@@ -239,12 +256,21 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
       for (const id of s.group.inputs) if (valueOf(id).needsGrad) valueOf(id).contributions++;
 
   // ---- backward
+  /** The value's buffer for a backward step: remade at its first backward use if not kept. */
+  const kept = (v: Value): number => {
+    if (!v.remake) return v.buffer;
+    if (v.remade === undefined) {
+      v.remade = buffer(`${v.node.path} out (recomputed)`, "activation", elements(v.node.shape));
+      step("backward", v.node.path, v.remake.kernel, [...v.remake.inputs, v.remade]);
+    }
+    return v.remade;
+  };
   const store = (v: Value): { store: GradStore; ids: number[] } => {
     const accumulate = v.grad !== undefined;
     v.grad ??= buffer(`grad ${v.node.path} out`, "gradient", elements(v.node.shape));
     return {
       store: { accumulate, masked: v.masked },
-      ids: [v.grad, ...(v.masked ? [v.buffer] : [])],
+      ids: [v.grad, ...(v.masked ? [kept(v)] : [])],
     };
   };
   /** dy reaches v unchanged: v's slot is dy's own when v has no other contribution nor mask. */
@@ -275,7 +301,7 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
         const geo = convGeometry(x.node, node);
         const [w, b] = own;
         if (!w!.frozen)
-          step("backward", path, conv.convBackwardWeight(geo, limits), [x.buffer, dy, gradOf(w!)]);
+          step("backward", path, conv.convBackwardWeight(geo, limits), [kept(x), dy, gradOf(w!)]);
         if (b && !b.frozen) {
           const k = conv.channelSum(batch, op.outChannels, elements(triple(node.shape)), limits);
           step("backward", path, k, [dy, gradOf(b)]);
@@ -365,6 +391,17 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
   }
 
   // ---- update
+  // The update waits for every gradient and batch statistic to be checked: a step with a
+  // non-finite one (ReLU's max drops NaN, so the loss alone does not tell) changes nothing.
+  for (const p of params)
+    if (!p.frozen && p.grad !== undefined)
+      step("update", p.layer, ew.finiteCheck(elements(p.shape), limits), [p.grad, loss]);
+  for (const s of states)
+    if (s.group.kind === "bn")
+      step("update", s.group.node.path, ew.finiteCheck(3 * s.group.node.shape[1], limits), [
+        s.saved[0]!,
+        loss,
+      ]);
   for (const p of params)
     if (!p.frozen && p.grad !== undefined)
       step("update", p.layer, ew.sgdUpdate(elements(p.shape), limits), [

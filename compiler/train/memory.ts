@@ -25,26 +25,25 @@ export function planSlots(
       slotOf.set(b.id, slots.length);
       slots.push(bytes(b));
     }
+  // Largest first, each into the smallest slot none of whose occupants it overlaps in time (a
+  // slot is as large as its first, largest occupant): closer to the live-bytes bound than
+  // first-come placement, which grows slots.
   const transient = buffers
     .filter((b) => !slotOf.has(b.id))
-    .sort((a, b) => first.get(a.id)! - first.get(b.id)! || a.id - b.id);
-  // Greedy by start: the smallest free slot that fits, else the largest free one (grown), else a new one.
-  const shared: { slot: number; freeAfter: number }[] = [];
+    .sort((a, b) => bytes(b) - bytes(a) || first.get(a.id)! - first.get(b.id)!);
+  const shared: { slot: number; spans: [number, number][] }[] = [];
   let unsharedBytes = 0;
   for (const b of transient) {
     const need = bytes(b);
     unsharedBytes += need;
-    const free = shared.filter((s) => s.freeAfter < first.get(b.id)!);
-    const fits = free
-      .filter((s) => slots[s.slot]! >= need)
-      .sort((x, y) => slots[x.slot]! - slots[y.slot]!);
-    const pick = fits[0] ?? free.sort((x, y) => slots[y.slot]! - slots[x.slot]!)[0];
+    const span: [number, number] = [first.get(b.id)!, last.get(b.id)!];
+    const free = shared.filter((s) => s.spans.every(([f, l]) => l < span[0] || f > span[1]));
+    const pick = free.sort((x, y) => slots[x.slot]! - slots[y.slot]!)[0];
     if (pick) {
-      slots[pick.slot] = Math.max(slots[pick.slot]!, need);
-      pick.freeAfter = last.get(b.id)!;
+      pick.spans.push(span);
       slotOf.set(b.id, pick.slot);
     } else {
-      shared.push({ slot: slots.length, freeAfter: last.get(b.id)! });
+      shared.push({ slot: slots.length, spans: [span] });
       slotOf.set(b.id, slots.length);
       slots.push(need);
     }

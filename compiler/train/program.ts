@@ -20,7 +20,7 @@ export type TrainBufferKind =
   | "momentum"
   /** BN running mean and variance, [2C]: updated in training mode, read in evaluation. */
   | "running"
-  /** [loss, correct predictions], written by the loss step. */
+  /** [loss, correct predictions, non-finite flag (u32 bits)], written by the loss and checks. */
   | "loss"
   /** The logits [N, classes]: read back after a step. */
   | "logits";

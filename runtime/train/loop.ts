@@ -55,7 +55,7 @@ export interface LoopOptions {
 export type LoopEnd =
   | { readonly status: "done"; readonly steps: number }
   | { readonly status: "stopped"; readonly steps: number }
-  /** The loss of step `step` was not finite: that step changed nothing. */
+  /** Step `steps + 1` had a non-finite loss or gradient: it changed nothing. */
   | { readonly status: "diverged"; readonly steps: number; readonly loss: number };
 
 /** A permutation of 0..n-1 from (seed, epoch): Fisher-Yates over a small counter-based PRNG. */
@@ -135,7 +135,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopEnd> {
       { input, labels },
       { lr, momentum: o.momentum, weightDecay: o.weightDecay, seed: o.seed, step },
     );
-    if (!Number.isFinite(r.loss)) return { status: "diverged", steps: step, loss: r.loss };
+    if (!r.finite) return { status: "diverged", steps: step, loss: r.loss };
     const seconds = (performance.now() - start) / 1000;
     epochLoss += r.loss;
     epochCorrect += r.correct;

@@ -31,6 +31,11 @@ export interface StepResult {
   readonly loss: number;
   /** Predictions equal to the label (first maximum). */
   readonly correct: number;
+  /**
+   * The loss, every gradient and batch statistic were finite; a step that was not changed
+   * nothing (parameters, momentum, running statistics).
+   */
+  readonly finite: boolean;
   readonly logits: Float32Array;
 }
 
@@ -43,7 +48,7 @@ export interface TrainState {
 export interface Trainer {
   readonly program: TrainProgram;
   step(batch: TrainBatch, hyper: Hyper): Promise<StepResult>;
-  /** Forward and backward in training mode (BN running statistics update), no SGD step. */
+  /** Forward and backward in training mode (batch statistics); no update of parameters or running statistics. */
   gradients(
     batch: TrainBatch,
     hyper?: Partial<Hyper>,
@@ -168,7 +173,7 @@ export async function createTrainer(o: {
         }),
       ),
     );
-    const readBytes = 4 * (2 + p.buffers[p.logits]!.elements);
+    const readBytes = 4 * (3 + p.buffers[p.logits]!.elements);
     const readback = device.createBuffer({
       size: Math.ceil(readBytes / 16) * 16,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
@@ -229,15 +234,18 @@ export async function createTrainer(o: {
       );
       return next;
     };
-    const readLogits = async (): Promise<{
-      loss: number;
-      correct: number;
-      logits: Float32Array;
-    }> => {
+    const readLogits = async (): Promise<StepResult> => {
       await readback.mapAsync(GPUMapMode.READ);
-      const all = new Float32Array(readback.getMappedRange(0, readBytes).slice(0));
+      const bytes = readback.getMappedRange(0, readBytes).slice(0);
       readback.unmap();
-      return { loss: all[0]!, correct: all[1]!, logits: all.slice(2) };
+      const all = new Float32Array(bytes);
+      const flagged = new Uint32Array(bytes, 8, 1)[0] !== 0;
+      return {
+        loss: all[0]!,
+        correct: all[1]!,
+        finite: Number.isFinite(all[0]) && !flagged,
+        logits: all.slice(3),
+      };
     };
     const run = (batch: TrainBatch, hyper: Partial<Hyper>, phases: TrainPhase[]) =>
       serial(async () => {
@@ -246,8 +254,8 @@ export async function createTrainer(o: {
         await guarded(device, "a training step", () => {
           const encoder = device.createCommandEncoder();
           encode(encoder, new Set(phases));
-          encoder.copyBufferToBuffer(slotOf(p.loss), 0, readback, 0, 8);
-          encoder.copyBufferToBuffer(slotOf(p.logits), 0, readback, 8, readBytes - 8);
+          encoder.copyBufferToBuffer(slotOf(p.loss), 0, readback, 0, 12);
+          encoder.copyBufferToBuffer(slotOf(p.logits), 0, readback, 12, readBytes - 12);
           device.queue.submit([encoder.finish()]);
         });
         return readLogits();
@@ -318,7 +326,7 @@ export async function createTrainer(o: {
           await guarded(device, "an evaluation pass", () => {
             const encoder = device.createCommandEncoder();
             encode(encoder, new Set(["forward"]));
-            encoder.copyBufferToBuffer(slotOf(p.logits), 0, readback, 8, readBytes - 8);
+            encoder.copyBufferToBuffer(slotOf(p.logits), 0, readback, 12, readBytes - 12);
             device.queue.submit([encoder.finish()]);
           });
           const { logits } = await readLogits();

@@ -10,6 +10,7 @@ import {
   elementwise,
   f32,
   reduction,
+  stepFinite,
   storeBinds,
   storeGrad,
   storeTag,
@@ -163,9 +164,6 @@ export function bnBackwardApply(
   );
 }
 
-/** WGSL: whether the step's loss (loss[0]) is finite; NaN compares are not reliable in WGSL. */
-export const lossFinite = "(bitcast<u32>(loss[0]) & 0x7f800000u) != 0x7f800000u";
-
 /** running = 0.9 * running + 0.1 * (batch mean, unbiased batch variance), if the loss is finite. */
 export function bnRunningUpdate(g: BnGeometry, limits: KernelLimits): TrainKernel {
   const m = g.n * g.positions;
@@ -177,7 +175,7 @@ export function bnRunningUpdate(g: BnGeometry, limits: KernelLimits): TrainKerne
       binds: [{ name: "stats" }, { name: "loss" }, { name: "running", write: true }],
     },
     g.channels,
-    `if (!(${lossFinite})) { return; }
+    `if (!${stepFinite}) { return; }
   running[idx] = 0.9 * running[idx] + 0.1 * stats[idx];
   running[${g.channels}u + idx] = 0.9 * running[${g.channels}u + idx] + 0.1 * stats[${2 * g.channels}u + idx] * ${f32(unbias)};`,
     limits,

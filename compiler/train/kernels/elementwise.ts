@@ -2,8 +2,16 @@
 // a gradient passed on unchanged (a residual's shortcut), and the SGD update.
 import type { KernelLimits } from "../../kernels/common.js";
 import type { TrainKernel } from "../program.js";
-import { lossFinite } from "./batchnorm.js";
-import { elementwise, f32, storeBinds, storeGrad, storeTag, type GradStore } from "./wgsl.js";
+import {
+  elementwise,
+  f32,
+  storeBinds,
+  storeGrad,
+  storeTag,
+  type GradStore,
+  nonFinite,
+  stepFinite,
+} from "./wgsl.js";
 
 export function reluForward(elements: number, limits: KernelLimits): TrainKernel {
   return elementwise(
@@ -111,11 +119,25 @@ export function sgdUpdate(elements: number, limits: KernelLimits): TrainKernel {
       hyper: true,
     },
     elements,
-    `if (!(${lossFinite})) { return; }
+    `if (!${stepFinite}) { return; }
   let d = g[idx] + hp.weightDecay * w[idx];
   let buf = hp.momentum * m[idx] + d;
   m[idx] = buf;
   w[idx] = w[idx] - hp.lr * buf;`,
+    limits,
+  );
+}
+
+/** Sets the step's non-finite flag (loss[2]) if any value of `g` is NaN or infinite. */
+export function finiteCheck(elements: number, limits: KernelLimits): TrainKernel {
+  return elementwise(
+    {
+      name: "finite-check",
+      shape: `${elements}`,
+      binds: [{ name: "g" }, { name: "loss", type: "atomic<u32>", write: true }],
+    },
+    elements,
+    `if (${nonFinite("g[idx]")}) { atomicOr(&loss[2], 1u); }`,
     limits,
   );
 }

@@ -11,12 +11,17 @@ export interface FcGeometry {
 
 const shapeOf = (g: FcGeometry) => `${g.n}x${g.features}->${g.outFeatures}`;
 
-export function fcForward(g: FcGeometry, bias: boolean, limits: KernelLimits): TrainKernel {
+export function fcForward(
+  g: FcGeometry,
+  o: { readonly bias: boolean; readonly relu: boolean },
+  limits: KernelLimits,
+): TrainKernel {
   const { features: f, outFeatures: k } = g;
+  const bias = o.bias;
   return elementwise(
     {
       name: "fc-forward",
-      shape: `${shapeOf(g)}${bias ? " bias" : ""}`,
+      shape: `${shapeOf(g)}${bias ? " bias" : ""}${o.relu ? " relu" : ""}`,
       binds: [
         { name: "x" },
         { name: "wt" },
@@ -29,7 +34,7 @@ export function fcForward(g: FcGeometry, bias: boolean, limits: KernelLimits): T
     `let b = idx / ${k}u; let j = idx % ${k}u;
   var s = ${bias ? "bias[j]" : "0.0"};
   for (var i = 0u; i < ${f}u; i = i + 1u) { s = s + x[b * ${f}u + i] * wt[j * ${f}u + i]; }
-  y[idx] = s;`,
+  y[idx] = ${o.relu ? "max(s, 0.0)" : "s"};`,
     limits,
   );
 }

@@ -8,7 +8,7 @@ export { f32, unflatten };
 /** A storage binding: its WGSL name, element type and whether the kernel writes it. */
 export interface Bind {
   readonly name: string;
-  readonly type?: "f32" | "u32";
+  readonly type?: "f32" | "u32" | "atomic<u32>";
   readonly write?: boolean;
 }
 
@@ -151,5 +151,14 @@ export function storeGrad(s: GradStore, at: string, value: string): string {
   const v = s.masked ? `select(0.0, ${value}, mask[${at}] > 0.0)` : value;
   return s.accumulate ? `dst[${at}] = dst[${at}] + ${v};` : `dst[${at}] = ${v};`;
 }
+
+/** WGSL: whether an f32 is NaN or infinite (by its bits: WGSL may assume NaN never compares). */
+export const nonFinite = (expr: string) => `((bitcast<u32>(${expr}) & 0x7f800000u) == 0x7f800000u)`;
+
+/**
+ * WGSL: whether the step stays finite so far: loss[2] is set by the loss kernel and by every
+ * gradient and statistics check (grad-check); the updates change nothing when it is.
+ */
+export const stepFinite = "(bitcast<u32>(loss[2]) == 0u)";
 
 export const storeTag = (s: GradStore) => `${s.accumulate ? "+" : "="}${s.masked ? "m" : ""}`;
