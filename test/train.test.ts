@@ -178,3 +178,22 @@ describe("the training loop", () => {
     ).toThrow(/no layer res9/);
   });
 });
+
+it("reports a lost device as such", async () => {
+  const { acquireAdapter } = await import("../runtime/adapter-node.js");
+  const { requestDevice } = await import("../runtime/device.js");
+  const device = await requestDevice((await acquireAdapter("llvmpipe")).adapter);
+  const program = buildTrainProgram(tinyGraph(2), { limits: kernelLimits(device) });
+  const trainer = await createTrainer({
+    program,
+    device,
+    tensors: startingTensors(program, 1).tensors,
+  });
+  device.destroy();
+  await expect(
+    trainer.step(
+      { input: new Float32Array(2 * 3 * 4 * 16 * 16), labels: [0, 1] },
+      { lr: 0.1, momentum: 0.9, weightDecay: 0 },
+    ),
+  ).rejects.toThrow(/GPU device was lost while training/);
+});

@@ -226,8 +226,23 @@ export async function createTrainer(o: {
         }),
       );
     let queue = Promise.resolve();
+    // Every call runs after the previous one; a lost device fails each with what Dawn said.
+    const lost: { info?: GPUDeviceLostInfo } = {};
+    void device.lost.then((info) => (lost.info = info));
+    const lostError = () =>
+      new CsncError(
+        RuntimeCodes.deviceLost,
+        `the GPU device was lost while training ${p.model}: ${lost.info!.message || lost.info!.reason}`,
+      );
     const serial = <T>(f: () => Promise<T>): Promise<T> => {
-      const next = queue.then(f);
+      const next = queue.then(async () => {
+        if (lost.info) throw lostError();
+        try {
+          return await f();
+        } catch (e) {
+          throw lost.info ? lostError() : e;
+        }
+      });
       queue = next.then(
         () => undefined,
         () => undefined,
