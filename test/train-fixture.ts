@@ -13,7 +13,7 @@ import { shippedModel } from "./helpers.js";
 export const trainDir = path.join(fixturesDir, "train", "ir-csn-50-w4");
 
 const read = (file: string) =>
-  readSafetensors(readFileSync(path.join(trainDir, file)), file, { integers: true }).tensors;
+  readSafetensors(readFileSync(file), path.basename(file), { integers: true }).tensors;
 
 export interface TrainFixture {
   readonly graph: Graph;
@@ -30,8 +30,40 @@ export interface TrainFixture {
   readonly vmz: Map<string, string>;
 }
 
+/** The maintainers' step: ir-CSN-50-w4 on 2x3x8x32x32. */
 export function trainFixture(): TrainFixture {
-  const graph = shippedModel("ir-csn-50.csn", { width: 4, classes: 5 }, [3, 8, 32, 32], 2);
+  return sgdStepFixture(trainDir, path.join(trainDir, "weights.safetensors"), [
+    "ir-csn-50.csn",
+    { width: 4, classes: 5 },
+    [3, 8, 32, 32],
+    2,
+  ]);
+}
+
+/** test/fixtures/train-unseen (made by its make.py): ip-CSN-50-w8 and ResNet3D-50-w4 on 2x3x8x48x48. */
+export function unseenFixtures(): (TrainFixture & { name: string })[] {
+  const dir = path.join(fixturesDir, "train-unseen");
+  const models = path.join(fixturesDir, "models");
+  return [
+    { name: "ip-csn-50-w8", model: ["ip-csn-50.csn", { width: 8, classes: 10 }] as const },
+    { name: "resnet3d-50-w4", model: ["resnet3d-50.csn", { width: 4, classes: 7 }] as const },
+  ].map(({ name, model }) => ({
+    name,
+    ...sgdStepFixture(path.join(dir, name), path.join(models, name, "weights.safetensors"), [
+      model[0],
+      model[1],
+      [3, 8, 48, 48],
+      2,
+    ]),
+  }));
+}
+
+function sgdStepFixture(
+  dir: string,
+  weights: string,
+  model: Parameters<typeof shippedModel>,
+): TrainFixture {
+  const graph = shippedModel(...model);
   const paths = new Set(graph.nodes.map((n) => n.path));
   const vmz = new Map<string, string>();
   for (const n of graph.nodes) {
@@ -48,16 +80,16 @@ export function trainFixture(): TrainFixture {
     }
     return out;
   };
-  const step = read("step.safetensors");
+  const step = read(path.join(dir, "step.safetensors"));
   const labels = step.get("labels")!;
   return {
     graph,
-    tensors: byCsnc(read("weights.safetensors")),
+    tensors: byCsnc(read(weights)),
     input: step.get("input")!.data!,
     labels: Array.from(labels.integers!, Number),
     loss: step.get("loss")!.data![0]!,
     grads: byCsnc(step, "grad."),
-    after: byCsnc(read("after.safetensors")),
+    after: byCsnc(read(path.join(dir, "after.safetensors"))),
     vmz,
   };
 }

@@ -11,7 +11,7 @@ import { trainLoop, type ClipSet } from "../runtime/train/loop.js";
 import { synthClips } from "../runtime/train/synth.js";
 import { createTrainer, type Trainer } from "../runtime/train/trainer.js";
 import { gpuDevice, relL2 } from "./gpu.js";
-import { tinyGraph, trainFixture, type TrainFixture } from "./train-fixture.js";
+import { tinyGraph, trainFixture, unseenFixtures, type TrainFixture } from "./train-fixture.js";
 
 // PyTorch and csnc both compute in float32; the fixture's res5 BNs see two values per channel,
 // which amplifies rounding (test/train-reference.test.ts measures it): 1e-3 is the issue's bound.
@@ -48,6 +48,33 @@ for (const backend of ["llvmpipe", "swiftshader"] as const)
       }
     });
   });
+
+// Networks the maintainers' fixture does not cover, one SGD step each by PyTorch
+// (test/fixtures/train-unseen/make.py, which first reproduces the maintainers' step).
+describe.each(unseenFixtures())("the PyTorch SGD step of $name on llvmpipe", (f) => {
+  it("gives PyTorch's loss, every gradient, the weights and running statistics after it", async () => {
+    const { device } = await gpuDevice("llvmpipe");
+    const program = buildTrainProgram(f.graph, { limits: kernelLimits(device), dropout: false });
+    const trainer = await createTrainer({ program, device, tensors: f.tensors });
+    try {
+      const r = await trainer.step(
+        { input: f.input, labels: f.labels },
+        { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 },
+      );
+      expect(Math.abs(r.loss - f.loss) / f.loss).toBeLessThan(1e-5);
+      const grads = await trainer.readGradients();
+      expect(grads.size).toBe(f.grads.size);
+      for (const [name, want] of f.grads)
+        expect(relL2(grads.get(name)!, want), name).toBeLessThan(tolerance);
+      const after = await trainer.readState();
+      expect(after.tensors.size).toBe(f.after.size);
+      for (const [name, want] of f.after)
+        expect(relL2(after.tensors.get(name)!, want), name).toBeLessThan(tolerance);
+    } finally {
+      trainer.destroy();
+    }
+  });
+});
 
 describe("the training loop", () => {
   const data = synthClips({ classes: 4, clips: 32, frames: 4, size: 16, seed: 3 });
