@@ -62,3 +62,17 @@ export function compile(
 ): Plan {
   return compileGraph(graph, options.limits ?? compatLimits, options.tuning);
 }
+
+// Training on WebGPU (the library only: the generated module stays inference-only).
+export type { TrainOptions } from "../compiler/train/build.js";
+export type { TrainProgram, TrainParam } from "../compiler/train/program.js";
+export type { Hyper, StepResult, TrainBatch, Trainer, TrainState } from "./train/trainer.js";
+export type { StartingTensors } from "./train/init.js";
+export type { ClipSet, EpochLog, LoopEnd, LoopOptions, StepLog } from "./train/loop.js";
+export type { Schedule, ScheduleOptions } from "./train/schedule.js";
+export { buildTrainProgram, TrainGraphError } from "../compiler/train/build.js";
+export { createTrainer, expectedTrainTensors } from "./train/trainer.js";
+export { startingTensors } from "./train/init.js";
+export { epochOrder, evaluateSet, trainLoop } from "./train/loop.js";
+export { learningRate } from "./train/schedule.js";
+export { kernelLimits } from "./device.js";

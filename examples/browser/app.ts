@@ -10,6 +10,7 @@ import type { Naming } from "../../runtime/naming.js";
 import { loadWeights } from "../../runtime/load-weights.js";
 import { createSession } from "../../runtime/session.js";
 import { buildViews, resizedSize, sampleIndices } from "../../runtime/video-sampling.js";
+import { setupTraining } from "./train.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = (text: string, error = false) => {
@@ -70,12 +71,12 @@ const human = (n: number) => {
   return String(n);
 };
 
-function build(eps?: number): Graph | undefined {
+function build(eps?: number, o: { classes?: number; batch?: number } = {}): Graph | undefined {
   const dims = ($("input") as HTMLInputElement).value.split("x").map(Number);
   const int = (v: string) => ({ type: "int" as const, value: Number(v) });
   const set = new Map<string, Value>([
     ["width", int(($("width") as HTMLInputElement).value)],
-    ["classes", int(($("classes") as HTMLInputElement).value)],
+    ["classes", int(String(o.classes ?? ($("classes") as HTMLInputElement).value))],
   ]);
   // A checkpoint's BN epsilon (PyTorchVideo: 1e-5), for models that take `eps`.
   if (eps !== undefined && /\beps\s*:/.test(files[($("model") as HTMLSelectElement).value] ?? ""))
@@ -83,6 +84,7 @@ function build(eps?: number): Graph | undefined {
   const r = checkFile("/" + ($("model") as HTMLSelectElement).value, "/", host, {
     set,
     input: dims as [number, number, number, number],
+    batch: o.batch,
   });
   if (r.diagnostics.length) {
     status(r.diagnostics.map((d) => formatDiagnostic(d, r.sources)).join("\n"), true);
@@ -273,6 +275,19 @@ async function main() {
   for (const id of ["model", "width", "classes", "input"])
     $(id).addEventListener("change", showStats);
   $("run").addEventListener("click", () => void run());
+  // Fine-tuning: the model above with one class per label, from the weights above (or random).
+  setupTraining({
+    build: ({ classes, batch, eps }) => build(eps, { classes, batch }),
+    weights: async () => {
+      const f = ($("weights") as HTMLInputElement).files?.[0];
+      if (!f) return undefined;
+      const naming = ($("naming") as HTMLSelectElement).value as Naming | "auto";
+      return {
+        weights: loadWeights(new Uint8Array(await f.arrayBuffer()), f.name, naming),
+        file: f.name,
+      };
+    },
+  });
   showStats();
 }
 
