@@ -42,6 +42,7 @@ const { values: args } = parseArgs({
     "test-clips": { type: "string", default: "256" },
     "eval-every": { type: "string", default: "2" },
     backend: { type: "string", default: "auto" },
+    pair: { type: "string", default: "26" },
   },
 });
 const log = (s: string) => process.stderr.write(s + "\n");
@@ -91,21 +92,61 @@ if (config.trainClips < config.batch) {
   process.exit(2);
 }
 
-const models = [
-  { key: "ir-csn", label: "ir-CSN-26", file: "models/ir-csn-26.csn", color: "#1f77b4" },
-  { key: "resnet3d", label: "ResNet3D-26", file: "models/resnet3d-26.csn", color: "#d62728" },
-] as const;
+// --pair 26: the paper's ir-CSN-26 against ResNet3D-26 (res2..res5 = --blocks); --pair mini:
+// models/ir-csn-mini.csn (stem, one bottleneck, head) as ir-CSN and as ResNet3D (mode=resnet).
+const pairs = {
+  "26": [
+    {
+      key: "ir-csn",
+      label: "ir-CSN-26",
+      file: "models/ir-csn-26.csn",
+      color: "#1f77b4",
+      mode: undefined,
+    },
+    {
+      key: "resnet3d",
+      label: "ResNet3D-26",
+      file: "models/resnet3d-26.csn",
+      color: "#d62728",
+      mode: undefined,
+    },
+  ],
+  mini: [
+    {
+      key: "ir-csn",
+      label: "ir-CSN-mini",
+      file: "models/ir-csn-mini.csn",
+      color: "#1f77b4",
+      mode: "ir",
+    },
+    {
+      key: "resnet3d",
+      label: "ResNet3D-mini",
+      file: "models/ir-csn-mini.csn",
+      color: "#d62728",
+      mode: "resnet",
+    },
+  ],
+} as const;
+const pair = args.pair as keyof typeof pairs;
+if (!(pair in pairs)) {
+  log(`experiment:rq4: --pair must be 26 or mini, got '${pair}'`);
+  process.exit(2);
+}
+const models = pairs[pair];
 
 /** A shipped model with integer parameters set, as the CLI's `--set` does. */
-function graphOf(file: string): Graph {
+function graphOf(file: string, mode: string | undefined): Graph {
   const abs = path.resolve(file);
   const set: [string, Value][] = [
     ["width", { type: "int", value: config.width }],
     ["classes", { type: "int", value: config.classes }],
-    ...["res2", "res3", "res4", "res5"].map((k): [string, Value] => [
-      k,
-      { type: "int", value: config.blocks },
-    ]),
+    ...(mode
+      ? [["mode", { type: "enum", value: mode }] as [string, Value]]
+      : ["res2", "res3", "res4", "res5"].map((k): [string, Value] => [
+          k,
+          { type: "int", value: config.blocks },
+        ])),
   ];
   const r = checkFile(abs, projectRoot(abs), nodeHost, {
     set: new Map(set),
@@ -178,7 +219,7 @@ async function main() {
   })[] = [];
   let adapter = "";
   for (const m of models) {
-    const graph = graphOf(m.file);
+    const graph = graphOf(m.file, m.mode);
     const node = await createNodeTrainer({
       graph,
       backend: config.backend,
@@ -271,7 +312,7 @@ async function main() {
   });
   const cpu = `${os.cpus()[0]?.model ?? "unknown CPU"}, ${os.availableParallelism()} threads`;
   const command = `npm run experiment:rq4 -- ${process.argv.slice(2).join(" ")}`.trim();
-  const setup = `width ${config.width}, res2..res5 = ${config.blocks} block(s) each, input 3x${config.frames}x${config.size}x${config.size}, batch ${config.batch}; ${config.classes} classes, ${config.trainClips} training / ${config.testClips} test clips; ${config.steps} steps, lr ${config.lr} ${config.schedule} (warm-up ${config.warmup}), momentum ${config.momentum}, weight decay ${config.weightDecay}, dropout ${config.dropout ? "on" : "off"}, seed ${config.seed}`;
+  const setup = `${models[0].label} vs ${models[1].label}, width ${config.width}${pair === "26" ? `, res2..res5 = ${config.blocks} block(s) each` : ""}, input 3x${config.frames}x${config.size}x${config.size}, batch ${config.batch}; ${config.classes} classes, ${config.trainClips} training / ${config.testClips} test clips; ${config.steps} steps, lr ${config.lr} ${config.schedule} (warm-up ${config.warmup}), momentum ${config.momentum}, weight decay ${config.weightDecay}, dropout ${config.dropout ? "on" : "off"}, seed ${config.seed}`;
   const report = `RQ4 on the synthetic motion task, ${adapter}; ${cpu}\n${setup}\n\n${table(head, rows)}\n\nacc and loss in evaluation mode (running BN statistics) after the last step; gap = train - test accuracy; chance = ${pct(1 / config.classes)}.`;
   console.log(report);
 
