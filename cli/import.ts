@@ -13,6 +13,7 @@ import type { Graph } from "../compiler/index.js";
 import { tensorPrefix, type Naming } from "../runtime/naming.js";
 import { writeSafetensors, type Tensor } from "../runtime/safetensors.js";
 import { packWeights } from "../runtime/weights.js";
+import { freshClassifier } from "../runtime/train/init.js";
 import { readFile } from "./read-file.js";
 import { modelFor } from "./session.js";
 
@@ -111,13 +112,7 @@ function newClassifier(
   const classes = fc.op.outFeatures;
   if (!old || old.shape.length !== 2 || old.shape[1] !== features || old.shape[0] === classes)
     return undefined;
-  let state = 12345;
-  const uniform = () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return (state + 0.5) / 4294967296;
-  };
-  const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-  const weight = Float32Array.from({ length: classes * features }, () => 0.01 * normal());
+  const weight = freshClassifier(classes, features);
   const tensors = new Map<string, Tensor>([
     [`${prefix}.weight`, { dtype: "F32", shape: [classes, features], data: weight }],
   ]);

@@ -2,7 +2,7 @@
 // WebGPU. Writes the trained weights in the scheme the --weights were read in (with the BN
 // running statistics and the metadata `csnc run` needs), a JSONL log, and checkpoints that
 // --resume continues exactly (the optimizer state included).
-import { renameSync } from "node:fs";
+import { renameSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { Command, Option } from "commander";
 import { catalog } from "../grammar/codes.js";
@@ -21,7 +21,7 @@ import { writeSafetensors } from "../runtime/safetensors.js";
 import type { Normalisation } from "../runtime/video.js";
 import { normalisations } from "../runtime/video.js";
 import { sampling } from "./classify.js";
-import { checkOutputFile, writeOutput, type CliIo } from "./io.js";
+import { checkOutputFile, outputError, writeOutput, type CliIo } from "./io.js";
 import {
   backendOption,
   integerOption,
@@ -74,6 +74,14 @@ function real(text: string, option: string, min: number, max: number, open = fal
     );
   return v;
 }
+
+const writingLog = (write: () => void) => {
+  try {
+    write();
+  } catch (e) {
+    throw outputError(e);
+  }
+};
 
 const atomically = (file: string, data: Uint8Array) => {
   const tmp = `${file}.${process.pid}.tmp`;
@@ -166,7 +174,18 @@ export function trainCommand(io: CliIo): Command {
     const checkpointFile =
       opts.checkpoint ?? `${output.replace(/\.safetensors$/, "")}.ckpt.safetensors`;
     const log = opts.log ?? `${output.replace(/\.safetensors$/, "")}.log.jsonl`;
-    for (const f of [output, checkpointFile, log]) if (f !== opts.resume) checkOutputFile(f);
+    // No output may overwrite an input (a log appended to the data file, say).
+    const inputs = [opts.data, opts.val, opts.weights, opts.resume].filter((f): f is string => !!f);
+    for (const [f, what] of [
+      [output, "--output"],
+      [checkpointFile, "--checkpoint"],
+      [log, "--log"],
+    ] as const) {
+      const clash = inputs.find((i) => path.resolve(i) === path.resolve(f) && i !== opts.resume);
+      if (clash)
+        throw new UsageError(`${what} ${f} is also an input of this run; write it elsewhere`);
+      if (f !== opts.resume) checkOutputFile(f);
+    }
     const resumed = opts.resume
       ? readCheckpoint(readFile(opts.resume, "checkpoint"), opts.resume)
       : undefined;
@@ -203,6 +222,10 @@ export function trainCommand(io: CliIo): Command {
         model: graph.model,
         params: JSON.stringify(graph.params),
         data: path.basename(opts.data),
+        dataBytes: statSync(opts.data).size,
+        ...(/\.(csv|txt)$/i.test(opts.data)
+          ? { sampling: [opts.frames, opts.rate, opts.size, opts.crop, opts.norm].join(" ") }
+          : {}),
         clips: train.count,
         batch: opts.batch,
         lr,
@@ -213,7 +236,12 @@ export function trainCommand(io: CliIo): Command {
         total,
         seed: opts.seed,
         dropout: opts.dropout,
-        freeze: opts.freeze ?? "",
+        freeze: (opts.freeze ?? "")
+          .split(",")
+          .map((f) => f.trim())
+          .filter(Boolean)
+          .sort()
+          .join(","),
       };
       if (resumed) {
         const changes = recipeChanges(resumed.recipe, recipe);
@@ -236,13 +264,23 @@ export function trainCommand(io: CliIo): Command {
           checkpointFile,
           writeCheckpoint(await node.trainer.readState(), steps, recipe, shapes),
         );
+      // A fresh run starts its log anew; a resumed one appends to it.
+      if (!resumed) writingLog(() => writeFileSync(log, ""));
       const reporter = trainReporter(io, { total, log, quiet: !!opts.json });
       if (!opts.json)
         io.err(
           `training ${graph.model} on ${node.adapter.backend} (${node.adapter.description}): ${train.count} clips, ${total} steps of ${opts.batch}${resumed ? `, resuming after step ${resumed.steps}` : ""}`,
         );
       let stop = false;
-      const onSignal = () => (stop = true);
+      // The first signal stops after the current step with a checkpoint; a second one at once.
+      const onSignal = () => {
+        if (stop) {
+          reporter.clear();
+          io.err("interrupted again: stopping now, without a new checkpoint");
+          process.exit(130);
+        }
+        stop = true;
+      };
       for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, onSignal);
       const start = performance.now();
       let last: { valAccuracy?: number; accuracy: number; loss: number } | undefined;
@@ -272,7 +310,7 @@ export function trainCommand(io: CliIo): Command {
         await saveCheckpoint(end.steps);
         throw new CsncError(
           catalog.training.diverged,
-          `step ${end.steps + 1} gave ${Number.isFinite(end.loss) ? `a non-finite gradient (loss ${end.loss.toPrecision(4)})` : `a loss of ${end.loss}`}; training stopped. The last good state (after step ${end.steps}) is saved in ${checkpointFile}: resume from it with a lower --lr (currently ${lr})`,
+          `step ${end.steps + 1} gave ${Number.isFinite(end.loss) ? `a non-finite gradient (loss ${end.loss.toPrecision(4)})` : `a loss of ${end.loss}`}; training stopped. The last good state (after step ${end.steps}) is saved in ${checkpointFile}: start again from it with a lower --lr (now ${lr}) by --weights ${checkpointFile} (its momentum and step count start anew)`,
         );
       }
       if (end.status === "stopped") {

@@ -231,6 +231,12 @@ function labelsFor(n: number, classes: number, seed: number): number[] {
 const f64 = (m: ReadonlyMap<string, ArrayLike<number>>): Map<string, Float64Array> =>
   new Map([...m].map(([k, v]) => [k, Float64Array.from(v)]));
 
+/** The BN layers a program normalises with running statistics (frozen, no gradient through). */
+const fixedBn = (p: TrainProgram) =>
+  new Set(
+    p.steps.filter((s) => /^bn-statistics .* fixed$/.test(s.kernel.name)).map((s) => s.layer),
+  );
+
 /** Runs the whole differential check of one network; returns the mismatches (none: it passed). */
 export async function checkTraining(backend: Backend, c: TrainCase): Promise<Mismatches> {
   const tol = c.tolerance ?? defaultTolerance;
@@ -252,7 +258,13 @@ export async function checkTraining(backend: Backend, c: TrainCase): Promise<Mis
   try {
     // ---- gradients: forward in training mode, loss, backward
     const weights = f64(tensors);
-    const ref0 = trainReference(c.graph, batches[0]!.input, batches[0]!.labels, weights);
+    const ref0 = trainReference(
+      c.graph,
+      batches[0]!.input,
+      batches[0]!.labels,
+      weights,
+      fixedBn(program),
+    );
     const g = await trainer.gradients(batches[0]!);
     if (!(Math.abs(g.loss - ref0.loss) <= 1e-5 * Math.max(1, Math.abs(ref0.loss))))
       m.fail(`loss: got ${g.loss}, want ${ref0.loss}`);
@@ -284,7 +296,13 @@ export async function checkTraining(backend: Backend, c: TrainCase): Promise<Mis
     const state1 = await trainer.readState();
     compareState("step 1", state1.tensors, state1.momentum, tensors, w1, momentum, m, tolOf);
 
-    const ref2 = trainReference(c.graph, batches[1]!.input, batches[1]!.labels, w1);
+    const ref2 = trainReference(
+      c.graph,
+      batches[1]!.input,
+      batches[1]!.labels,
+      w1,
+      fixedBn(program),
+    );
     const s2 = await trainer.step(batches[1]!, hyper);
     if (!(Math.abs(s2.loss - ref2.loss) <= 1e-5 * Math.max(1, Math.abs(ref2.loss))))
       m.fail(`step 2 loss: got ${s2.loss}, want ${ref2.loss}`);

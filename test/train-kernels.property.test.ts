@@ -556,8 +556,7 @@ describe(`the training memory plan (seed ${seed})`, () => {
   });
 });
 
-// Found by these properties before fc took its fused ReLU: a hidden fc + relu in the head, and
-// a 1-class head whose NaN logit llvmpipe's compares hid from the loss.
+// Found by these properties and by review (each failed before its fix).
 describe("regressions", () => {
   it.each([
     [
@@ -567,6 +566,16 @@ describe("regressions", () => {
     [
       "fc then relu on one value",
       "model m() {\n  input 1 x 1 x 1 x 2\n  avgpool\n  fc(1, bias = false) relu\n  fc(2, bias = false)\n}",
+    ],
+    // Found by review: a ReLU no layer before it takes in (after a pool) kept no mask, and
+    // logits that are a ReLU's output took the loss's gradient unmasked.
+    [
+      "a ReLU after a pool",
+      "model m() {\n  input 2 x 2 x 3 x 3\n  conv(3, 1x1x1)\n  maxpool(1x1x1)\n  relu\n  avgpool\n  fc(2)\n}",
+    ],
+    [
+      "logits that are a ReLU's output",
+      "model m() {\n  input 2 x 2 x 2 x 2\n  avgpool\n  fc(3)\n  relu\n}",
     ],
   ])("%s matches the reference", async (_, source) => {
     const m = await checkTraining("llvmpipe", { graph: buildGraph(source, { batch: 2 }), seed: 5 });

@@ -197,6 +197,15 @@ describe("the training loop", () => {
         const same = after.tensors.get(p.name)!.every((v, i) => v === tensors.get(p.name)![i]);
         expect(same, p.name).toBe(p.frozen);
       }
+      // A frozen BN no gradient passes through normalises with its running statistics and keeps them.
+      for (const r of program.running) {
+        const frozen = /^(stem|res2)\b/.test(r.layer);
+        for (const k of ["running_mean", "running_var"]) {
+          const name = `${r.layer}.${k}`;
+          const same = after.tensors.get(name)!.every((v, i) => v === tensors.get(name)![i]);
+          expect(same, name).toBe(frozen);
+        }
+      }
     } finally {
       trainer.destroy();
     }

@@ -1,9 +1,10 @@
 // Graph IR -> TrainProgram: the fused forward groups (groups.ts), the loss, the backward pass in
 // reverse group order (each group's gradient contributions to its inputs: the first overwrites,
-// later ones add), the SGD update, then the memory plan (memory.ts).
+// later ones add; backward.ts), the checked SGD update (update.ts), then the memory plan
+// (memory.ts).
 import type { KernelLimits } from "../kernels/common.js";
-import type { Graph, Node } from "../ir.js";
-import { groupGraph, TrainGraphError, type Group } from "./groups.js";
+import type { Graph } from "../ir.js";
+import { groupGraph, TrainGraphError } from "./groups.js";
 import * as bn from "./kernels/batchnorm.js";
 import * as conv from "./kernels/conv.js";
 import * as ew from "./kernels/elementwise.js";
@@ -11,7 +12,17 @@ import * as fc from "./kernels/fc.js";
 import { softmaxCrossEntropy } from "./kernels/loss.js";
 import * as pool from "./kernels/pool.js";
 import type { GradStore } from "./kernels/wgsl.js";
+import {
+  bnGeometry,
+  convGeometry,
+  elements,
+  fcGeometry,
+  gapShape,
+  poolGeometry,
+} from "./geometry.js";
+import { emitBackward, type GroupState, type Value } from "./backward.js";
 import { planSlots } from "./memory.js";
+import { emitUpdate, type BnStats } from "./update.js";
 import type {
   TrainBuffer,
   TrainBufferKind,
@@ -38,23 +49,6 @@ export interface TrainOptions {
    */
   readonly recompute?: boolean;
 }
-
-interface Value {
-  readonly buffer: number;
-  readonly node: Node;
-  /** The value is a ReLU's output: its gradient slot holds the pre-ReLU gradient. */
-  readonly masked: boolean;
-  needsGrad: boolean;
-  /** Gradient contributions still to come, and the slot once made. */
-  contributions: number;
-  grad?: number;
-  /** How the backward pass remakes the value instead of keeping it (and the buffer once made). */
-  readonly remake?: { readonly kernel: TrainKernel; readonly inputs: readonly number[] };
-  remade?: number;
-}
-
-const elements = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-const triple = (s: readonly number[]) => [s[2]!, s[3]!, s[4]!] as const;
 
 export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
   const limits = o.limits;
@@ -95,6 +89,7 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
 
   const params: TrainParam[] = [];
   const running: TrainRunning[] = [];
+  const bnStats: BnStats[] = [];
   const param = (layer: string, role: string, shape: readonly number[]) => {
     const name = `${layer}.${role}`;
     const isFrozen = frozen(layer);
@@ -121,12 +116,6 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
     return grad;
   };
 
-  interface GroupState {
-    readonly group: Group;
-    readonly out: Value;
-    readonly own: TrainParam[];
-    readonly saved: number[];
-  }
   const states: GroupState[] = [];
 
   // ---- forward
@@ -166,7 +155,11 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
         const stats = buffer(`${node.path} statistics`, "saved", 3 * c);
         saved.push(stats);
         const geo = bnGeometry(node, op.eps);
-        step("forward", node.path, bn.bnStatistics(geo, limits), [x.buffer, stats, run]);
+        // A frozen BN that no gradient passes through normalises as in evaluation (its running
+        // statistics), and keeps them: a frozen backbone is not re-normalised by small batches.
+        const fixed = frozen(node.path) && !ins.some((v) => v.needsGrad);
+        bnStats.push({ layer: node.path, geometry: geo, stats, frozen: fixed });
+        step("forward", node.path, bn.bnStatistics(geo, limits, fixed), [x.buffer, stats, run]);
         const k = bn.bnNormalise(geo, { residual: g.residual, relu: g.relu }, limits);
         const normaliseInputs = [
           x.buffer,
@@ -210,7 +203,7 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
         ]);
         break;
       case "dropout":
-        step("forward", node.path, ew.dropoutForward(elements(node.shape), op.p, limits), [
+        step("forward", node.path, ew.dropoutForward(elements(node.shape), op.p, node.id, limits), [
           x.buffer,
           outBuffer,
         ]);
@@ -246,8 +239,18 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
   // ---- loss
   const logits = valueOf(logitsNode.id);
   const dlogits = buffer("grad logits", "gradient", elements(logitsNode.shape));
-  logits.grad = dlogits;
   step("loss", "loss", softmaxCrossEntropy(batch, classes), [logits.buffer, labels, loss, dlogits]);
+  logits.grad = dlogits;
+  if (logits.masked) {
+    // Logits that are a ReLU's output: their slot holds the pre-ReLU gradient, masked here.
+    logits.grad = buffer("grad logits (before the ReLU)", "gradient", elements(logitsNode.shape));
+    const k = ew.passGradient(
+      elements(logitsNode.shape),
+      { accumulate: false, masked: true },
+      limits,
+    );
+    step("loss", "loss", k, [dlogits, logits.grad, logits.buffer]);
+  }
 
   // Contributions each value will receive: one per (backward-running consumer, input use).
   const runs = (s: GroupState) => s.out.needsGrad;
@@ -286,145 +289,20 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
       ...s.ids,
     ]);
   };
-  for (const s of [...states].reverse()) {
-    if (!runs(s)) continue;
-    const { group: g, out, own } = s;
-    const node = g.node;
-    const op = node.op;
-    const ins = g.inputs.map(valueOf);
-    const x = ins[0]!;
-    const dy = out.grad;
-    if (dy === undefined) continue; // the value reaches no loss
-    const path = node.path;
-    switch (op.kind) {
-      case "conv": {
-        const geo = convGeometry(x.node, node);
-        const [w, b] = own;
-        if (!w!.frozen)
-          step("backward", path, conv.convBackwardWeight(geo, limits), [kept(x), dy, gradOf(w!)]);
-        if (b && !b.frozen) {
-          const k = conv.channelSum(batch, op.outChannels, elements(triple(node.shape)), limits);
-          step("backward", path, k, [dy, gradOf(b)]);
-        }
-        if (x.needsGrad) {
-          const st = store(x);
-          step("backward", path, conv.convBackwardData(geo, st.store, limits), [
-            dy,
-            w!.buffer,
-            ...st.ids,
-          ]);
-        }
-        break;
-      }
-      case "bn": {
-        const geo = bnGeometry(node, op.eps);
-        const [gamma, beta] = own as [TrainParam, TrainParam];
-        const stats = s.saved[0]!;
-        const dg = gradOf(gamma);
-        const db = gradOf(beta);
-        step("backward", path, bn.bnBackwardReduce(geo, limits), [x.buffer, dy, stats, dg, db]);
-        if (x.needsGrad) {
-          const st = store(x);
-          step("backward", path, bn.bnBackwardApply(geo, st.store, limits), [
-            x.buffer,
-            dy,
-            stats,
-            gamma.buffer,
-            dg,
-            db,
-            ...st.ids,
-          ]);
-        }
-        if (g.residual) pass(ins[1]!, dy, path);
-        break;
-      }
-      case "add":
-        pass(x, dy, path);
-        pass(ins[1]!, dy, path);
-        break;
-      case "relu":
-        // The slot already holds the pre-ReLU gradient (masked by its writers).
-        pass(x, dy, path);
-        break;
-      case "maxpool":
-        if (x.needsGrad) {
-          const st = store(x);
-          const k = pool.maxPoolBackward(poolGeometry(x.node, node), st.store, limits);
-          step("backward", path, k, [dy, s.saved[0]!, ...st.ids]);
-        }
-        break;
-      case "global_avgpool":
-        if (x.needsGrad) {
-          const st = store(x);
-          const k = pool.globalAvgPoolBackward(...gapShape(x.node), st.store, limits);
-          step("backward", path, k, [dy, ...st.ids]);
-        }
-        break;
-      case "dropout":
-        if (x.needsGrad) {
-          const st = store(x);
-          const k = ew.dropoutBackward(elements(node.shape), op.p, st.store, limits);
-          step("backward", path, k, [dy, ...st.ids]);
-        }
-        break;
-      case "fc": {
-        const geo = fcGeometry(x.node, op.outFeatures);
-        const [w, b] = own;
-        if (!w!.frozen)
-          step("backward", path, fc.fcBackwardWeight(geo, op.bias, limits), [
-            x.buffer,
-            dy,
-            gradOf(w!),
-            ...(b ? [gradOf(b)] : []),
-          ]);
-        if (x.needsGrad) {
-          const st = store(x);
-          step("backward", path, fc.fcBackwardData(geo, st.store, limits), [
-            dy,
-            w!.buffer,
-            ...st.ids,
-          ]);
-        }
-        break;
-      }
-    }
-  }
+  const context = { batch, limits, valueOf, step, kept, store, pass, gradOf };
+  for (const s of [...states].reverse()) if (runs(s)) emitBackward(context, s);
 
-  // ---- update
-  // The update waits for every gradient and batch statistic to be checked: a step with a
-  // non-finite one (ReLU's max drops NaN, so the loss alone does not tell) changes nothing.
-  for (const p of params)
-    if (!p.frozen && p.grad !== undefined)
-      step("update", p.layer, ew.finiteCheck(elements(p.shape), limits), [p.grad, loss]);
-  for (const s of states)
-    if (s.group.kind === "bn")
-      step("update", s.group.node.path, ew.finiteCheck(3 * s.group.node.shape[1], limits), [
-        s.saved[0]!,
-        loss,
-      ]);
-  for (const p of params)
-    if (!p.frozen && p.grad !== undefined)
-      step("update", p.layer, ew.sgdUpdate(elements(p.shape), limits), [
-        p.buffer,
-        p.grad,
-        p.momentum!,
-        loss,
-      ]);
-  // The running statistics, after the parameters (both kept when the loss is not finite).
-  for (const s of states)
-    if (s.group.kind === "bn") {
-      const node = s.group.node;
-      const r = running.find((x) => x.layer === node.path)!;
-      const k = bn.bnRunningUpdate(bnGeometry(node, (node.op as { eps: number }).eps), limits);
-      step("update", node.path, k, [s.saved[0]!, loss, r.buffer]);
-    }
+  emitUpdate({ params, running, bnStats, loss, limits, step });
 
+  const last = states.find((s) => s.out === logits);
+  const classifier = last?.group.kind === "fc" ? last.group.node.path : undefined;
   const memory = planSlots(buffers, steps);
   return {
     model: graph.model,
     batch,
     clip: [inputNode.shape[1], inputNode.shape[2], inputNode.shape[3], inputNode.shape[4]],
     classes,
+    ...(classifier ? { classifier } : {}),
     buffers: memory.buffers,
     slots: memory.slots,
     steps,
@@ -437,49 +315,4 @@ export function buildTrainProgram(graph: Graph, o: TrainOptions): TrainProgram {
     transientBytes: memory.transientBytes,
     unsharedBytes: memory.unsharedBytes,
   };
-}
-
-function convGeometry(x: Node, node: Node): conv.ConvGeometry {
-  const op = node.op as Extract<Node["op"], { kind: "conv" }>;
-  return {
-    n: x.shape[0],
-    cin: x.shape[1],
-    cout: op.outChannels,
-    groups: op.groups,
-    in: triple(x.shape),
-    out: triple(node.shape),
-    kernel: op.kernel,
-    stride: op.stride,
-    pad: op.pad,
-  };
-}
-
-function bnGeometry(node: Node, eps: number): bn.BnGeometry {
-  return {
-    n: node.shape[0],
-    channels: node.shape[1],
-    positions: elements(triple(node.shape)),
-    eps,
-  };
-}
-
-function poolGeometry(x: Node, node: Node): pool.PoolGeometry {
-  const op = node.op as Extract<Node["op"], { kind: "maxpool" }>;
-  return {
-    planes: x.shape[0] * x.shape[1],
-    in: triple(x.shape),
-    out: triple(node.shape),
-    kernel: op.kernel,
-    stride: op.stride,
-    pad: op.pad,
-  };
-}
-
-const gapShape = (x: Node): [number, number] => [
-  x.shape[0] * x.shape[1],
-  elements(triple(x.shape)),
-];
-
-function fcGeometry(x: Node, outFeatures: number): fc.FcGeometry {
-  return { n: x.shape[0], features: elements(x.shape) / x.shape[0], outFeatures };
 }

@@ -93,7 +93,8 @@ export function groupGraph(
         break;
       }
       case "relu":
-        g = group("relu", node);
+        // Its output is a ReLU output like a fused one: its writers apply the mask.
+        g = group("relu", node, { relu: true });
         break;
       case "maxpool":
         g = group("maxpool", node);

@@ -99,6 +99,8 @@ export interface TrainProgram {
   /** C, T, H, W of one clip. */
   readonly clip: readonly [number, number, number, number];
   readonly classes: number;
+  /** The fc layer that writes the logits, if one does (fine-tuning re-initialises it). */
+  readonly classifier?: string;
   readonly buffers: readonly TrainBuffer[];
   /** Bytes of each physical buffer. */
   readonly slots: readonly number[];

@@ -9,7 +9,8 @@ import type { Tensor } from "../safetensors.js";
 import { expectedTrainTensors } from "./trainer.js";
 
 function normalSource(seed: number) {
-  let state = seed >>> 0 || 1;
+  // Mixed, not `seed || 1`: seeds 0 and 1 give different weights.
+  let state = (Math.imul(seed >>> 0, 0x9e3779b1) + 0x7f4a7c15) >>> 0 || 1;
   const uniform = () => {
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
     return (state + 0.5) / 4294967296;
@@ -36,18 +37,21 @@ function initial(
   return data;
 }
 
+/**
+ * A classifier made afresh for fine-tuning on new classes: weight N(0, 0.01) from its own
+ * stream of `seed` (so `csnc import --set classes=K` and `csnc train --weights` agree), bias 0.
+ */
+export function freshClassifier(classes: number, features: number, seed = 1): Float32Array {
+  const normal = normalSource(seed ^ 0x5bd1e995);
+  return Float32Array.from({ length: classes * features }, () => 0.01 * normal());
+}
+
 export interface StartingTensors {
   readonly tensors: Map<string, Float32Array>;
   /** Layers started afresh (every one without a checkpoint; the classifier on new classes). */
   readonly initialised: readonly string[];
   readonly notes: readonly string[];
 }
-
-/** The layer path of the classifier: the layer owning the program's logits. */
-const classifierOf = (p: TrainProgram) =>
-  p.params.find(
-    (q) => q.shape[0] === p.classes && q.shape.length === 2 && q.name.endsWith(".weight"),
-  )?.layer;
 
 export function startingTensors(
   program: TrainProgram,
@@ -59,7 +63,7 @@ export function startingTensors(
   },
 ): StartingTensors {
   const normal = normalSource(seed);
-  const classifier = classifierOf(program);
+  const classifier = program.classifier;
   const tensors = new Map<string, Float32Array>();
   const wanted = expectedTrainTensors(program);
   if (!checkpoint) {
@@ -93,7 +97,12 @@ export function startingTensors(
     const name = nameIn(t.name);
     if (newClasses && t.name.startsWith(`${classifier}.`)) {
       if (name) used.add(name);
-      tensors.set(t.name, initial(t.name, t.shape, true, normal));
+      tensors.set(
+        t.name,
+        t.shape.length === 2
+          ? freshClassifier(t.shape[0]!, t.shape[1]!, seed)
+          : new Float32Array(t.shape[0]!),
+      );
       continue;
     }
     const got = name === undefined ? undefined : checkpoint.tensors.get(name);

@@ -89,7 +89,7 @@ export async function createTrainer(o: {
   if (largest > maxBinding || largest > device.limits.maxBufferSize)
     throw new CsncError(
       RuntimeCodes.tooLarge,
-      `${p.model}: training needs a buffer of ${(largest / 2 ** 20).toFixed(1)} MiB, more than this adapter binds (${(maxBinding / 2 ** 20).toFixed(0)} MiB); use a smaller --batch or --input`,
+      `${p.model}: training needs a buffer of ${(largest / 2 ** 20).toFixed(1)} MiB, more than this adapter binds (${(maxBinding / 2 ** 20).toFixed(0)} MiB); use a smaller batch or clip`,
     );
   for (const t of expectedTrainTensors(p)) {
     const got = o.tensors.get(t.name);

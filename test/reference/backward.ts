@@ -4,6 +4,7 @@
 // for the training kernels, proven against PyTorch in test/train-reference.test.ts.
 import type { Graph } from "../../compiler/ir.js";
 import {
+  batchNorm,
   conv3d,
   globalAvgPool,
   linear,
@@ -338,6 +339,8 @@ export function trainReference(
   input: ArrayLike<number>,
   labels: ArrayLike<number>,
   weights: RefWeights,
+  /** BN layers that normalise with their running statistics and keep them (frozen, fixed). */
+  fixedBn: ReadonlySet<string> = new Set(),
 ): TrainResult {
   const get = (name: string) => {
     const w = weights.get(name);
@@ -374,6 +377,22 @@ export function trainReference(
         );
         break;
       case "bn": {
+        if (fixedBn.has(node.path)) {
+          const [mean, variance] = ["running_mean", "running_var"].map((k) =>
+            get(`${node.path}.${k}`),
+          );
+          y = batchNorm(
+            x,
+            get(`${node.path}.weight`),
+            get(`${node.path}.bias`),
+            mean!,
+            variance!,
+            op.eps,
+          );
+          running.set(`${node.path}.running_mean`, Float64Array.from(mean!));
+          running.set(`${node.path}.running_var`, Float64Array.from(variance!));
+          break;
+        }
         const r = batchNormTrain(
           x,
           get(`${node.path}.weight`),
@@ -457,6 +476,28 @@ export function trainReference(
         break;
       }
       case "bn": {
+        if (fixedBn.has(node.path)) {
+          // Fixed statistics: y = gamma * (x - mean) / sqrt(var + eps) + beta, linear in x.
+          const gamma = get(`${node.path}.weight`);
+          const mean = get(`${node.path}.running_mean`);
+          const variance = get(`${node.path}.running_var`);
+          const [n, ch] = x.shape as [number, number];
+          const per = x.data.length / (n * ch);
+          const dx = new Float64Array(x.data.length);
+          const dgamma = new Float64Array(ch);
+          const dbeta = new Float64Array(ch);
+          for (let i = 0; i < x.data.length; i++) {
+            const c = Math.floor(i / per) % ch;
+            const inv = 1 / Math.sqrt(variance[c]! + op.eps);
+            dx[i] = dy.data[i]! * gamma[c]! * inv;
+            dgamma[c]! += dy.data[i]! * (x.data[i]! - mean[c]!) * inv;
+            dbeta[c]! += dy.data[i]!;
+          }
+          grads.set(`${node.path}.weight`, dgamma);
+          grads.set(`${node.path}.bias`, dbeta);
+          accumulate(xId, { shape: x.shape, data: dx });
+          break;
+        }
         const r = batchNormBackward(x, get(`${node.path}.weight`), op.eps, dy);
         grads.set(`${node.path}.weight`, r.dgamma);
         grads.set(`${node.path}.bias`, r.dbeta);

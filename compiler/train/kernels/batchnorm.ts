@@ -4,7 +4,7 @@
 // [mean (C), 1/sqrt(var + eps) (C), biased var (C)] for the backward pass and for the running
 // statistics' update, which waits for the update phase: a step whose loss is not finite
 // changes nothing (the last good state is what a checkpoint then saves).
-import type { KernelLimits } from "../../kernels/common.js";
+import { workgroupSize, type KernelLimits } from "../../kernels/common.js";
 import type { TrainKernel } from "../program.js";
 import {
   elementwise,
@@ -29,28 +29,29 @@ const shapeOf = (g: BnGeometry) => `${g.n}x${g.channels}x${g.positions} eps${g.e
 const xAt = (g: BnGeometry) => `(b * ${g.channels}u + item) * ${g.positions}u + p`;
 
 /** Per-channel statistics (two passes: the mean, then the variance about it). */
-export function bnStatistics(g: BnGeometry, limits: KernelLimits): TrainKernel {
+/** `fixed`: always the running statistics (a frozen BN no gradient passes through). */
+export function bnStatistics(g: BnGeometry, limits: KernelLimits, fixed = false): TrainKernel {
   const m = g.n * g.positions;
   // The mean is a first reduction over workgroup memory; the variance reduction follows.
   return reduction(
     {
       name: "bn-statistics",
-      shape: shapeOf(g),
+      shape: `${shapeOf(g)}${fixed ? " fixed" : ""}`,
       binds: [{ name: "x" }, { name: "stats", write: true }, { name: "running" }],
-      hyper: true,
+      hyper: !fixed,
       prelude: `var<workgroup> mean_shared: f32;`,
     },
     g.channels,
     {
       count: m,
       setup: `var partial = 0.0;
-  for (var i = lid; i < ${m}u; i = i + 64u) {
+  for (var i = lid; i < ${m}u; i = i + ${workgroupSize}u) {
     let b = i / ${g.positions}u; let p = i % ${g.positions}u;
     partial = partial + x[${xAt(g)}];
   }
   red_s[lid] = partial;
   workgroupBarrier();
-  for (var s = 32u; s > 0u; s = s >> 1u) {
+  for (var s = ${workgroupSize / 2}u; s > 0u; s = s >> 1u) {
     if (lid < s) { red_s[lid] = red_s[lid] + red_s[lid + s]; }
     workgroupBarrier();
   }
@@ -62,7 +63,7 @@ export function bnStatistics(g: BnGeometry, limits: KernelLimits): TrainKernel {
     let d = x[${xAt(g)}] - mean;
     acc_s = acc_s + d * d;`,
       sums: ["s"],
-      finish: `if (hp.train == 1u) {
+      finish: `if (${fixed ? "false" : "hp.train == 1u"}) {
       let variance = total_s / ${f32(m)};
       stats[item] = mean;
       stats[${g.channels}u + item] = inverseSqrt(variance + ${f32(g.eps)});

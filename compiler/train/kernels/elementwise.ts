@@ -53,10 +53,10 @@ export function passGradient(
   );
 }
 
-// A counter-based hash of (seed, step, element): the backward pass recomputes the forward
+// A counter-based hash of (seed, step, element, layer): the backward pass recomputes the forward
 // pass's dropout mask instead of saving it.
-const keepWgsl = (p: number) => `fn keep(i: u32) -> bool {
-  var h = (i * 0x9e3779b9u) ^ (hp.seed * 0x85ebca6bu) ^ (hp.step * 0xc2b2ae35u);
+const keepWgsl = (p: number, salt: number) => `fn keep(i: u32) -> bool {
+  var h = (i * 0x9e3779b9u) ^ (hp.seed * 0x85ebca6bu) ^ (hp.step * 0xc2b2ae35u) ^ ${salt >>> 0}u;
   h = (h ^ (h >> 16u)) * 0x7feb352du;
   h = (h ^ (h >> 15u)) * 0x846ca68bu;
   h = h ^ (h >> 16u);
@@ -64,14 +64,20 @@ const keepWgsl = (p: number) => `fn keep(i: u32) -> bool {
 }`;
 
 /** Inverted dropout in training mode (kept values scaled by 1 / (1 - p)), the identity otherwise. */
-export function dropoutForward(elements: number, p: number, limits: KernelLimits): TrainKernel {
+/** `layer` salts the mask: two dropout layers of one size drop different elements. */
+export function dropoutForward(
+  elements: number,
+  p: number,
+  layer: number,
+  limits: KernelLimits,
+): TrainKernel {
   return elementwise(
     {
       name: "dropout",
       shape: `${elements} p${p}`,
       binds: [{ name: "x" }, { name: "y", write: true }],
       hyper: true,
-      prelude: keepWgsl(p),
+      prelude: keepWgsl(p, Math.imul(layer + 1, 0x27d4eb2d)),
     },
     elements,
     `if (hp.train == 0u) { y[idx] = x[idx]; return; }
@@ -83,6 +89,7 @@ export function dropoutForward(elements: number, p: number, limits: KernelLimits
 export function dropoutBackward(
   elements: number,
   p: number,
+  layer: number,
   store: GradStore,
   limits: KernelLimits,
 ): TrainKernel {
@@ -92,7 +99,7 @@ export function dropoutBackward(
       shape: `${elements} p${p} ${storeTag(store)}`,
       binds: [{ name: "dy" }, ...storeBinds(store)],
       hyper: true,
-      prelude: keepWgsl(p),
+      prelude: keepWgsl(p, Math.imul(layer + 1, 0x27d4eb2d)),
     },
     elements,
     storeGrad(store, "idx", `select(0.0, dy[idx] * ${f32(1 / (1 - p))}, keep(idx))`),
