@@ -43,6 +43,9 @@ const dispatches: Record<string, number> = {
   "ir-csn-50.csn": 57,
   "ir-csn-101.csn": 108,
   "ir-csn-152.csn": 159,
+  // Added after the old passes: counted by hand (stem conv+bn+relu, pool, conv_a, conv_b, the
+  // shortcut conv+bn, conv_c+bn+add+relu, global pool, fc, softmax).
+  "ir-csn-mini.csn": 9,
   "resnet3d-26.csn": 32,
   "resnet3d-50.csn": 57,
   "resnet3d-101.csn": 108,
