@@ -9,8 +9,9 @@ import { requestBrowserDevice } from "../../runtime/browser.js";
 import type { Naming } from "../../runtime/naming.js";
 import { loadWeights } from "../../runtime/load-weights.js";
 import { createSession } from "../../runtime/session.js";
-import { buildViews, resizedSize, sampleIndices } from "../../runtime/video-sampling.js";
+import { buildViews } from "../../runtime/video-sampling.js";
 import { setupTraining } from "./train.js";
+import { decodeFrames } from "./decode.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = (text: string, error = false) => {
@@ -164,34 +165,8 @@ function testPattern(shape: readonly number[]): Float32Array {
 async function decodeVideo(file: File, shape: readonly number[]): Promise<Float32Array> {
   const [, , T, H, W] = shape as [number, number, number, number, number];
   if (H !== W) throw new Error(`video input needs a square crop; the model's input is ${H}x${W}`);
-  const video = document.createElement("video");
-  video.muted = true;
-  video.src = URL.createObjectURL(file);
-  await new Promise((resolve, reject) => {
-    video.onloadeddata = resolve;
-    video.onerror = () => reject(new Error(`the browser cannot decode ${file.name}`));
-  });
-  const fps = 30;
-  const frames = Math.max(1, Math.round(video.duration * fps));
-  const { indices } = sampleIndices(frames, T, 2, 1);
-  const size = resizedSize(video.videoWidth, video.videoHeight, Math.round((H * 256) / 224));
-  const canvas = document.createElement("canvas");
-  canvas.width = size.width;
-  canvas.height = size.height;
-  const ctx = canvas.getContext("2d", { willReadFrequently: true })!;
-  const decoded = new Map<number, Uint8Array>();
-  for (const index of new Set(indices.flat())) {
-    video.currentTime = Math.min(video.duration, (index + 0.5) / fps);
-    await new Promise((resolve) => (video.onseeked = resolve));
-    ctx.drawImage(video, 0, 0, size.width, size.height);
-    const rgba = ctx.getImageData(0, 0, size.width, size.height).data;
-    const rgb = new Uint8Array(size.width * size.height * 3);
-    for (let i = 0; i < size.width * size.height; i++)
-      rgb.set(rgba.subarray(4 * i, 4 * i + 3), 3 * i);
-    decoded.set(index, rgb);
-  }
-  URL.revokeObjectURL(video.src);
-  return buildViews(decoded, size, indices, H, 1, "vmz");
+  const { frames, indices, size } = await decodeFrames(file, T, Math.round((H * 256) / 224));
+  return buildViews(frames, size, [indices], H, 1, "vmz");
 }
 
 async function run() {

@@ -12,7 +12,7 @@ import {
   type Trainer,
 } from "../../runtime/index-browser.js";
 import { cutClip, type ClipPlan } from "../../runtime/train/augment.js";
-import { resizedSize, sampleIndices } from "../../runtime/video-sampling.js";
+import { decodeFrames, type Frames } from "./decode.js";
 
 export interface TrainHost {
   /** The demo's model with `classes` classes and a batch of `batch`; undefined on errors (said). */
@@ -28,49 +28,6 @@ const say = (text: string, error = false) => {
 };
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
-
-/** The frames of a video's centre clip, RGB at `size` (shorter side `side`). */
-interface Frames {
-  readonly frames: Map<number, Uint8Array>;
-  readonly indices: number[];
-  readonly size: { width: number; height: number };
-}
-
-// As the demo's decodeVideo (and `csnc classify`): T frames at rate 2 from the middle of the
-// video at an assumed 30 fps, the shorter side resized to 256/224 of the crop.
-async function decodeFrames(file: File, T: number, side: number): Promise<Frames> {
-  const video = document.createElement("video");
-  video.muted = true;
-  video.src = URL.createObjectURL(file);
-  try {
-    await new Promise((resolve, reject) => {
-      video.onloadeddata = resolve;
-      video.onerror = () => reject(new Error(`the browser cannot decode ${file.name}`));
-    });
-    const fps = 30;
-    const count = Math.max(1, Math.round(video.duration * fps));
-    const indices = sampleIndices(count, T, 2, 1).indices[0]!;
-    const size = resizedSize(video.videoWidth, video.videoHeight, side);
-    const canvas = document.createElement("canvas");
-    canvas.width = size.width;
-    canvas.height = size.height;
-    const ctx = canvas.getContext("2d", { willReadFrequently: true })!;
-    const frames = new Map<number, Uint8Array>();
-    for (const index of new Set(indices)) {
-      video.currentTime = Math.min(video.duration, (index + 0.5) / fps);
-      await new Promise((resolve) => (video.onseeked = resolve));
-      ctx.drawImage(video, 0, 0, size.width, size.height);
-      const rgba = ctx.getImageData(0, 0, size.width, size.height).data;
-      const rgb = new Uint8Array(size.width * size.height * 3);
-      for (let i = 0; i < size.width * size.height; i++)
-        rgb.set(rgba.subarray(4 * i, 4 * i + 3), 3 * i);
-      frames.set(index, rgb);
-    }
-    return { frames, indices, size };
-  } finally {
-    URL.revokeObjectURL(video.src);
-  }
-}
 
 /** One clip: a random crop and flip for training (`random`), the centre crop otherwise. */
 function clipOf(f: Frames, H: number, W: number, random?: () => number): Float32Array {
@@ -232,7 +189,7 @@ async function train(host: TrainHost) {
     let seen = 0;
     const began = performance.now();
     for (let step = 0; step < steps; step++) {
-      // A fresh order every pass over the clips; a batch wraps around to fill up.
+      // The clips in turn (a batch wraps around to fill up), each with a fresh random crop and flip.
       const batchInput = new Float32Array(batch * per);
       const batchLabels: number[] = [];
       for (let i = 0; i < batch; i++) {
@@ -244,8 +201,10 @@ async function train(host: TrainHost) {
         { input: batchInput, labels: batchLabels },
         { lr, momentum: 0.9, weightDecay: 1e-4, seed: 1, step },
       );
-      if (!Number.isFinite(r.loss))
-        throw new Error(`the loss of step ${step + 1} is ${r.loss}: try a smaller learning rate`);
+      if (!r.finite)
+        throw new Error(
+          `step ${step + 1} gave a non-finite loss or gradient (loss ${r.loss}); it changed nothing: try a smaller learning rate`,
+        );
       losses.push(r.loss);
       correct += r.correct;
       seen += batch;
