@@ -38,6 +38,8 @@ export async function openTrainModel(
     readonly momentum?: ReadonlyMap<string, Float32Array>;
     /** Tensors that replace the weights' (a resumed checkpoint's), csnc names. */
     readonly resume?: ReadonlyMap<string, Float32Array>;
+    /** Checks the built model before any GPU work (a resumed checkpoint's model, say). */
+    readonly check?: (graph: Graph) => void;
   },
 ): Promise<TrainModel | undefined> {
   const weights = opts.weights
@@ -51,6 +53,7 @@ export async function openTrainModel(
     weights,
   );
   if (!graph) return undefined;
+  o.check?.(graph);
   const freeze = opts.freeze
     ?.split(",")
     .map((s) => s.trim())

@@ -210,6 +210,14 @@ export function trainCommand(io: CliIo): Command {
     const model = await openTrainModel(io, file, opts, train.clip, opts.batch, {
       dropout: opts.dropout,
       ...(resumed ? { resume: resumed.state.tensors, momentum: resumed.state.momentum } : {}),
+      check: (graph) => {
+        const then = resumed?.recipe;
+        if (then && (then.model !== graph.model || then.params !== JSON.stringify(graph.params)))
+          throw new CsncError(
+            catalog.training.badCheckpoint,
+            `${opts.resume}: a checkpoint of ${String(then.model)} (${String(then.params)}), not of this model ${graph.model} (${JSON.stringify(graph.params)})`,
+          );
+      },
     });
     if (!model) return;
     const { node, graph, weights } = model;

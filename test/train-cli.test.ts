@@ -86,6 +86,44 @@ describe("csnc grad", () => {
 });
 
 describe("csnc train", () => {
+  it("makes PyTorch's SGD step on SwiftShader: the weights and running statistics after it, in VMZ names", async () => {
+    const out = at("one-step.safetensors");
+    const r = await run(
+      "train",
+      path.join(root, "models/ir-csn-50.csn"),
+      "--set",
+      "width=4",
+      "--set",
+      "classes=5",
+      "--weights",
+      path.join(trainDir, "weights.safetensors"),
+      "--data",
+      path.join(trainDir, "step.safetensors"),
+      "--steps",
+      "1",
+      "--batch",
+      "2",
+      "--lr",
+      "0.1",
+      "--momentum",
+      "0.9",
+      "--weight-decay",
+      "1e-4",
+      "--schedule",
+      "const",
+      "--no-dropout",
+      "-o",
+      out,
+      "--backend",
+      "swiftshader",
+    );
+    expect(r.code, r.err).toBe(0);
+    const got = tensorsOf(out).tensors;
+    const want = tensorsOf(path.join(trainDir, "after.safetensors")).tensors;
+    expect(got.size).toBe(want.size);
+    for (const [k, t] of want) expect(relL2(got.get(k)!.data!, t.data!), k).toBeLessThan(1e-3);
+  });
+
   it("trains a tiny model whose weights csnc run takes directly, logging every step", async () => {
     await synth("train.safetensors", 32, 1);
     await synth("val.safetensors", 16, 2);
@@ -252,6 +290,26 @@ describe("csnc train", () => {
     );
     expect(changed.code).toBe(1);
     expect(changed.err).toMatch(/differs from the checkpoint's[\s\S]*momentum: 0\.9 -> 0\.5/);
+    const other = await run(
+      "train",
+      path.join(root, "models/ir-csn-mini.csn"),
+      "--data",
+      at("train.safetensors"),
+      "--steps",
+      "40",
+      "--batch",
+      "8",
+      "--lr",
+      "0.05",
+      "--seed",
+      "3",
+      "-o",
+      at("other.safetensors"),
+      "--resume",
+      at("cut.ckpt.safetensors"),
+    );
+    expect(other.code).toBe(1);
+    expect(other.err).toMatch(/a checkpoint of train_tiny .*not of this model ir_csn_mini/);
     const resumed = await run(...args("cut.safetensors"), "--resume", at("cut.ckpt.safetensors"));
     expect(resumed.code, resumed.err).toBe(0);
     const want = tensorsOf(at("straight.safetensors")).tensors;
