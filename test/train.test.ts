@@ -11,6 +11,7 @@ import { trainLoop, type ClipSet } from "../runtime/train/loop.js";
 import { synthClips } from "../runtime/train/synth.js";
 import { createTrainer, type Trainer } from "../runtime/train/trainer.js";
 import { gpuDevice, relL2 } from "./gpu.js";
+import { trainReference } from "./reference/backward.js";
 import { tinyGraph, trainFixture, unseenFixtures, type TrainFixture } from "./train-fixture.js";
 
 // PyTorch and csnc both compute in float32; the fixture's res5 BNs see two values per channel,
@@ -213,6 +214,54 @@ describe("the training loop", () => {
       buildTrainProgram(graph, { limits: kernelLimits(device), freeze: ["res9"] }),
     ).toThrow(/no layer res9/);
   });
+});
+
+// The dropout mask of compiler/train/kernels/elementwise.ts (keepWgsl), in u32 arithmetic: the
+// reference then checks that training-mode dropout scales and routes values and gradients.
+function dropoutKeep(seed: number, step: number, p: number) {
+  return (layer: number, i: number) => {
+    const salt = Math.imul(layer + 1, 0x27d4eb2d) >>> 0;
+    let h =
+      (Math.imul(i, 0x9e3779b9) ^
+        Math.imul(seed, 0x85ebca6b) ^
+        Math.imul(step, 0xc2b2ae35) ^
+        salt) >>>
+      0;
+    h = Math.imul(h ^ (h >>> 16), 0x7feb352d) >>> 0;
+    h = Math.imul(h ^ (h >>> 15), 0x846ca68b) >>> 0;
+    h = (h ^ (h >>> 16)) >>> 0;
+    return h >= Math.min(4294967295, Math.round(p * 4294967296));
+  };
+}
+
+it("drops out in training mode as the reference does, gradients included", async () => {
+  const { device } = await gpuDevice("llvmpipe");
+  const graph = tinyGraph(4);
+  const program = buildTrainProgram(graph, { limits: kernelLimits(device) });
+  const { tensors } = startingTensors(program, 3);
+  const trainer = await createTrainer({ program, device, tensors });
+  try {
+    const data = synthClips({ classes: 4, clips: 4, frames: 4, size: 16, seed: 9 });
+    const labels = Array.from(data.labels);
+    const r = await trainer.gradients({ input: data.input, labels }, { seed: 11, step: 7 });
+    const ref = trainReference(
+      graph,
+      data.input,
+      labels,
+      tensors,
+      new Set(),
+      dropoutKeep(11, 7, 0.2),
+    );
+    expect(Math.abs(r.loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
+    for (const [name, g] of ref.grads)
+      expect(relL2(r.grads.get(name)!, g), name).toBeLessThan(1e-4);
+    // Not the identity: without the mask the reference's loss differs.
+    expect(
+      Math.abs(trainReference(graph, data.input, labels, tensors).loss - ref.loss),
+    ).toBeGreaterThan(1e-4);
+  } finally {
+    trainer.destroy();
+  }
 });
 
 it("reports a lost device as such", async () => {

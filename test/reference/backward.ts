@@ -341,6 +341,8 @@ export function trainReference(
   weights: RefWeights,
   /** BN layers that normalise with their running statistics and keep them (frozen, fixed). */
   fixedBn: ReadonlySet<string> = new Set(),
+  /** Dropout in training mode: whether element i of dropout layer `node` is kept. */
+  dropoutKeep?: (node: number, i: number) => boolean,
 ): TrainResult {
   const get = (name: string) => {
     const w = weights.get(name);
@@ -425,7 +427,12 @@ export function trainReference(
         );
         break;
       case "dropout":
-        y = x;
+        y = dropoutKeep
+          ? {
+              shape: x.shape,
+              data: x.data.map((v, i) => (dropoutKeep(node.id, i) ? v / (1 - op.p) : 0)),
+            }
+          : x;
         break;
       case "add": {
         const s = values.get(node.inputs[1]!)!;
@@ -523,9 +530,17 @@ export function trainReference(
         accumulate(xId, r.dx);
         break;
       }
-      case "dropout":
-        accumulate(xId, dy);
+      case "dropout": {
+        const p = (node.op as { p: number }).p;
+        const keep = dropoutKeep;
+        accumulate(
+          xId,
+          keep
+            ? { shape: dy.shape, data: dy.data.map((v, i) => (keep(id, i) ? v / (1 - p) : 0)) }
+            : dy,
+        );
         break;
+      }
       case "add":
         accumulate(xId, dy);
         accumulate(node.inputs[1]!, dy);
