@@ -28,6 +28,8 @@ export interface TrainData {
   /** C, T, H, W. */
   readonly clip: readonly [number, number, number, number];
   readonly count: number;
+  /** A video list's line of each clip of the first epoch, for errors. */
+  readonly lines?: readonly number[];
   /** The clips of an epoch; the first is loaded already (its errors came before training). */
   readonly epoch: (e: number) => Promise<ClipSet>;
 }
@@ -61,16 +63,19 @@ export async function openTrainData(
     crop: s.crop,
     norm: s.norm,
   };
+  let firstSkipped: string[] = [];
   const load = async (e: number): Promise<ClipSet> => {
     const v = await videoClips(list, sampling, {
       train: o.train,
       seed: (o.seed + Math.imul(e, 0x9e3779b1)) >>> 0,
     });
+    if (e === 0) firstSkipped = v.skipped.map((k) => k.path);
     if (e === 0 && v.skipped.length) {
       io.err(
         `note: ${file}: skipped ${v.skipped.length} of ${list.length} videos that could not be read:`,
       );
-      for (const k of v.skipped.slice(0, 5)) io.err(`  ${k.path}: ${k.reason}`);
+      for (const k of v.skipped.slice(0, 5))
+        io.err(`  ${k.reason.startsWith(k.path) ? k.reason : `${k.path}: ${k.reason}`}`);
       if (v.skipped.length > 5) io.err(`  ... and ${v.skipped.length - 5} more`);
     }
     if (v.labels.length === 0)
@@ -81,9 +86,11 @@ export async function openTrainData(
     return { input: v.clips, labels: v.labels, count: v.labels.length };
   };
   const first = await load(0);
+  const skipped = new Set(firstSkipped);
+  const lines = list.filter((e) => !skipped.has(e.path)).map((e) => e.line);
   // Validation clips are the same every epoch; training clips are drawn anew.
   const epoch = o.train
     ? (e: number) => (e === 0 ? Promise.resolve(first) : load(e))
     : async () => first;
-  return { file, clip: [3, s.frames, s.crop, s.crop], count: first.count, epoch };
+  return { file, clip: [3, s.frames, s.crop, s.crop], count: first.count, lines, epoch };
 }

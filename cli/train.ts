@@ -224,8 +224,8 @@ export function trainCommand(io: CliIo): Command {
     try {
       const program = node.program;
       const first = await train.epoch(0);
-      checkLabels(first.labels, program.classes, opts.data);
-      if (val) checkLabels((await val.epoch(0)).labels, program.classes, opts.val!);
+      checkLabels(first.labels, program.classes, opts.data, train.lines);
+      if (val) checkLabels((await val.epoch(0)).labels, program.classes, opts.val!, val.lines);
       const recipe: Recipe = {
         model: graph.model,
         params: JSON.stringify(graph.params),

@@ -433,5 +433,31 @@ describe("csnc train", () => {
     );
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/skipped 1 of 3 videos that could not be read:\n.*broken\.mp4/);
+    // A label out of range is named by its line, past the unreadable row.
+    writeFileSync(at("videos9.csv"), "path,label\na.mkv,0\nbroken.mp4,1\nb.mkv,9\n");
+    const bad = await run(
+      "train",
+      tinyModel,
+      "--data",
+      at("videos9.csv"),
+      "--frames",
+      "4",
+      "--size",
+      "20",
+      "--crop",
+      "16",
+      "--steps",
+      "1",
+      "--batch",
+      "2",
+      "--lr",
+      "0.01",
+      "-o",
+      at("video9.safetensors"),
+      "--backend",
+      "llvmpipe",
+    );
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/videos9\.csv:4: label is 9, but the model has 4 classes/);
   });
 });
