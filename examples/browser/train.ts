@@ -13,6 +13,7 @@ import {
 } from "../../runtime/index-browser.js";
 import { cutClip, type ClipPlan } from "../../runtime/train/augment.js";
 import { decodeFrames, type Frames } from "./decode.js";
+import { prng } from "../../runtime/random.js";
 
 export interface TrainHost {
   /** The demo's model with `classes` classes and a batch of `batch`; undefined on errors (said). */
@@ -43,17 +44,6 @@ function clipOf(f: Frames, H: number, W: number, random?: () => number): Float32
     flip: random ? random() < 0.5 : false,
   };
   return cutClip(f.frames, plan, { height: H, width: W }, "vmz");
-}
-
-/** A small seeded PRNG (mulberry32), so a run's crops repeat. */
-function prng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The loss curve: one point per step, redrawn after each. */

@@ -6,17 +6,12 @@ import type { TrainProgram } from "../../compiler/train/program.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
 import { tensorPrefix, type Naming } from "../naming.js";
 import type { Tensor } from "../safetensors.js";
+import { normals } from "../random.js";
 import { expectedTrainTensors } from "./trainer.js";
 
-function normalSource(seed: number) {
-  // Mixed, not `seed || 1`: seeds 0 and 1 give different weights.
-  let state = (Math.imul(seed >>> 0, 0x9e3779b1) + 0x7f4a7c15) >>> 0 || 1;
-  const uniform = () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return (state + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-}
+// Mixed, not `seed || 1`: seeds 0 and 1 give different weights.
+const normalSource = (seed: number) =>
+  normals((Math.imul(seed >>> 0, 0x9e3779b1) + 0x7f4a7c15) >>> 0);
 
 /** A fresh tensor for `name` of `shape`, as PyTorch's video models initialise it. */
 function initial(
@@ -143,13 +138,4 @@ export function schemeName(program: TrainProgram, name: string, naming: Naming):
   const dot = name.lastIndexOf(".");
   const layer = tensorPrefix(name.slice(0, dot), naming, paths) ?? name.slice(0, dot);
   return `${layer}${name.slice(dot)}`;
-}
-
-/** Tensors under the scheme's names (what `csnc train` writes). */
-export function renamed(
-  program: TrainProgram,
-  tensors: ReadonlyMap<string, Float32Array>,
-  naming: Naming,
-): Map<string, Float32Array> {
-  return new Map([...tensors].map(([name, data]) => [schemeName(program, name, naming), data]));
 }

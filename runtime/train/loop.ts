@@ -1,6 +1,7 @@
 // The training loop: batches drawn in an order that is a function of (seed, epoch), learning
 // rates a function of the step, dropout masks of (seed, step) and GPU kernels without atomics,
 // so a run resumed from a checkpoint at step k continues exactly as the uninterrupted one.
+import { prng } from "../random.js";
 import { learningRate, type ScheduleOptions } from "./schedule.js";
 import type { Trainer } from "./trainer.js";
 
@@ -60,14 +61,9 @@ export type LoopEnd =
 
 /** A permutation of 0..n-1 from (seed, epoch): Fisher-Yates over a small counter-based PRNG. */
 export function epochOrder(n: number, seed: number, epoch: number): Uint32Array {
-  let s = (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b)) >>> 0 || 1;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = prng(
+    (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b)) >>> 0 || 1,
+  );
   const order = Uint32Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));

@@ -5,6 +5,9 @@
 // distribution whatever the class: only the motion between frames tells the label.
 import { catalog } from "../../grammar/codes.js";
 import { CsncError } from "../errors.js";
+import { prng } from "../random.js";
+
+export { prng };
 
 export interface SynthOptions {
   /** K: 2 to 16 classes. */
@@ -83,18 +86,6 @@ export function synthProblem(o: SynthOptions): string | undefined {
   if (bytes > maxSynthBytes)
     return `${o.clips} clips of 3 x ${o.frames} x ${o.size} x ${o.size} would take ${(bytes / 2 ** 30).toFixed(2)} GiB; the limit is ${maxSynthBytes / 2 ** 30} GiB: use fewer clips, frames or a smaller size`;
   return undefined;
-}
-
-/** A small seeded PRNG (mulberry32): uniform floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A seed for stream `index` of `seed`: independent streams from one seed. */
