@@ -6,6 +6,16 @@ import { CsncError, RuntimeCodes } from "../runtime/errors.js";
 import { backends } from "../runtime/backends.js";
 import { namings } from "../runtime/naming.js";
 import { synthLimits } from "../runtime/train/synth.js";
+import { precisions } from "../compiler/kernels/format.js";
+
+/** `--precision`: how activations and weights are stored (arithmetic stays float32). */
+export const precisionOption = () =>
+  new Option(
+    "--precision <p>",
+    "f32, or f16-storage: activations and weights stored as halves (half the memory), float32 arithmetic; logits within about 1e-2",
+  )
+    .choices(precisions)
+    .default("f32");
 
 /** A command-line mistake: printed with the usage hint, exit code 2. */
 export class UsageError extends Error {}

@@ -7,6 +7,7 @@ import {
   modelOptions,
   namingOption,
   parseShape,
+  precisionOption,
   ranges,
   shapeDims,
   UsageError,
@@ -36,6 +37,7 @@ export function sessionOptions(cmd: Command, exclude: readonly string[] = []): C
     .addOption(backendOption())
     .addOption(integerOption("--seed <n>", "seed of random weights and inputs", 1))
     .addOption(tuningOption())
+    .addOption(precisionOption())
     .option("--json", "print the result as JSON");
   for (const o of modelOptions.filter((o) => !["--input", "--batch", ...exclude].includes(o.long!)))
     cmd.addOption(o);

@@ -2,6 +2,7 @@
 // random ones) and a session on the chosen adapter.
 import * as path from "node:path";
 import type { Graph, Value } from "../compiler/index.js";
+import type { Precision } from "../compiler/kernels/format.js";
 import { CsncError } from "../runtime/errors.js";
 import { loadWeights, type LoadedWeights } from "../runtime/load-weights.js";
 import type { Naming } from "../runtime/naming.js";
@@ -21,6 +22,7 @@ export interface SessionOptions extends Omit<ModelOptions, "input" | "batch"> {
   json?: boolean;
   /** --tuning FILE or none; default the user's tuning cache. */
   tuning?: string;
+  precision?: Precision;
 }
 
 export interface CliSession extends NodeSession {
@@ -89,6 +91,7 @@ export async function openSession(
   try {
     session = await createNodeSession({
       graph,
+      precision: opts.precision ?? "f32",
       ...(tuning ? { tuningFile: tuning } : {}),
       weights: weights
         ? { tensors: weights.tensors, naming: weights.naming, source: opts.weights }

@@ -5,6 +5,7 @@ import type { KernelLimits } from "./kernels/common.js";
 import { lower } from "./passes/index.js";
 import { buildPlan, type Plan } from "./plan.js";
 import type { Tuning } from "./kernels/tuning.js";
+import type { Precision } from "./kernels/format.js";
 
 export { formatGraph, verify, type InferenceGraph } from "./inference.js";
 export { lower, passNames } from "./passes/index.js";
@@ -14,6 +15,8 @@ export interface CompileOptions {
   readonly onPass?: (name: string, graph: InferenceGraph) => void;
   /** Debug: run `verify` after every stage and throw on the first ill-formed graph (linear). */
   readonly verify?: boolean;
+  /** How activations and weights are stored; default float32. */
+  readonly precision?: Precision;
 }
 
 export function compileGraph(
@@ -36,5 +39,5 @@ export function compileGraph(
           onPass?.(name, g);
         }
       : undefined;
-  return buildPlan(lower(graph, after), limits, tuning);
+  return buildPlan(lower(graph, after), limits, tuning, options.precision);
 }

@@ -1,6 +1,7 @@
 // The inference graph: the checked IR after lowering for execution. Dropout is gone, every BN
 // is folded into the conv before it (the numbers are folded at load time, from the weights),
 // and elementwise epilogues ride on the conv that produces their input.
+import type { IoFormats } from "./kernels/format.js";
 import type { ConvAttrs, Op, PoolAttrs, Shape } from "./ir.js";
 import { inferShape } from "./shapes.js";
 
@@ -43,6 +44,11 @@ export interface InferenceNode {
   readonly shape: Shape;
   /** Execution order key; nodes are kept sorted by it. */
   readonly order: number;
+  /**
+   * How the step's kernel stores what it reads and writes (`--precision f16-storage`, set by
+   * plan/formats.ts after the passes); absent: float32.
+   */
+  readonly formats?: IoFormats;
 }
 
 export interface InferenceGraph {

@@ -12,9 +12,11 @@ import {
 } from "./kernels/common.js";
 import { admissible, sameChoice } from "./kernels/candidates.js";
 import { normaliseKernel, type NormaliseKernel } from "./kernels/normalise.js";
-import { paddedRowBytes } from "./kernels/texture.js";
+import { storedBytes, type Format, type Precision } from "./kernels/format.js";
+import { paddedRowBytes, texelBytes } from "./kernels/texture.js";
+import { storedFormat, withFormats } from "./plan/formats.js";
 import { clipLayout, selectKernel, stepKey, type ClipLayout } from "./kernels/select.js";
-import type { Tuning } from "./kernels/tuning.js";
+import { policyOf, type Tuning } from "./kernels/tuning.js";
 import { packedFloats, type WeightLayout } from "./kernels/weights.js";
 import { assignBuffers } from "./plan/buffers.js";
 import { lifetimes, liveBytesBound } from "./plan/lifetimes.js";
@@ -42,6 +44,8 @@ export interface PlanTensor {
   /** Logical N, C, T, H, W; stored channels-last. */
   readonly shape: readonly number[];
   readonly bytes: number;
+  /** `f16`: stored as halves (`--precision f16-storage`); absent: float32. */
+  readonly format?: Format;
   readonly buffer: number;
   /** Dispatch index that writes it (-1: the input) and the last one that reads it. */
   readonly def: number;
@@ -78,6 +82,8 @@ export interface PlanDispatch extends Pick<Kernel, "family" | "choice" | "flops"
 
 export interface Plan {
   readonly model: string;
+  /** How activations and weights are stored (arithmetic is float32 either way). */
+  readonly precision: Precision;
   /**
    * `ncthw`: the clip is uploaded as given (its readers index it channels-first); `nthwc`:
    * transposed; `texture`: packed by the host into `texture` (see `clipTexture`, texture.ts).
@@ -97,6 +103,8 @@ export interface Plan {
   /** Uploaded as a texture of Cout/4 texels a row (the packed layout's rows) where set. */
   readonly weights: readonly (WeightSpec & {
     readonly bytes: number;
+    /** `f16`: uploaded as halves; absent: float32. */
+    readonly format?: Format;
     readonly texture?: TextureShape;
   })[];
   readonly textures: readonly PlanTexture[];
@@ -136,10 +144,12 @@ function layerWeights(node: InferenceNode, packing: WeightLayout): WeightSpec {
   throw new Error(`csnc bug: ${node.path} (${op.kind}) has a kernel that reads weights`);
 }
 
+const tensorBytes = (n: InferenceNode) => storedBytes(elements(n.shape), storedFormat(n));
+
 function checkTensorSizes(g: InferenceGraph, limits: KernelLimits): void {
   const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   for (const n of g.nodes) {
-    const bytes = 4 * elements(n.shape);
+    const bytes = tensorBytes(n);
     if (bytes > limit)
       throw new PlanError(
         `layer ${n.path} produces ${n.shape.join("x")} (${MiB(bytes, 1)} MiB), above the device's largest storage buffer (${MiB(limit, 0)} MiB): use a smaller --input or --batch`,
@@ -178,7 +188,14 @@ function kernelFor(
   }
 }
 
-export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tuning = {}): Plan {
+export function buildPlan(
+  graph: InferenceGraph,
+  limits: KernelLimits,
+  tuning: Tuning = {},
+  precision: Precision = "f32",
+): Plan {
+  const g = withFormats(graph, precision, policyOf(tuning).naive);
+  const weightFormat: Format = precision === "f32" ? "f32" : "f16";
   const byId = new Map(g.nodes.map((n) => [n.id, n]));
   const steps = g.nodes.filter((n) => n.op.kind !== "input");
   const inputNode = g.nodes.find((n) => n.op.kind === "input")!;
@@ -188,7 +205,7 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
   const spans = lifetimes(g, steps, clip === "texture");
   const tensorSpans = g.nodes.map((n) => ({
     id: n.id,
-    bytes: 4 * elements(n.shape),
+    bytes: tensorBytes(n),
     ...spans.get(n.id)!,
   }));
   const { sizes, bufferOf } = assignBuffers(tensorSpans);
@@ -197,6 +214,7 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
     path: n.path,
     shape: n.shape,
     bytes: tensorSpans[i]!.bytes,
+    ...(storedFormat(n) === "f16" ? { format: "f16" as const } : {}),
     buffer: bufferOf.get(n.id)!,
     ...spans.get(n.id)!,
   }));
@@ -227,7 +245,7 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
     let weightId = -1;
     if (kernel.weights) {
       weightId = weights.length;
-      const bytes = 4 * packedFloats(kernel.weights);
+      const bytes = storedBytes(packedFloats(kernel.weights), weightFormat);
       if (bytes > limits.maxStorageBufferBindingSize)
         throw new PlanError(
           `the weights of ${n.path} take ${MiB(bytes, 1)} MiB, above the device's largest storage buffer`,
@@ -236,6 +254,7 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
       weights.push({
         ...layerWeights(n, kernel.weights),
         bytes,
+        ...(weightFormat === "f16" ? { format: weightFormat } : {}),
         ...(texture ? { texture } : {}),
       });
     }
@@ -283,8 +302,12 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
       shape: inputNode.shape,
       layout: clip,
       ...(clipTextureShape
-        ? { texture: clipTextureShape, texelsPerRow: paddedRowBytes(clipTextureShape.width) / 16 }
+        ? {
+            texture: clipTextureShape,
+            texelsPerRow: paddedRowBytes(clipTextureShape) / texelBytes(clipTextureShape),
+          }
         : {}),
+      format: storedFormat(inputNode),
     },
     limits,
   );
@@ -292,6 +315,7 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
   const textures = staging.textures;
   return {
     model: g.model,
+    precision,
     input: {
       tensor: inputNode.id,
       shape: inputNode.shape,
@@ -311,7 +335,7 @@ export function buildPlan(g: InferenceGraph, limits: KernelLimits, tuning: Tunin
       activationBytes: sizes.reduce((a, b) => a + b, 0),
       lowerBoundBytes: liveBytesBound(tensors, steps.length),
       weightBytes: weights.reduce((a, w) => a + w.bytes, 0),
-      textureBytes: textures.reduce((a, t) => a + 16 * t.width * t.height, 0),
+      textureBytes: textures.reduce((a, t) => a + texelBytes(t) * t.width * t.height, 0),
     },
   };
 }

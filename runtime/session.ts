@@ -4,6 +4,7 @@
 import { compileGraph } from "../compiler/compile.js";
 import type { Graph } from "../compiler/ir.js";
 import type { KernelLimits } from "../compiler/kernels/common.js";
+import type { Precision } from "../compiler/kernels/format.js";
 import { tuningFor, type Tuning } from "../compiler/kernels/tuning.js";
 import type { Plan } from "../compiler/plan.js";
 import { kernelLimits } from "./device.js";
@@ -28,6 +29,8 @@ export type ModelSource =
       readonly tuning?: Tuning;
       /** Tighter limits than the device's, e.g. a tiny grid to force folding. */
       readonly limits?: Partial<KernelLimits>;
+      /** How activations and weights are stored; default float32. */
+      readonly precision?: Precision;
     };
 
 export type SessionOptions = ModelSource & {
@@ -39,7 +42,8 @@ export type SessionOptions = ModelSource & {
 export function planFor(source: ModelSource, device: GPUDevice): Plan {
   if (source.plan) return source.plan;
   const limits = { ...kernelLimits(device), ...source.limits };
-  return compileGraph(source.graph, limits, source.tuning ?? tuningFor(device.adapterInfo ?? {}));
+  const tuning = source.tuning ?? tuningFor(device.adapterInfo ?? {});
+  return compileGraph(source.graph, limits, tuning, { precision: source.precision ?? "f32" });
 }
 
 /** A session on `device`; a graph too large for it throws the planner's PlanError. */

@@ -3,6 +3,7 @@
 import type { CheckOptions, Graph } from "../compiler/index.js";
 import type { KernelLimits } from "../compiler/kernels/common.js";
 import type { Tuning } from "../compiler/kernels/tuning.js";
+import type { Precision } from "../compiler/kernels/format.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { requestDevice } from "../runtime/device.js";
 import type { Tensor } from "../runtime/safetensors.js";
@@ -60,7 +61,13 @@ export async function runGpu(
   graph: Graph,
   input: Float32Array,
   tensors: ReadonlyMap<string, Tensor> | "random",
-  o: { naming?: Naming; limits?: Partial<KernelLimits>; tuning?: Tuning; seed?: number } = {},
+  o: {
+    naming?: Naming;
+    limits?: Partial<KernelLimits>;
+    tuning?: Tuning;
+    seed?: number;
+    precision?: Precision;
+  } = {},
 ) {
   const { device } = await gpuDevice(backend);
   const session = await createSession({
@@ -68,6 +75,7 @@ export async function runGpu(
     // The tests' own choices, not the adapter's defaults.
     tuning: o.tuning ?? {},
     limits: o.limits,
+    precision: o.precision ?? "f32",
     weights:
       tensors === "random"
         ? { random: o.seed ?? 7 }
@@ -86,6 +94,7 @@ export interface DifferentialOptions {
   /** Overrides of the device's limits, e.g. a tiny grid to force folding. */
   readonly limits?: Partial<KernelLimits>;
   readonly tuning?: Tuning;
+  readonly precision?: Precision;
 }
 
 /** Runs `graph` with random weights on the GPU and on the reference executor. */

@@ -45,6 +45,8 @@ interface Case {
 interface Variant {
   readonly textures: boolean;
   readonly vec: boolean;
+  /** `--precision f16-storage`: activations and weights stored as halves. */
+  readonly half?: boolean;
 }
 
 // Sizes: 1 comes up often, since size-1 dimensions are where indexing bugs hide.
@@ -63,18 +65,22 @@ const dims = (d: readonly number[]) => d.join("x");
 const stride = fc.integer({ min: 1, max: 3 });
 const vecName = (vec: boolean) => (vec ? "vec4" : "scalar");
 
+/** Floats a staged row must hold a multiple of: 256 bytes (copyBufferToTexture's rule). */
+const rowUnit = (v: Variant) => (v.half ? 128 : 64);
+
 /**
  * A C x W pair a staging texture accepts: C a multiple of 4 and W x C a multiple of 64
- * (copyBufferToTexture's 256-byte rows).
+ * (copyBufferToTexture's 256-byte rows; 128 for halves).
  */
-const textureCW = fc.constantFrom(16, 32, 64).chain((c) =>
-  fc.tuple(
-    fc.constant(c),
-    size(c === 64 ? 9 : 3).map((k) => (c === 64 ? k : k * (64 / c))),
-  ),
-);
+const textureCW = (v: Variant) =>
+  fc.constantFrom(16, 32, 64).chain((c) =>
+    fc.tuple(
+      fc.constant(c),
+      size(c === 64 ? 9 : 3).map((k) => k * Math.max(1, rowUnit(v) / c)),
+    ),
+  );
 /** C x W of an input: staged (textures), or any width with vec4 or scalar channels. */
-const inputCW = (v: Variant) => (v.textures ? textureCW : fc.tuple(channels(v.vec), size()));
+const inputCW = (v: Variant) => (v.textures ? textureCW(v) : fc.tuple(channels(v.vec), size()));
 
 interface Window {
   readonly kernel: number[];
@@ -196,7 +202,7 @@ const direct = (clip: boolean) => (v: Variant) =>
     .map((r) => {
       const cin = clip ? r.clipChannels * r.groups : r.groups * r.perGroupIn;
       // A staged input must fill whole 256-byte rows.
-      const unit = 64 / gcd(64, cin);
+      const unit = rowUnit(v) / gcd(rowUnit(v), cin);
       const w = v.textures && !clip ? unit * Math.ceil(r.w / unit) : r.w;
       return { ...r, cin, w, cout: r.groups * r.perGroupOut };
     })
@@ -306,10 +312,10 @@ const residualBlock = (v: Variant) =>
     });
 
 // The shape class of the llvmpipe bug: one staged plane (N = T = 1) behind a zero border.
-const singlePlane = () =>
+const singlePlane = (v: Variant) =>
   fc
     .record({
-      cw: textureCW,
+      cw: textureCW(v),
       h: size(),
       dense: fc.boolean(),
       pad: fc.tuple(
@@ -382,14 +388,26 @@ function foldingLimits(c: Case): Partial<KernelLimits> | undefined {
   return { maxComputeWorkgroupsPerDimension: Math.max(1, Math.ceil(Math.sqrt(largest))) };
 }
 
-async function check(backend: Backend, c: Case): Promise<void> {
+/**
+ * f16 storage's error budget for these few-layer models: the input, the weights and each stored
+ * activation rounded to halves (2^-11 relative each), against the float64 reference on the
+ * unrounded values. An indexing or packing bug is off by O(1).
+ */
+const halfTolerance = 8 * 2 ** -11;
+/** A kernel's name without the formats suffix halves add (format.ts, formatSuffix). */
+const variantName = (kernel: string) => kernel.replace(/-h[irow]+$/, "");
+
+async function check(backend: Backend, c: Case, half = false): Promise<void> {
   const graph = buildGraph(modelText(c), { batch: c.batch });
   const limits = foldingLimits(c);
-  const r = await differential(backend, graph, { tuning: c.tuning, limits });
+  const precision = half ? "f16-storage" : "f32";
+  const r = await differential(backend, graph, { tuning: c.tuning, limits, precision });
   const kernels = r.plan.dispatches.map((d) => d.kernel);
-  const what = `${modelText(c)} (batch ${c.batch}, tuning ${JSON.stringify(c.tuning ?? {})}, limits ${JSON.stringify(limits ?? {})}); kernels ${kernels.join(" ")}`;
-  const chosen = r.plan.dispatches.find((d) => c.kernel.test(d.kernel));
+  const what = `${modelText(c)} (batch ${c.batch}, ${precision}, tuning ${JSON.stringify(c.tuning ?? {})}, limits ${JSON.stringify(limits ?? {})}); kernels ${kernels.join(" ")}`;
+  const chosen = r.plan.dispatches.find((d) => c.kernel.test(variantName(d.kernel)));
   expect(chosen, `no kernel matches ${c.kernel}: ${what}`).toBeDefined();
+  // Halves really are read: the clip and the weights at least.
+  if (half) expect(chosen!.kernel, `not reading halves: ${what}`).toMatch(/-h[irow]+$/);
   // The plan records the variant as data: the storage it reads is the one the tuning asked for.
   if ("storage" in chosen!.choice)
     expect(chosen!.choice.storage, what).toBe(c.tuning?.textures ? "texture" : "buffer");
@@ -398,26 +416,28 @@ async function check(backend: Backend, c: Case): Promise<void> {
       r.plan.dispatches.some((d) => d.workgroups[1] > 1),
       `no folded grid: ${what}`,
     ).toBe(true);
-  expect(r.error, `logits: ${what}`).toBeLessThan(1e-5);
-  expect(r.probabilitiesError, `probabilities: ${what}`).toBeLessThan(1e-5);
+  const tolerance = half ? halfTolerance : 1e-5;
+  expect(r.error, `logits: ${what}`).toBeLessThan(tolerance);
+  expect(r.probabilitiesError, `probabilities: ${what}`).toBeLessThan(tolerance);
 }
 
-for (const backend of backends) {
-  describe(`property-based differential tests on ${backend} (seed ${seed}, ${numRuns} runs each)`, () => {
-    for (const [family, variants, arbitrary] of properties) {
-      for (const v of variants) {
-        const name = `${family}: ${v.textures ? "texture" : "buffer"} inputs, ${vecName(v.vec)}`;
-        it(
-          name,
-          async () => {
-            await fc.assert(
-              fc.asyncProperty(arbitrary(v), (c) => check(backend, c)),
-              { seed, numRuns, endOnFailure: true },
-            );
-          },
-          60_000 + numRuns * 10_000,
-        );
+for (const backend of backends)
+  for (const half of [false, true])
+    describe(`property-based differential tests on ${backend}${half ? ", f16 storage" : ""} (seed ${seed}, ${numRuns} runs each)`, () => {
+      for (const [family, variants, arbitrary] of properties) {
+        for (const variant of variants) {
+          const v = { ...variant, half };
+          const name = `${family}: ${v.textures ? "texture" : "buffer"} inputs, ${vecName(v.vec)}`;
+          it(
+            name,
+            async () => {
+              await fc.assert(
+                fc.asyncProperty(arbitrary(v), (c) => check(backend, c, half)),
+                { seed, numRuns, endOnFailure: true },
+              );
+            },
+            60_000 + numRuns * 10_000,
+          );
+        }
       }
-    }
-  });
-}
+    });

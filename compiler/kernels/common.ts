@@ -1,6 +1,7 @@
 // What every kernel generator returns and the WGSL pieces they share.
 export { compatLimits, unlimitedLimits, type KernelLimits, type TextureShape } from "./limits.js";
 import type { KernelChoice, KernelFamily } from "./choice.js";
+import { withHalfHelpers } from "./format.js";
 import type { KernelLimits, TextureShape } from "./limits.js";
 import type { ActivationTexture } from "./texture.js";
 import type { WeightLayout } from "./weights.js";
@@ -39,8 +40,13 @@ export function makeKernel(
     readonly shape: string;
   },
 ): Kernel {
-  const { grid: g, shape, ...rest } = parts;
-  return { ...rest, key: `${parts.name}@${shape}`, dispatch: g.dispatch };
+  const { grid: g, shape, wgsl, ...rest } = parts;
+  return {
+    ...rest,
+    wgsl: withHalfHelpers(wgsl),
+    key: `${parts.name}@${shape}`,
+    dispatch: g.dispatch,
+  };
 }
 
 /**
@@ -94,10 +100,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (idx >= ${total}u) { return; }`;
 }
 
-/** A storage binding declaration. */
-export function binding(index: number, name: string, type: string, write = false): string {
-  return `@group(0) @binding(${index}) var<storage, ${write ? "read_write" : "read"}> ${name}: array<${type}>;`;
-}
+export { binding } from "./format.js";
 
 /** Elementwise epilogue on a value `v` of type `t`: bias, relu, residual add, relu. */
 export interface Epilogue {

@@ -59,7 +59,7 @@ export function convDepthwiseHalo(
   const g = workgroupGrid(groups, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const zero = `${t}(0.0)`;
-  const { inp, wts, declarations } = convOperands(s, vec ? 4 : 1, t, C, textures);
+  const { inp, wts, io, declarations } = convOperands(s, vec ? 4 : 1, t, C, textures);
   const halo = KT * R * P * cg;
   const wgsl = `// ${name}: depthwise conv, C=${s.cin}, input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}.
 // Layouts (channels-last): inp [N][T][H][W][C], wts [tap][C] then bias [C], out [N][To][Ho][Wo][C]${vec ? ", vec4 along C" : ""}${textures ? "; inp and wts as textures" : ""}.
@@ -102,8 +102,8 @@ ${workgroupEntry(threads, g.nx, groups)}
       }
     }
     let o = (((n * ${To}u + to) * ${Ho}u + ho) * ${Wo}u + wo) * ${C}u + ch;
-    var v = acc; ${applyEpilogue(s.epilogue, "v", wts.load(`${KT * KH * KW}`, "i32(ch)"), "res[o]", zero)}
-    out[o] = v;
+    var v = acc; ${applyEpilogue(s.epilogue, "v", wts.load(`${KT * KH * KW}`, "i32(ch)"), io.res("o"), zero)}
+    ${io.store("o", "v")}
   }
 }
 `;

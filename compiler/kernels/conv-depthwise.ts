@@ -40,7 +40,7 @@ export function convDepthwise(
   const g = grid(total, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const zero = `${t}(0.0)`;
-  const { inp, wts, declarations } = convOperands(s, vec ? 4 : 1, t, C, textures);
+  const { inp, wts, io, declarations } = convOperands(s, vec ? 4 : 1, t, C, textures);
   if (textures && !inp.bordered) unsupported(name, "a texture without the conv's border");
   const range = (k: number) => [...Array(k).keys()];
   const taps = KT * KH * KW;
@@ -107,8 +107,8 @@ ${entry(g.nx, total)}
       range(tw).map(
         (j) => `if (ho0 + ${i}u < ${Ho}u && wo0 + ${j}u < ${Wo}u) {
     let o = (((n * ${To}u + to) * ${Ho}u + ho0 + ${i}u) * ${Wo}u + wo0 + ${j}u) * ${C}u + c;
-    var v = acc${i}_${j}; ${applyEpilogue(s.epilogue, "v", wts.load(`${taps}`, "i32(c)"), "res[o]", zero)}
-    out[o] = v;
+    var v = acc${i}_${j}; ${applyEpilogue(s.epilogue, "v", wts.load(`${taps}`, "i32(c)"), io.res("o"), zero)}
+    ${io.store("o", "v")}
   }`,
       ),
     )

@@ -65,7 +65,7 @@ export function convDirect(
   const g = grid(total, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const zero = `${t}(0.0)`;
-  const { inp, wts, declarations } = convOperands(s, 1, t, CO, textures);
+  const { inp, wts, io, declarations } = convOperands(s, 1, t, CO, textures);
   if (textures && !inp.bordered) unsupported(name, "a texture without the conv's border");
   const lanes = inp.lanes;
   const js = [...Array(tw).keys()];
@@ -117,7 +117,7 @@ ${entry(g.nx, total)}
     .map(
       (j) => `if (wo0 + ${j}u < ${Wo}u) {
     let ob = (((n * ${To}u + to) * ${Ho}u + ho) * ${Wo}u + wo0 + ${j}u) * ${CO}u + u32(co0);
-    ${cs.map((c) => `{ let o = ob + ${c}u; var v = acc${j}_${c}; ${applyEpilogue(s.epilogue, "v", wts.load(`${KT * KH * KW * cinG}`, `co0 + ${c}`), "res[o]", zero)} out[o] = v; }`).join("\n    ")}
+    ${cs.map((c) => `{ let o = ob + ${c}u; var v = acc${j}_${c}; ${applyEpilogue(s.epilogue, "v", wts.load(`${KT * KH * KW * cinG}`, `co0 + ${c}`), io.res("o"), zero)} ${io.store("o", "v")} }`).join("\n    ")}
   }`,
     )
     .join("\n  ")}

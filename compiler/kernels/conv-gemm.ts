@@ -35,7 +35,7 @@ export function convGemm(
   const N = s.cout / 4;
   const [To, Ho, Wo] = s.output;
   const M = s.n * prod(s.output);
-  const { inp, wts, declarations } = convOperands(s, 4, "vec4<f32>", N, textures);
+  const { inp, wts, io, declarations } = convOperands(s, 4, "vec4<f32>", N, textures);
   const loaders = `// Where output row m reads: its (strided) input position's row cursor and column.
 fn rowOf(m: u32) -> vec4<i32> {
   ${unflatten("m", [
@@ -70,6 +70,7 @@ fn loadB(k: u32, n: u32) -> vec4<f32> {
       comment: `1x1x1 conv as GEMM [M=${M}, K=${s.cin}] x [K, N=${s.cout}]${s.stride.some((x) => x !== 1) ? `, stride ${s.stride.join("x")}` : ""}.
 // Layouts (channels-last, vec4 along channels): inp [M_in][K], wts [K][N] then bias [N], out [M][N]${textures ? "; inp and wts as textures" : ""}.`,
       epilogue: s.epilogue,
+      io,
       bias: (n) => wts.load(`${s.cin}`, `i32(${n})`),
     },
     limits,

@@ -44,7 +44,7 @@ export function convImplicitGemm(
   const N = s.cout / 4;
   const M = s.n * prod(s.output);
   const K = prod(s.kernel) * C;
-  const { inp, wts, declarations } = convOperands(s, 1, "vec4<f32>", N, textures);
+  const { inp, wts, io, declarations } = convOperands(s, 1, "vec4<f32>", N, textures);
   // A texel holds `lanes` channels (all of the clip's, or 4 staged ones): pick the component.
   const lanes = inp.lanes;
   const value =
@@ -95,6 +95,7 @@ fn loadB(k: u32, n: u32) -> vec4<f32> {
       comment: `conv ${C}->${s.cout} as implicit GEMM [M=${M}, K=${K}] x [K, N=${s.cout}], input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}.
 // Layouts: inp ${layout}, wts [tap][Cin][Cout] (vec4 along Cout) then bias, res/out [N][To][Ho][Wo][Cout].`,
       epilogue: s.epilogue,
+      io,
       bias: (n) => wts.load(`${K}`, `i32(${n})`),
     },
     limits,

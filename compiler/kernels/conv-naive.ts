@@ -3,8 +3,7 @@
 // It reads the same weight layouts as csnc's kernels ([tap][Cin/G][Cout], which the pointwise
 // and depthwise layouts are special cases of) and applies the same fused epilogue.
 import { applyEpilogue, entry, grid, unflatten, type Kernel, type KernelLimits } from "./common.js";
-import { convDeclarations, convKernel, type ConvSpec } from "./conv-spec.js";
-import { bufferInput, bufferWeights } from "./operand.js";
+import { convKernel, convOperands, type ConvSpec } from "./conv-spec.js";
 
 export function convNaive(s: ConvSpec, limits: KernelLimits): Kernel {
   const [T, H, W] = s.input;
@@ -15,8 +14,15 @@ export function convNaive(s: ConvSpec, limits: KernelLimits): Kernel {
   const total = s.n * To * Ho * Wo * s.cout;
   const g = grid(total, limits);
   const name = `conv-naive-k${s.kernel.join("x")}`;
+  const { inp, wts, io, declarations } = convOperands(
+    { ...s, channelsFirstInput: false },
+    1,
+    "f32",
+    s.cout,
+    undefined,
+  );
   const wgsl = `// ${name}: one invocation per output element (baseline for benchmarks).
-${convDeclarations(s, bufferInput([s.n, s.cin, ...s.input], 1), bufferWeights("f32", s.cout), "f32")}
+${declarations}
 ${entry(g.nx, total)}
   ${unflatten("idx", [
     ["co", s.cout],
@@ -36,14 +42,15 @@ ${entry(g.nx, total)}
         if (it < 0 || it >= ${T} || ih < 0 || ih >= ${H} || iw < 0 || iw >= ${W}) { continue; }
         let tap = u32((kt * ${KH} + kh) * ${KW} + kw);
         for (var ci = 0u; ci < ${cinG}u; ci++) {
-          v += inp[(((n * ${T}u + u32(it)) * ${H}u + u32(ih)) * ${W}u + u32(iw)) * ${s.cin}u + ciBase + ci] * wts[(tap * ${cinG}u + ci) * ${s.cout}u + co];
+          let row = i32(((n * ${T}u + u32(it)) * ${H}u + u32(ih)) * ${W}u * ${s.cin}u);
+          v += ${inp.load("row", "iw", "i32(ciBase + ci)")} * ${wts.load(`i32(tap * ${cinG}u + ci)`, "i32(co)")};
         }
       }
     }
   }
   let o = idx;
-  ${applyEpilogue(s.epilogue, "v", `wts[${KT * KH * KW * cinG * s.cout}u + co]`, "res[o]", "0.0")}
-  out[o] = v;
+  ${applyEpilogue(s.epilogue, "v", wts.load(`${KT * KH * KW * cinG}`, "i32(co)"), io.res("o"), "0.0")}
+  ${io.store("o", "v")}
 }
 `;
   return convKernel(s, { family: "conv-naive" }, "direct", {

@@ -69,7 +69,7 @@ export function convPointwiseSplitK(
   const NT = Math.ceil(N / TN);
   const groups = Math.ceil(M / TM) * NT;
   const g = workgroupGrid(groups, limits);
-  const { inp, wts, declarations } = convOperands(s, 4, "vec4<f32>", N, textures);
+  const { inp, wts, io, declarations } = convOperands(s, 4, "vec4<f32>", N, textures);
   const rows = range(TM);
   const cols = range(TN);
   const outs = rows.flatMap((i) => cols.map((j) => [i, j] as const));
@@ -140,8 +140,8 @@ ${workgroupEntry(S, g.nx, groups, builtins)}
       var v = ${zero};
       for (var p = 0u; p < parts; p++) { v += part[o * ${S}u + p]; }
       let i = m * ${N}u + n;
-      ${applyEpilogue(s.epilogue, "v", wts.load(`${s.cin}`, "i32(n)"), "res[i]", zero)}
-      out[i] = v;
+      ${applyEpilogue(s.epilogue, "v", wts.load(`${s.cin}`, "i32(n)"), io.res("i"), zero)}
+      ${io.store("i", "v")}
     }
   }
 }

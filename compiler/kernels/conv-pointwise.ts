@@ -73,7 +73,7 @@ export function convPointwise(
   const g = grid(total, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const zero = `${t}(0.0)`;
-  const { inp, wts, declarations } = convOperands(s, vec ? 4 : 1, t, N, textures);
+  const { inp, wts, io, declarations } = convOperands(s, vec ? 4 : 1, t, N, textures);
   const rows = [...Array(TM).keys()];
   const cols = [...Array(TN).keys()];
   const lanes = vec ? [0, 1, 2, 3] : [0];
@@ -115,7 +115,7 @@ ${entry(g.nx, total)}
     ${cols
       .map(
         (j) =>
-          `{ var v = acc${i}_${j}; let o = (m0 + ${i}u) * ${N}u + u32(n0) + ${j}u; ${applyEpilogue(s.epilogue, "v", wts.load(`${s.cin}`, `n0 + ${j}`), "res[o]", zero)} out[o] = v; }`,
+          `{ var v = acc${i}_${j}; let o = (m0 + ${i}u) * ${N}u + u32(n0) + ${j}u; ${applyEpilogue(s.epilogue, "v", wts.load(`${s.cin}`, `n0 + ${j}`), io.res("o"), zero)} ${io.store("o", "v")} }`,
       )
       .join("\n    ")}
   }`,

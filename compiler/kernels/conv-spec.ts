@@ -3,7 +3,6 @@
 // bindings, operands, counts and the kernel record.
 import type { Triple } from "../ir.js";
 import {
-  binding,
   makeKernel,
   unflatten,
   type Epilogue,
@@ -20,6 +19,7 @@ import {
   type ActivationOperand,
   type WeightOperand,
 } from "./operand.js";
+import { bufferArray, f32Io, storedBytes, type IoFormats } from "./format.js";
 import type { TextureShape } from "./limits.js";
 import type { ActivationTexture } from "./texture.js";
 import { packedFloats, type ConvLayout, type WeightLayout } from "./weights.js";
@@ -37,7 +37,11 @@ export interface ConvSpec {
   readonly epilogue: Epilogue;
   /** The input is the model's own N x C x T x H x W clip, read as given (no host transpose). */
   readonly channelsFirstInput?: boolean;
+  /** How input, residual, output and weights are stored; absent: all float32. */
+  readonly formats?: IoFormats;
 }
+
+export const formatsOf = (s: ConvSpec): IoFormats => s.formats ?? f32Io;
 
 /** The textures a conv reads when it reads textures: its input (staged or the clip) and weights. */
 export interface ConvTextures {
@@ -60,9 +64,15 @@ export function convWeightFloats(s: ConvSpec): number {
 
 /** Bytes read and written once each: input, weights (+ bias), residual, output. */
 export function convBytes(s: ConvSpec): number {
+  const f = formatsOf(s);
   const input = s.n * prod(s.input) * s.cin;
   const output = s.n * prod(s.output) * s.cout;
-  return 4 * (input + output + convWeightFloats(s) + (s.epilogue.residual ? output : 0));
+  return (
+    storedBytes(input, f.input) +
+    storedBytes(output, f.output) +
+    storedBytes(convWeightFloats(s), f.weights) +
+    (s.epilogue.residual ? storedBytes(output, f.residual) : 0)
+  );
 }
 
 /** Binding slots of every conv kernel: input, weights (+ bias), the residual if fused, output. */
@@ -79,46 +89,61 @@ export function convInput(
   textures: ConvTextures | undefined,
 ): ActivationOperand {
   const shape = [s.n, s.cin, ...s.input];
+  const format = formatsOf(s).input;
   if (textures) return textureInput(shape, textures.input, s.pad);
-  return s.channelsFirstInput ? channelsFirstInput(shape) : bufferInput(shape, lanes);
+  return s.channelsFirstInput
+    ? channelsFirstInput(shape, format)
+    : bufferInput(shape, lanes, format);
 }
 
 /** The conv's weights, rows of `columns` units of `type`, or its weight texture. */
 export function convWeights(
+  s: ConvSpec,
   type: string,
   columns: number,
   textures: ConvTextures | undefined,
 ): WeightOperand {
-  return textures ? textureWeights() : bufferWeights(type, columns);
+  return textures ? textureWeights() : bufferWeights(type, columns, formatsOf(s).weights);
 }
 
-/** The WGSL declarations for `convBindings`: `inp`, `wts`, `res`, `out`. */
-export function convDeclarations(
-  s: ConvSpec,
-  input: ActivationOperand,
-  weights: WeightOperand,
-  type: string,
-): string {
+/** The residual and output of a conv, units of `type` (f32 or vec4<f32>). */
+export interface ConvOutputs {
+  readonly declarations: string;
+  /** The residual's unit at index `i` (a u32 expression). */
+  res(i: string): string;
+  /** The statement storing `v` as the output's unit `i`. */
+  store(i: string, v: string): string;
+}
+
+export function convOutputs(s: ConvSpec, type: string): ConvOutputs {
+  const lanes = type === "f32" ? 1 : 4;
+  const f = formatsOf(s);
+  const res = bufferArray(f.residual, lanes);
+  const out = bufferArray(f.output, lanes);
   const slots = convBindings(s);
-  return [
-    input.declaration(0),
-    weights.declaration(1),
-    ...(s.epilogue.residual ? [binding(2, "res", type)] : []),
-    binding(slots.length - 1, "out", type, true),
-  ].join("\n");
+  return {
+    declarations: [
+      ...(s.epilogue.residual ? [res.declaration(2, "res")] : []),
+      out.declaration(slots.length - 1, "out", true),
+    ].join("\n"),
+    res: (i) => res.load("res", i),
+    store: (i, v) => out.store("out", i, v),
+  };
 }
 
-/** A conv's operands (input, weights) and the declarations of all its bindings. */
+/** A conv's operands (input, weights, residual and output) and the declarations of all its bindings. */
 export function convOperands(
   s: ConvSpec,
   lanes: 1 | 4,
   type: string,
   columns: number,
   textures: ConvTextures | undefined,
-): { inp: ActivationOperand; wts: WeightOperand; declarations: string } {
+): { inp: ActivationOperand; wts: WeightOperand; io: ConvOutputs; declarations: string } {
   const inp = convInput(s, lanes, textures);
-  const wts = convWeights(type, columns, textures);
-  return { inp, wts, declarations: convDeclarations(s, inp, wts, type) };
+  const wts = convWeights(s, type, columns, textures);
+  const io = convOutputs(s, type);
+  const declarations = [inp.declaration(0), wts.declaration(1), io.declarations].join("\n");
+  return { inp, wts, io, declarations };
 }
 
 /**

@@ -3,6 +3,7 @@
 // time to the same (T, H, W, C) order. Weights: [out][in], then bias [out].
 import type { Kernel, KernelLimits } from "./common.js";
 import { binding, entry, grid, makeKernel, unflatten } from "./common.js";
+import { bufferArray, f32Io, formatSuffix, storedBytes, type IoFormats } from "./format.js";
 
 /** `input`: the C, T, H, W of what the layer flattens. */
 export function fc(
@@ -11,19 +12,23 @@ export function fc(
   outFeatures: number,
   bias: boolean,
   limits: KernelLimits,
+  formats: IoFormats = f32Io,
 ): Kernel {
+  if (formats.output !== "f32") throw new Error("csnc bug: logits are stored as float32");
   const features = input.reduce((a, b) => a * b, 1);
   const vec = features % 4 === 0;
   const K = vec ? features / 4 : features;
   const total = n * outFeatures;
   const g = grid(total, limits);
-  const t = vec ? "vec4<f32>" : "f32";
-  const name = `fc-${vec ? "vec4" : "scalar"}`;
+  const name = `fc-${vec ? "vec4" : "scalar"}${formatSuffix(formats)}`;
+  const inp = bufferArray(formats.input, vec ? 4 : 1);
+  const wts = bufferArray(formats.weights, vec ? 4 : 1);
+  const wflat = bufferArray(formats.weights, 1);
   const biasIndex = vec ? `${outFeatures * K}u * 4u + j` : `${outFeatures * K}u + j`;
   const wgsl = `// ${name}: [${n} x ${features}] x [${features} x ${outFeatures}]${bias ? " + bias" : ""}.
-${binding(0, "inp", t)}
-${binding(1, "wts", t)}
-${bias ? binding(2, "wflat", "f32") + "\n" : ""}${binding(bias ? 3 : 2, "out", "f32", true)}
+${inp.declaration(0, "inp")}
+${wts.declaration(1, "wts")}
+${bias ? wflat.declaration(2, "wflat") + "\n" : ""}${binding(bias ? 3 : 2, "out", "f32", true)}
 ${entry(g.nx, total)}
   ${unflatten("idx", [
     ["j", outFeatures],
@@ -31,15 +36,15 @@ ${entry(g.nx, total)}
   ])}
   var acc = ${vec ? "vec4<f32>(0.0)" : "0.0"};
   let xb = n * ${K}u; let wb = j * ${K}u;
-  for (var k = 0u; k < ${K}u; k++) { acc += inp[xb + k] * wts[wb + k]; }
-  out[idx] = ${vec ? "acc.x + acc.y + acc.z + acc.w" : "acc"}${bias ? ` + wflat[${biasIndex}]` : ""};
+  for (var k = 0u; k < ${K}u; k++) { acc += ${inp.load("inp", "xb + k")} * ${wts.load("wts", "wb + k")}; }
+  out[idx] = ${vec ? "acc.x + acc.y + acc.z + acc.w" : "acc"}${bias ? ` + ${wflat.load("wflat", biasIndex)}` : ""};
 }
 `;
   return makeKernel({
     family: "fc",
     choice: { family: "fc" },
     name,
-    shape: JSON.stringify({ n, input, outFeatures, bias }),
+    shape: JSON.stringify({ n, input, outFeatures, bias, formats }),
     wgsl,
     grid: g,
     // With a bias the weights buffer is bound twice: as vec4 rows and as scalars for the bias.
@@ -47,6 +52,9 @@ ${entry(g.nx, total)}
     bindings: bias ? ["input", "weights", "weights", "output"] : ["input", "weights", "output"],
     flops: 2 * n * features * outFeatures,
     weights: { kind: "fc", outFeatures, input, bias },
-    bytes: 4 * (n * features + features * outFeatures + outFeatures + n * outFeatures),
+    bytes:
+      storedBytes(n * features, formats.input) +
+      storedBytes(features * outFeatures + outFeatures, formats.weights) +
+      4 * n * outFeatures,
   });
 }

@@ -11,6 +11,7 @@
 // skipped; no invocation leaves before the last barrier.
 import type { GemmTile } from "./choice.js";
 import { applyEpilogue, type Epilogue, type KernelLimits } from "./common.js";
+import type { ConvOutputs } from "./conv-spec.js";
 import { checkWorkgroup, range, workgroupEntry, workgroupGrid } from "./workgroup.js";
 
 export type { GemmTile };
@@ -34,6 +35,8 @@ export interface TiledGemm {
   /** The opening comment's lines. */
   readonly comment: string;
   readonly epilogue: Epilogue;
+  /** The residual's loads and the output's stores (vec4 units). */
+  readonly io: Pick<ConvOutputs, "res" | "store">;
   /** The bias of column group `n` (a u32 expression), as a vec4 expression. */
   readonly bias: (n: string) => string;
 }
@@ -133,7 +136,7 @@ ${workgroupEntry(threads, grid.nx, groups)}
     ${cols
       .map(
         (j) =>
-          `if (n0 + tx + ${j * wn}u < ${g.N}u) { let n = n0 + tx + ${j * wn}u; let o = m * ${g.N}u + n; var v = acc${i}_${j}; ${applyEpilogue(g.epilogue, "v", g.bias("n"), "res[o]", "vec4<f32>(0.0)")} out[o] = v; }`,
+          `if (n0 + tx + ${j * wn}u < ${g.N}u) { let n = n0 + tx + ${j * wn}u; let o = m * ${g.N}u + n; var v = acc${i}_${j}; ${applyEpilogue(g.epilogue, "v", g.bias("n"), g.io.res("o"), "vec4<f32>(0.0)")} ${g.io.store("o", "v")} }`,
       )
       .join("\n    ")}
   }`,

@@ -4,7 +4,8 @@
 // (n, channel group); invocation i sums positions i, i + threads, ..., then the partial sums are
 // added in a tree through workgroup memory or, in the subgroup variant, first with subgroupAdd
 // within each subgroup and then across subgroups. One kernel, one dispatch. Channels-last.
-import { binding, f32, makeKernel, unflatten, type Kernel, type KernelLimits } from "./common.js";
+import { f32, makeKernel, unflatten, type Kernel, type KernelLimits } from "./common.js";
+import { bufferArray, f32Io, formatSuffix, storedBytes, type IoFormats } from "./format.js";
 import type { Triple } from "../ir.js";
 import { unsupported } from "./conv-spec.js";
 import { checkWorkgroup, workgroupEntry, workgroupGrid } from "./workgroup.js";
@@ -18,12 +19,15 @@ export function globalAvgPoolReduce(
   limits: KernelLimits,
   threads: number,
   subgroups: boolean,
+  formats: IoFormats = f32Io,
 ): Kernel {
   const vec = c % 4 === 0;
   const C = vec ? c / 4 : c;
   const P = input[0] * input[1] * input[2];
   const t = vec ? "vec4<f32>" : "f32";
-  const name = `global-avgpool-reduce${subgroups ? "-subgroups" : ""}-${vec ? "vec4" : "scalar"}-x${threads}`;
+  const name = `global-avgpool-reduce${subgroups ? "-subgroups" : ""}-${vec ? "vec4" : "scalar"}-x${threads}${formatSuffix(formats)}`;
+  const inp = bufferArray(formats.input, vec ? 4 : 1);
+  const out = bufferArray(formats.output, vec ? 4 : 1);
   if (!isPowerOfTwo(threads)) unsupported(name, `${threads} invocations, not a power of two`);
   if (subgroups && limits.subgroups !== true) unsupported(name, "the device has no subgroups");
   checkWorkgroup(name, threads, threads * (vec ? 16 : 4), limits);
@@ -36,7 +40,7 @@ export function globalAvgPoolReduce(
   if (lid == 0u) {
     var v = ${t}(0.0);
     for (var s = 0u; s < nsg; s++) { v += part[s]; }
-    out[wg] = v * ${f32(1 / P)};
+    ${out.store("out", "wg", `v * ${f32(1 / P)}`)}
   }`
     : `part[lid] = acc;
   workgroupBarrier();
@@ -44,15 +48,15 @@ export function globalAvgPoolReduce(
     if (lid < half) { part[lid] += part[lid + half]; }
     workgroupBarrier();
   }
-  if (lid == 0u) { out[wg] = part[0] * ${f32(1 / P)}; }`;
+  if (lid == 0u) { ${out.store("out", "wg", `part[0] * ${f32(1 / P)}`)} }`;
   const builtins = subgroups
     ? ", @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_id) sg: u32, @builtin(num_subgroups) nsg: u32"
     : "";
   const wgsl = `${subgroups ? "enable subgroups;\n" : ""}// ${name}: mean over ${P} positions (T*H*W = ${input.join("x")}), C=${c}; channels-last${vec ? ", vec4 along C" : ""}.
 // Workgroup wg -> (n, channel group) = (wg / ${C}, wg % ${C}); invocation lid -> positions lid, lid + ${threads}, ...
 // Partial sums reduced ${subgroups ? "by subgroupAdd, then across subgroups" : "in a tree"} through part [${threads}].
-${binding(0, "inp", t)}
-${binding(1, "out", t, true)}
+${inp.declaration(0, "inp")}
+${out.declaration(1, "out", true)}
 var<workgroup> part: array<${t}, ${threads}>;
 ${workgroupEntry(threads, g.nx, groups, builtins)}
   ${unflatten("wg", [
@@ -60,7 +64,7 @@ ${workgroupEntry(threads, g.nx, groups, builtins)}
     ["n", n],
   ])}
   var acc = ${t}(0.0);
-  for (var p = lid; p < ${P}u; p += ${threads}u) { acc += inp[(n * ${P}u + p) * ${C}u + c]; }
+  for (var p = lid; p < ${P}u; p += ${threads}u) { acc += ${inp.load("inp", `(n * ${P}u + p) * ${C}u + c`)}; }
   ${reduce}
 }
 `;
@@ -68,11 +72,11 @@ ${workgroupEntry(threads, g.nx, groups, builtins)}
     family: "global-avgpool-reduce",
     choice: { family: "global-avgpool-reduce", threads, ...(subgroups ? { subgroups } : {}) },
     name,
-    shape: JSON.stringify({ n, c, input }),
+    shape: JSON.stringify({ n, c, input, formats }),
     wgsl,
     grid: g,
     bindings: ["input", "output"],
     flops: n * c * P,
-    bytes: 4 * n * c * (P + 1),
+    bytes: storedBytes(n * c * P, formats.input) + storedBytes(n * c, formats.output),
   });
 }

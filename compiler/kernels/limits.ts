@@ -1,4 +1,5 @@
 // The device limits kernels are shaped by, and the size of a texture they read.
+import type { Format } from "./format.js";
 
 /** The device limits kernels are shaped by (a subset of GPUSupportedLimits). */
 export interface KernelLimits {
@@ -41,8 +42,10 @@ export const unlimitedLimits: KernelLimits = {
   maxTextureDimension2D: 8192,
 };
 
-/** Width and height, in rgba32float texels, of a texture a kernel reads. */
+/** Width and height, in texels, of a texture a kernel reads. */
 export interface TextureShape {
   readonly width: number;
   readonly height: number;
+  /** `f16`: rgba16float texels (`--precision f16-storage`); absent: rgba32float. */
+  readonly format?: Format;
 }

@@ -1,10 +1,12 @@
 // Decoded frames to the model's clip on the GPU: N x T x H x W x 3 bytes (RGB, as ffmpeg's
-// rgb24 gives them), packed four to a u32, become (byte - mean[c]) / std[c] in float32, written
+// rgb24 gives them), packed four to a u32, become (byte - mean[c]) / std[c] in float32 (or
+// halves, for a clip stored in f16: two values a u32, so an invocation writes whole u32s), written
 // in the layout the clip's readers expect: channels-first, channels-last, or the clip
 // texture's texels (a buffer then copied into the texture). A quarter of the float clip's bytes
 // cross the bus, and the host does no per-pixel work. Planned with the model (Plan.input.frames);
 // the mean and std are a binding, so one kernel serves every normalisation.
 import { binding, entry, grid, unflatten, type KernelLimits } from "./common.js";
+import type { Format } from "./format.js";
 import type { ClipLayout } from "./select.js";
 import { planeColumnExpr, planeRowExpr, textureLayout, type ActivationTexture } from "./texture.js";
 
@@ -15,6 +17,8 @@ export interface NormaliseSpec {
   /** The clip texture, and the texels per row of the buffer it is copied from. */
   readonly texture?: ActivationTexture;
   readonly texelsPerRow?: number;
+  /** How the clip is stored; absent: float32. */
+  readonly format?: Format;
 }
 
 /**
@@ -24,9 +28,9 @@ export interface NormaliseSpec {
 export interface NormaliseKernel {
   readonly wgsl: string;
   readonly dispatch: readonly [number, number, number];
-  /** Bytes of the packed frames (a multiple of 4), and floats the output holds. */
+  /** Bytes of the packed frames (a multiple of 4), and of the output (a multiple of 4). */
   readonly inputBytes: number;
-  readonly outputFloats: number;
+  readonly outputBytes: number;
   /** For a texture clip: the bytes per row of the texel buffer copied into it. */
   readonly bytesPerRow?: number;
 }
@@ -39,6 +43,7 @@ export function normaliseKernel(
   const [n, c, T, H, W] = s.shape as [number, number, number, number, number];
   if (c !== 3) return undefined;
   const pixels = n * T * H * W;
+  if (s.format === "f16") return halfNormaliseKernel(s, limits);
   const g = grid(pixels, limits);
   const at = (ch: number) => {
     switch (s.layout) {
@@ -53,12 +58,12 @@ export function normaliseKernel(
       }
     }
   };
-  const outputFloats =
-    s.layout === "texture" ? s.texelsPerRow! * s.texture!.height * 4 : pixels * 3;
+  const outputBytes =
+    4 * (s.layout === "texture" ? s.texelsPerRow! * s.texture!.height * 4 : pixels * 3);
   const wgsl = `${binding(0, "frames", "u32")}
 ${binding(1, "clip", "f32", true)}
 ${binding(2, "norm", "f32")}
-fn byteAt(i: u32) -> f32 { return f32((frames[i / 4u] >> ((i % 4u) * 8u)) & 255u); }
+${byteAt}
 ${entry(g.nx, pixels)}
   ${unflatten("idx", [
     ["x", W],
@@ -75,7 +80,70 @@ ${[0, 1, 2]
     wgsl,
     dispatch: g.dispatch,
     inputBytes: Math.ceil((pixels * 3) / 4) * 4,
-    outputFloats,
+    outputBytes,
     ...(s.layout === "texture" ? { bytesPerRow: 16 * s.texelsPerRow! } : {}),
+  };
+}
+
+const byteAt = `fn byteAt(i: u32) -> f32 { return f32((frames[i / 4u] >> ((i % 4u) * 8u)) & 255u); }`;
+
+/** The frames kernel of a clip stored in halves: whole u32s (two values, or half a texel) a store. */
+function halfNormaliseKernel(s: NormaliseSpec, limits: KernelLimits): NormaliseKernel {
+  const [n, , T, H, W] = s.shape as [number, number, number, number, number];
+  const pixels = n * T * H * W;
+  const frame = T * H * W;
+  const value = `fn value(pixel: u32, ch: u32) -> f32 { return (byteAt(pixel * 3u + ch) - norm[ch]) / norm[ch + 3u]; }`;
+  const head = `${binding(0, "frames", "u32")}
+${binding(1, "clip", "u32", true)}
+${binding(2, "norm", "f32")}
+${byteAt}
+${value}`;
+  if (s.layout === "texture") {
+    // One invocation a pixel: its rgba16float texel is two u32s (r, g) and (b, 0).
+    const g = grid(pixels, limits);
+    const l = textureLayout(s.shape, s.texture!);
+    const row = planeRowExpr(l, "i32(n)", "i32(t)", "i32(y)");
+    const wgsl = `${head}
+${entry(g.nx, pixels)}
+  ${unflatten("idx", [
+    ["x", W],
+    ["y", H],
+    ["t", T],
+    ["n", n],
+  ])}
+  let texel = u32(${row}) * ${s.texelsPerRow!}u + u32(${planeColumnExpr(l, "i32(x)")});
+  clip[texel * 2u] = pack2x16float(vec2<f32>(value(idx, 0u), value(idx, 1u)));
+  clip[texel * 2u + 1u] = pack2x16float(vec2<f32>(value(idx, 2u), 0.0));
+}
+`;
+    return {
+      wgsl,
+      dispatch: g.dispatch,
+      inputBytes: Math.ceil((pixels * 3) / 4) * 4,
+      outputBytes: 8 * s.texelsPerRow! * s.texture!.height,
+      bytesPerRow: 8 * s.texelsPerRow!,
+    };
+  }
+  // One invocation a u32: clip elements 2j and 2j + 1, each mapped back to its pixel and channel.
+  const elements = pixels * 3;
+  const pairs = Math.ceil(elements / 2);
+  const g = grid(pairs, limits);
+  const source =
+    s.layout === "nthwc"
+      ? "return vec2<u32>(e / 3u, e % 3u);"
+      : `let q = e / ${frame}u; return vec2<u32>((q / 3u) * ${frame}u + e % ${frame}u, q % 3u);`;
+  const wgsl = `${head}
+// Clip element e (${s.layout}) -> (pixel, channel).
+fn source(e: u32) -> vec2<u32> { ${source} }
+fn element(e: u32) -> f32 { if (e >= ${elements}u) { return 0.0; } let p = source(e); return value(p.x, p.y); }
+${entry(g.nx, pairs)}
+  clip[idx] = pack2x16float(vec2<f32>(element(2u * idx), element(2u * idx + 1u)));
+}
+`;
+  return {
+    wgsl,
+    dispatch: g.dispatch,
+    inputBytes: Math.ceil((pixels * 3) / 4) * 4,
+    outputBytes: 4 * pairs,
   };
 }

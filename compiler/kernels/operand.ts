@@ -2,7 +2,7 @@
 // texture, the clip as given or as a texture) provides its declaration and its loads, so a
 // generator is written once for all of them (as ONNX Runtime Web's IndicesHelper does). Index
 // expressions come from the one geometry in texture.ts. Every index is an i32 expression.
-import { binding } from "./common.js";
+import { bufferArray, type Format } from "./format.js";
 import {
   bufferLayout,
   planeColumnExpr,
@@ -33,17 +33,23 @@ export interface ActivationOperand {
 const zeroOf = (type: string) => `${type}(0.0)`;
 
 /** A channels-last activation in a storage buffer, of `lanes` 1 (f32) or 4 (vec4) a unit. */
-export function bufferInput(shape: readonly number[], lanes: 1 | 4): ActivationOperand {
+export function bufferInput(
+  shape: readonly number[],
+  lanes: 1 | 4,
+  format: Format = "f32",
+): ActivationOperand {
   const l = bufferLayout(shape, shape[1]! / lanes);
   const W = l.planes[3];
   const type = lanes === 4 ? "vec4<f32>" : "f32";
-  const at = (v: string, w: string, c: string) => `inp[u32(${v} + (${w}) * ${l.per} + ${c})]`;
+  const array = bufferArray(format, lanes);
+  const at = (v: string, w: string, c: string) =>
+    array.load("inp", `u32(${v} + (${w}) * ${l.per} + ${c})`);
   return {
     storage: "buffer",
     lanes,
     type,
     bordered: false,
-    declaration: (i) => binding(i, "inp", type),
+    declaration: (i) => array.declaration(i, "inp"),
     row: (v, n, t, h) => `let ${v} = ${planeRowExpr(l, `i32(${n})`, t, h)} * ${W * l.per};`,
     load: at,
     loadInside: (v, w, c) =>
@@ -52,16 +58,21 @@ export function bufferInput(shape: readonly number[], lanes: 1 | 4): ActivationO
 }
 
 /** The model's own N x C x T x H x W clip in a storage buffer, read as given (scalars). */
-export function channelsFirstInput(shape: readonly number[]): ActivationOperand {
+export function channelsFirstInput(
+  shape: readonly number[],
+  format: Format = "f32",
+): ActivationOperand {
   const [, c, T, H, W] = shape as [number, number, number, number, number];
   const plane = T * H * W;
-  const at = (v: string, w: string, ch: string) => `inp[u32(${v} + ${w} + (${ch}) * ${plane})]`;
+  const array = bufferArray(format, 1);
+  const at = (v: string, w: string, ch: string) =>
+    array.load("inp", `u32(${v} + ${w} + (${ch}) * ${plane})`);
   return {
     storage: "buffer",
     lanes: 1,
     type: "f32",
     bordered: false,
-    declaration: (i) => binding(i, "inp", "f32"),
+    declaration: (i) => array.declaration(i, "inp"),
     row: (v, n, t, h) => `let ${v} = i32(${n}) * ${c * plane} + ((${t}) * ${H} + ${h}) * ${W};`,
     load: at,
     loadInside: (v, w, ch) =>
@@ -105,11 +116,17 @@ export interface WeightOperand {
   load(row: string, column: string): string;
 }
 
-export function bufferWeights(type: string, columns: number): WeightOperand {
+/** Weights in a storage buffer, units of `type` (f32 or vec4<f32>) stored in `format`. */
+export function bufferWeights(
+  type: string,
+  columns: number,
+  format: Format = "f32",
+): WeightOperand {
+  const array = bufferArray(format, type === "f32" ? 1 : 4);
   return {
     storage: "buffer",
-    declaration: (i) => binding(i, "wts", type),
-    load: (row, column) => `wts[u32((${row}) * ${columns} + ${column})]`,
+    declaration: (i) => array.declaration(i, "wts"),
+    load: (row, column) => array.load("wts", `u32((${row}) * ${columns} + ${column})`),
   };
 }
 
@@ -132,6 +149,7 @@ export function blockInside(op: ActivationOperand, inside: string): string {
   return op.bordered ? "{" : `if (${inside}) {`;
 }
 
+/** rgba32float and rgba16float textures alike: texture_2d<f32> loads give vec4<f32>. */
 function textureBinding(index: number, name: string): string {
   return `@group(0) @binding(${index}) var ${name}: texture_2d<f32>;`;
 }

@@ -3,7 +3,8 @@
 // positions as zeros and divides by the window volume (PyTorch's count_include_pad default).
 import type { PoolAttrs, Triple } from "../ir.js";
 import type { Kernel, KernelLimits } from "./common.js";
-import { binding, entry, f32, grid, makeKernel, unflatten } from "./common.js";
+import { entry, f32, grid, makeKernel, unflatten } from "./common.js";
+import { bufferArray, f32Io, formatSuffix, storedBytes, type IoFormats } from "./format.js";
 import { bufferInput, skipOutside, textureInput } from "./operand.js";
 import type { ActivationTexture } from "./texture.js";
 
@@ -13,6 +14,8 @@ export interface PoolSpec extends PoolAttrs {
   readonly c: number;
   readonly input: Triple;
   readonly output: Triple;
+  /** How input and output are stored; absent: float32. */
+  readonly formats?: IoFormats;
 }
 
 export const poolVectorises = (s: PoolSpec) => s.c % 4 === 0;
@@ -24,7 +27,9 @@ export const poolVectorises = (s: PoolSpec) => s.c % 4 === 0;
 export function pool(s: PoolSpec, limits: KernelLimits, texture?: ActivationTexture): Kernel {
   const vec = poolVectorises(s);
   const border = texture?.pad.some((p) => p > 0) ? `-border${texture.pad.join("x")}` : "";
-  const name = `${s.kind}${texture ? "-tex" : ""}-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}${border}`;
+  const name = `${s.kind}${texture ? "-tex" : ""}-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}${border}${formatSuffix(s.formats)}`;
+  const f = s.formats ?? f32Io;
+  const out = bufferArray(f.output, vec ? 4 : 1);
   // A border holds zeros, which are not a max pool's padding.
   const bordered = texture?.pad.every((p, i) => p === s.pad[i]) && s.kind === "avgpool";
   if (texture && (!vec || (border && !bordered)))
@@ -38,10 +43,12 @@ export function pool(s: PoolSpec, limits: KernelLimits, texture?: ActivationText
   const t = vec ? "vec4<f32>" : "f32";
   const max = s.kind === "maxpool";
   const shape = [s.n, s.c, T, H, W];
-  const inp = texture ? textureInput(shape, texture, s.pad) : bufferInput(shape, vec ? 4 : 1);
+  const inp = texture
+    ? textureInput(shape, texture, s.pad)
+    : bufferInput(shape, vec ? 4 : 1, f.input);
   const wgsl = `// ${name}: input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}, C=${s.c}; channels-last${vec ? ", vec4 along C" : ""}.
 ${inp.declaration(0)}
-${binding(1, "out", t, true)}
+${out.declaration(1, "out", true)}
 ${entry(g.nx, total)}
   ${unflatten("idx", [
     ["c", C],
@@ -66,7 +73,7 @@ ${entry(g.nx, total)}
       }
     }
   }
-  out[idx] = ${max ? "acc" : `acc * ${f32(1 / (KT * KH * KW))}`};
+  ${out.store("out", "idx", max ? "acc" : `acc * ${f32(1 / (KT * KH * KW))}`)}
 }
 `;
   const elems = s.n * s.c;
@@ -82,22 +89,30 @@ ${entry(g.nx, total)}
     bindings: ["input", "output"],
     ...(texture ? { textures: { input: texture } } : {}),
     flops: elems * To * Ho * Wo * KT * KH * KW,
-    bytes: 4 * elems * (T * H * W + To * Ho * Wo),
+    bytes: storedBytes(elems * T * H * W, f.input) + storedBytes(elems * To * Ho * Wo, f.output),
   });
 }
 
 /** Mean over T, H and W: one invocation per (sample, 4 channels). */
-export function globalAvgPool(n: number, c: number, input: Triple, limits: KernelLimits): Kernel {
+export function globalAvgPool(
+  n: number,
+  c: number,
+  input: Triple,
+  limits: KernelLimits,
+  formats: IoFormats = f32Io,
+): Kernel {
   const vec = c % 4 === 0;
   const C = vec ? c / 4 : c;
   const P = input[0] * input[1] * input[2];
   const total = n * C;
   const g = grid(total, limits);
   const t = vec ? "vec4<f32>" : "f32";
-  const name = `global-avgpool-${vec ? "vec4" : "scalar"}`;
+  const name = `global-avgpool-${vec ? "vec4" : "scalar"}${formatSuffix(formats)}`;
+  const inp = bufferArray(formats.input, vec ? 4 : 1);
+  const out = bufferArray(formats.output, vec ? 4 : 1);
   const wgsl = `// ${name}: mean over ${P} positions (T*H*W = ${input.join("x")}), C=${c}; channels-last.
-${binding(0, "inp", t)}
-${binding(1, "out", t, true)}
+${inp.declaration(0, "inp")}
+${out.declaration(1, "out", true)}
 ${entry(g.nx, total)}
   ${unflatten("idx", [
     ["c", C],
@@ -105,19 +120,19 @@ ${entry(g.nx, total)}
   ])}
   var acc = ${t}(0.0);
   var i = n * ${P * C}u + c;
-  for (var p = 0u; p < ${P}u; p++) { acc = acc + inp[i]; i += ${C}u; }
-  out[idx] = acc * ${f32(1 / P)};
+  for (var p = 0u; p < ${P}u; p++) { acc = acc + ${inp.load("inp", "i")}; i += ${C}u; }
+  ${out.store("out", "idx", `acc * ${f32(1 / P)}`)}
 }
 `;
   return makeKernel({
     family: "global-avgpool",
     choice: { family: "global-avgpool" },
     name,
-    shape: JSON.stringify({ n, c, input }),
+    shape: JSON.stringify({ n, c, input, formats }),
     wgsl,
     grid: g,
     bindings: ["input", "output"],
     flops: n * c * P,
-    bytes: 4 * n * c * (P + 1),
+    bytes: storedBytes(n * c * P, formats.input) + storedBytes(n * c, formats.output),
   });
 }

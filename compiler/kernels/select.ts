@@ -6,16 +6,13 @@ import type { InferenceGraph, InferenceNode } from "../inference.js";
 import type { ConvAttrs, Triple } from "../ir.js";
 import type { DepthwiseTile, DirectTile, KernelChoice, PointwiseTile, Storage } from "./choice.js";
 import type { Kernel, KernelLimits } from "./common.js";
-import { convDepthwise, depthwiseVectorises } from "./conv-depthwise.js";
-import { convDepthwiseHalo } from "./conv-depthwise-halo.js";
-import { convDirect, directChannelTile, directTexturable } from "./conv-direct.js";
-import { convGemm } from "./conv-gemm.js";
-import { convImplicitGemm } from "./conv-implicit-gemm.js";
-import { convNaive } from "./conv-naive.js";
-import { canVectorise, convPointwise, pointwiseTiles } from "./conv-pointwise.js";
-import { convPointwiseSplitK } from "./conv-pointwise-splitk.js";
+import { depthwiseVectorises } from "./conv-depthwise.js";
+import { directChannelTile, directTexturable } from "./conv-direct.js";
+import { convFamily } from "./conv-family.js";
+import { canVectorise, pointwiseTiles } from "./conv-pointwise.js";
 import { convWeightFloats, prod, type ConvSpec, type ConvTextures } from "./conv-spec.js";
-import { elementwise } from "./elementwise.js";
+import { elementwise, type ElementwiseOp } from "./elementwise.js";
+import { f32Io } from "./format.js";
 import { fc } from "./fc.js";
 import { globalAvgPoolReduce } from "./global-avgpool-reduce.js";
 import { globalAvgPool, pool, poolVectorises, type PoolSpec } from "./pool.js";
@@ -68,6 +65,7 @@ export function convSpec(node: InferenceNode, input: InferenceNode, clip?: ClipL
     ...(input.op.kind === "input" && clip !== undefined && clip !== "nthwc"
       ? { channelsFirstInput: true }
       : {}),
+    ...(node.formats ? { formats: node.formats } : {}),
   };
 }
 
@@ -105,10 +103,11 @@ export function clipLayout(
 /** The textures a conv reads as textures (the clip's own, or a staged copy), if both fit. */
 export function convTextures(s: ConvSpec, limits: KernelLimits): ConvTextures | undefined {
   const shape = [s.n, s.cin, ...s.input];
+  const f = s.formats ?? f32Io;
   const input = s.channelsFirstInput
-    ? clipTexture(shape, limits, s.pad)
-    : activationTexture(shape, limits, s.pad);
-  const weights = weightTexture(s.cout, convWeightFloats(s), limits);
+    ? clipTexture(shape, limits, s.pad, f.input)
+    : activationTexture(shape, limits, s.pad, f.input);
+  const weights = weightTexture(s.cout, convWeightFloats(s), limits, f.weights);
   return input && weights ? { input, weights } : undefined;
 }
 
@@ -173,6 +172,7 @@ export function poolSpec(node: InferenceNode, input: InferenceNode): PoolSpec {
     c: node.shape[1],
     input: spatial(input.shape),
     output: spatial(node.shape),
+    ...(node.formats ? { formats: node.formats } : {}),
   };
 }
 
@@ -203,38 +203,10 @@ export function defaultConvKernel(
   );
 }
 
-/** The conv family's generator for `choice`. */
-function convFamily(
-  s: ConvSpec,
-  limits: KernelLimits,
-  choice: KernelChoice,
-  textures: ConvTextures | undefined,
-): Kernel {
-  switch (choice.family) {
-    case "conv-naive":
-      return convNaive(s, limits);
-    case "conv-pointwise":
-      return convPointwise(s, limits, choice.tile, textures);
-    case "conv-depthwise":
-      return convDepthwise(s, limits, choice.tile, textures);
-    case "conv-direct":
-      return convDirect(s, limits, choice.tile, textures);
-    case "conv-gemm":
-      return convGemm(s, limits, choice.tile, textures);
-    case "conv-pointwise-splitk":
-      return convPointwiseSplitK(s, limits, choice.tile, choice.subgroups === true, textures);
-    case "conv-implicit-gemm":
-      return convImplicitGemm(s, limits, choice.tile, textures);
-    case "conv-depthwise-halo":
-      return convDepthwiseHalo(s, limits, choice.tile, textures);
-    default:
-      throw new Error(`csnc bug: ${choice.family} is not a conv family`);
-  }
-}
-
 /** A pool's staged input, without a border or bordered by the window's padding. */
 export function poolTexture(s: PoolSpec, limits: KernelLimits, border: boolean) {
-  return activationTexture([s.n, s.c, ...s.input], limits, border ? s.pad : [0, 0, 0]);
+  const pad: Triple = border ? s.pad : [0, 0, 0];
+  return activationTexture([s.n, s.c, ...s.input], limits, pad, s.formats?.input);
 }
 
 /**
@@ -243,7 +215,9 @@ export function poolTexture(s: PoolSpec, limits: KernelLimits, border: boolean) 
  */
 export function stepKey(node: InferenceNode, input: InferenceNode | undefined): string {
   const op = node.op.kind === "conv" ? { ...node.op, bn: node.op.bn !== undefined } : node.op;
-  return JSON.stringify([op, input?.shape ?? [], node.shape]);
+  const key = [op, input?.shape ?? [], node.shape];
+  // Halves move other bytes: a choice measured in float32 is not one for f16 storage.
+  return JSON.stringify(node.formats ? [...key, node.formats] : key);
 }
 
 /** The default choice for `node`, whose first input is `input`, and the conv's spec. */
@@ -298,6 +272,7 @@ export function generate(
   clip: ClipLayout,
 ): Kernel {
   const op = node.op;
+  const formats = node.formats ?? f32Io;
   const textures = (s: ConvSpec, storage: Storage) => {
     if (storage === "buffer") return undefined;
     const t = convTextures(s, limits);
@@ -339,27 +314,28 @@ export function generate(
     }
     case "global-avgpool":
       if (op.kind !== "global_avgpool") break;
-      return globalAvgPool(node.shape[0], node.shape[1], spatial(input.shape), limits);
+      return globalAvgPool(node.shape[0], node.shape[1], spatial(input.shape), limits, formats);
     case "global-avgpool-reduce": {
       if (op.kind !== "global_avgpool") break;
       const [n, c] = node.shape;
       const { threads, subgroups } = choice;
-      return globalAvgPoolReduce(n, c, spatial(input.shape), limits, threads, subgroups === true);
+      const sg = subgroups === true;
+      return globalAvgPoolReduce(n, c, spatial(input.shape), limits, threads, sg, formats);
     }
     case "fc": {
       if (op.kind !== "fc") break;
       const [, c, t, h, w] = input.shape as [number, number, number, number, number];
-      return fc(node.shape[0], [c, t, h, w], op.outFeatures, op.bias, limits);
+      return fc(node.shape[0], [c, t, h, w], op.outFeatures, op.bias, limits, formats);
     }
     case "softmax":
       // Over channels at every position: channels-last keeps each position's C values together.
       return softmax(elements(node.shape) / node.shape[1], node.shape[1], limits);
     case "elementwise": {
-      const e = elements(node.shape);
-      const c = node.shape[1];
-      if (op.kind === "bn") return elementwise({ kind: "affine" }, e, c, limits);
-      if (op.kind === "relu") return elementwise({ kind: "relu" }, e, c, limits);
-      if (op.kind === "add") return elementwise({ kind: "add", relu: op.relu }, e, c, limits);
+      const run = (o: ElementwiseOp) =>
+        elementwise(o, elements(node.shape), node.shape[1], limits, formats);
+      if (op.kind === "bn") return run({ kind: "affine" });
+      if (op.kind === "relu") return run({ kind: "relu" });
+      if (op.kind === "add") return run({ kind: "add", relu: op.relu });
       break;
     }
   }

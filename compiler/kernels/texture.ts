@@ -11,6 +11,7 @@
 // fast reading rgba32float textures as reading storage buffers (`npm run bench:kernels`,
 // BENCHMARKS.md).
 import type { Triple } from "../ir.js";
+import { bytesPerFloat, toHalf, type Format } from "./format.js";
 import type { KernelLimits, TextureShape } from "./limits.js";
 
 /** N x T planes of H x W positions, `per` units each, every plane inside a border of `pad`. */
@@ -23,9 +24,16 @@ export interface PlaneLayout {
 /** A staged activation texture: its size, its border, and its texels per position. */
 export interface ActivationTexture extends TextureShape {
   readonly pad: Triple;
-  /** rgba32float texels per position: C / 4 for activations, 1 for the clip (C <= 4). */
+  /** Texels per position: C / 4 for activations, 1 for the clip (C <= 4). */
   readonly per: number;
 }
+
+/** Bytes of one texel of a texture of `shape` (rgba32float, or rgba16float for halves). */
+export const texelBytes = (shape: Pick<TextureShape, "format">) =>
+  4 * bytesPerFloat(shape.format ?? "f32");
+
+/** `{ format }` for halves, nothing for float32 (so float32 plans read as they always have). */
+const formatField = (format: Format) => (format === "f16" ? { format } : {});
 
 /** Integer arithmetic over numbers (the host) or WGSL i32 expressions (the kernels). */
 interface Arith<T> {
@@ -90,10 +98,13 @@ function fit(
   per: number,
   pad: Triple,
   limits: KernelLimits,
+  format: Format,
 ): ActivationTexture | undefined {
   const { width, height } = planeExtent({ ...bufferLayout(shape, per), pad });
   const max = limits.maxTextureDimension2D;
-  return width <= max && height <= max ? { width, height, pad, per } : undefined;
+  return width <= max && height <= max
+    ? { width, height, pad, per, ...formatField(format) }
+    : undefined;
 }
 
 /**
@@ -105,10 +116,11 @@ export function activationTexture(
   shape: readonly number[],
   limits: KernelLimits,
   pad: Triple = [0, 0, 0],
+  format: Format = "f32",
 ): ActivationTexture | undefined {
   const c = shape[1]!;
-  if (c % 4 !== 0 || (shape[4]! * c) % 64 !== 0) return undefined;
-  return fit(shape, c / 4, pad, limits);
+  if (c % 4 !== 0 || (shape[4]! * c * bytesPerFloat(format)) % 256 !== 0) return undefined;
+  return fit(shape, c / 4, pad, limits, format);
 }
 
 /** The model's N x C x T x H x W clip with C <= 4, packed by the host one texel a position. */
@@ -116,8 +128,9 @@ export function clipTexture(
   shape: readonly number[],
   limits: KernelLimits,
   pad: Triple = [0, 0, 0],
+  format: Format = "f32",
 ): ActivationTexture | undefined {
-  return shape[1]! <= 4 ? fit(shape, 1, pad, limits) : undefined;
+  return shape[1]! <= 4 ? fit(shape, 1, pad, limits, format) : undefined;
 }
 
 /**
@@ -128,16 +141,17 @@ export function weightTexture(
   cout: number,
   floats: number,
   limits: KernelLimits,
+  format: Format = "f32",
 ): TextureShape | undefined {
   if (cout % 4 !== 0) return undefined;
   const width = cout / 4;
   const height = floats / cout;
   const max = limits.maxTextureDimension2D;
-  return width <= max && height <= max ? { width, height } : undefined;
+  return width <= max && height <= max ? { width, height, ...formatField(format) } : undefined;
 }
 
-/** Bytes per row of a buffer copied whole into a texture `width` texels wide: a multiple of 256 (copyBufferToTexture's rule). */
-export const paddedRowBytes = (width: number) => Math.ceil((16 * width) / 256) * 256;
+/** Bytes per row of a buffer copied whole into texture `t`: a multiple of 256 (copyBufferToTexture's rule). */
+export const paddedRowBytes = (t: TextureShape) => Math.ceil((texelBytes(t) * t.width) / 256) * 256;
 
 /** One copyBufferToTexture of a staging copy: rows of a tensor's buffer into the texture. */
 export interface StagingCopy {
@@ -157,7 +171,7 @@ export interface StagingCopy {
 export function stagingCopies(shape: readonly number[], t: ActivationTexture): StagingCopy[] {
   const [n, c, T, H, W] = shape as [number, number, number, number, number];
   const l = textureLayout(shape, t);
-  const bytesPerRow = 4 * W * c;
+  const bytesPerRow = bytesPerFloat(t.format ?? "f32") * W * c;
   const bordered = t.pad.some((p) => p > 0);
   const copies = bordered ? n * T : 1;
   const rows = (n * T * H) / copies;
@@ -172,11 +186,12 @@ export function stagingCopies(shape: readonly number[], t: ActivationTexture): S
 
 /**
  * Channels-first N x C x T x H x W (C <= 4) as the clip texture's texels, into `out` (rows of
- * `texelsPerRow` texels: a staging buffer's rows are padded to 256 bytes). Writes only the
- * interior's first C channels: the border and spare channels keep their zeros.
+ * `texelsPerRow` texels: a staging buffer's rows are padded to 256 bytes): floats, or halves
+ * for an rgba16float texture. Writes only the interior's first C channels: the border and
+ * spare channels keep their zeros.
  */
 export function writeClipTexels(
-  out: Float32Array,
+  out: Float32Array | Uint16Array,
   texelsPerRow: number,
   x: Float32Array,
   shape: readonly number[],
@@ -190,6 +205,8 @@ export function writeClipTexels(
         for (let h = 0; h < H; h++) {
           const src = (((i * c + ch) * T + tt) * H + h) * W;
           const dst = (planeRow(l, i, tt, h) * texelsPerRow + planeColumn(l, 0)) * 4 + ch;
-          for (let w = 0; w < W; w++) out[dst + 4 * w] = x[src + w]!;
+          if (out instanceof Uint16Array)
+            for (let w = 0; w < W; w++) out[dst + 4 * w] = toHalf(x[src + w]!);
+          else for (let w = 0; w < W; w++) out[dst + 4 * w] = x[src + w]!;
         }
 }

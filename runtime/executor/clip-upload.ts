@@ -1,7 +1,8 @@
 // How a float32 clip reaches the GPU: written by the host into a mapped staging buffer in the
 // layout its readers expect (as given, transposed channels-last, or as the clip texture's
 // texels), then copied on the GPU by the same command buffer that runs the model.
-import { paddedRowBytes, writeClipTexels } from "../../compiler/kernels/texture.js";
+import { toHalves } from "../../compiler/kernels/format.js";
+import { paddedRowBytes, texelBytes, writeClipTexels } from "../../compiler/kernels/texture.js";
 import type { Plan } from "../../compiler/plan.js";
 import { toChannelsLast } from "./host-layout.js";
 import type { Resources } from "./resources.js";
@@ -19,11 +20,18 @@ export function clipUpload(plan: Plan, r: Resources): ClipUpload {
   const { shape, layout } = plan.input;
   if (layout === "texture") {
     const t = plan.textures[plan.input.texture!]!;
-    const bytesPerRow = paddedRowBytes(t.width);
+    const bytesPerRow = paddedRowBytes(t);
+    const halves = t.format === "f16";
     return {
       bytes: bytesPerRow * t.height,
       write: (mapped, input) =>
-        writeClipTexels(new Float32Array(mapped), bytesPerRow / 16, input, shape, t),
+        writeClipTexels(
+          halves ? new Uint16Array(mapped) : new Float32Array(mapped),
+          bytesPerRow / texelBytes(t),
+          input,
+          shape,
+          t,
+        ),
       encode: (commands, staging) =>
         commands.copyBufferToTexture(
           { buffer: staging, bytesPerRow, rowsPerImage: t.height },
@@ -34,12 +42,15 @@ export function clipUpload(plan: Plan, r: Resources): ClipUpload {
   }
   const tensor = plan.tensors.find((x) => x.id === plan.input.tensor)!;
   const bytes = Math.ceil(tensor.bytes / 4) * 4;
+  const ordered = (input: Float32Array) =>
+    layout === "ncthw" ? input : toChannelsLast(input, shape);
   return {
     bytes,
-    write: (mapped, input) =>
-      layout === "ncthw"
-        ? new Float32Array(mapped).set(input)
-        : toChannelsLast(input, shape, new Float32Array(mapped)),
+    write: (mapped, input) => {
+      if (tensor.format === "f16") toHalves(ordered(input), new Uint16Array(mapped));
+      else if (layout === "ncthw") new Float32Array(mapped).set(input);
+      else toChannelsLast(input, shape, new Float32Array(mapped));
+    },
     encode: (commands, staging) =>
       commands.copyBufferToBuffer(staging, 0, r.buffers[tensor.buffer]!, 0, bytes),
   };

@@ -61,13 +61,13 @@ export function framesUpload(device: GPUDevice, plan: Plan, r: Resources): Frame
         device.createBuffer({ size, usage: BufferUsage.STORAGE | usage });
       const bytes = storage(kernel.inputBytes, BufferUsage.COPY_DST);
       // The texel buffer's border and spare channels are never written: they stay zero.
-      const out = texture ? storage(4 * kernel.outputFloats, BufferUsage.COPY_SRC) : inputBuffer();
+      const out = texture ? storage(kernel.outputBytes, BufferUsage.COPY_SRC) : inputBuffer();
       const norm = storage(32, BufferUsage.COPY_DST);
       const group = device.createBindGroup({
         layout: pipeline.getBindGroupLayout(0),
         entries: [
           { binding: 0, resource: { buffer: bytes } },
-          { binding: 1, resource: { buffer: out, size: 4 * kernel.outputFloats } },
+          { binding: 1, resource: { buffer: out, size: kernel.outputBytes } },
           { binding: 2, resource: { buffer: norm, size: 24 } },
         ],
       });

@@ -1,5 +1,8 @@
 // The GPU objects of a plan, made once: activation buffers, weights (buffers or textures),
 // textures, pipelines and bind groups (the staging rings are executor/staging-ring.ts's).
+import { texelFormat, toHalves } from "../../compiler/kernels/format.js";
+import type { TextureShape } from "../../compiler/kernels/limits.js";
+import { texelBytes } from "../../compiler/kernels/texture.js";
 import { shaderKernel, type Plan } from "../../compiler/plan.js";
 import { guarded } from "../device.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
@@ -14,16 +17,16 @@ export interface Resources {
 /** Storage bindings are sized in multiples of 4 bytes, and never 0. */
 export const align = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
 
-/** Buffers and textures, the weights uploaded (as textures where the plan says). */
+/** Buffers and textures, the weights uploaded (as textures where the plan says, as halves where it says f16). */
 export function createResources(
   device: GPUDevice,
   plan: Plan,
   weights: readonly Float32Array[],
 ): Promise<Resources> {
-  const texture = (width: number, height: number, label: string) =>
+  const texture = (shape: TextureShape, label: string) =>
     device.createTexture({
-      size: [width, height],
-      format: "rgba32float",
+      size: [shape.width, shape.height],
+      format: texelFormat(shape.format ?? "f32"),
       usage: TextureUsage.TEXTURE_BINDING | TextureUsage.COPY_DST,
       label,
     });
@@ -35,14 +38,15 @@ export function createResources(
         label: `activations ${b.id}`,
       }),
     );
-    const uploaded = weights.map((data, i): GPUBuffer | GPUTexture => {
-      const { texture: shape, path } = plan.weights[i]!;
+    const uploaded = weights.map((floats, i): GPUBuffer | GPUTexture => {
+      const { texture: shape, path, format } = plan.weights[i]!;
+      const data = (format === "f16" ? toHalves(floats) : floats) as ArrayBufferView<ArrayBuffer>;
       if (shape) {
-        const t = texture(shape.width, shape.height, `weights ${path}`);
+        const t = texture(shape, `weights ${path}`);
         device.queue.writeTexture(
           { texture: t },
-          data as Float32Array<ArrayBuffer>,
-          { bytesPerRow: 16 * shape.width, rowsPerImage: shape.height },
+          data,
+          { bytesPerRow: texelBytes(shape) * shape.width, rowsPerImage: shape.height },
           [shape.width, shape.height],
         );
         return t;
@@ -52,10 +56,10 @@ export function createResources(
         usage: BufferUsage.STORAGE | BufferUsage.COPY_DST,
         label: `weights ${path}`,
       });
-      device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
+      device.queue.writeBuffer(buffer, 0, data);
       return buffer;
     });
-    const textures = plan.textures.map((t) => texture(t.width, t.height, `${t.purpose} ${t.id}`));
+    const textures = plan.textures.map((t) => texture(t, `${t.purpose} ${t.id}`));
     return { buffers, weights: uploaded, textures };
   });
 }
