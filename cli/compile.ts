@@ -9,7 +9,14 @@ import { PlanError, shaderKernel, type Plan } from "../compiler/plan.js";
 import { addCounts, countLayer, zeroCounts } from "../compiler/stats/count.js";
 import { human } from "./format.js";
 import { prepareOutputDir, writeOutput, writingFiles, type CliIo } from "./io.js";
-import { modelOptions, toCheckOptions, UsageError, type ModelOptions } from "./options.js";
+import {
+  modelOptions,
+  precisionOption,
+  toCheckOptions,
+  UsageError,
+  type ModelOptions,
+} from "./options.js";
+import type { Precision } from "../compiler/kernels/format.js";
 import { tuningFor, type Tuning } from "../compiler/kernels/tuning.js";
 import { describeTuned } from "../runtime/tune/tuning-file.js";
 import { readTuningFile } from "./tuning.js";
@@ -31,6 +38,7 @@ interface CompileOptions extends ModelOptions {
   dumpAfter?: string;
   output?: string;
   limits: "compat" | "core";
+  precision: Precision;
 }
 
 export function compileCommand(io: CliIo): Command {
@@ -65,6 +73,7 @@ export function compileCommand(io: CliIo): Command {
       "compile with the kernel choices csnc tune measured (its only adapter's, or --tuned-for's); a module embeds them",
     )
     .option("--tuned-for <text>", "with --tuning: the adapter whose description contains this text")
+    .addOption(precisionOption())
     .option("--json", "print the summary as JSON");
   for (const o of modelOptions) cmd.addOption(o);
   return cmd.action((file: string, opts: CompileOptions) => {
@@ -80,7 +89,7 @@ export function compileCommand(io: CliIo): Command {
     };
     let plan: Plan;
     try {
-      plan = compileGraph(graph, limits, measured?.tuning, { onPass });
+      plan = compileGraph(graph, limits, measured?.tuning, { onPass, precision: opts.precision });
     } catch (e) {
       if (!(e instanceof PlanError)) throw e;
       io.err(`${file}: error: ${e.message}`);
@@ -98,7 +107,12 @@ export function compileCommand(io: CliIo): Command {
       adapter: describeTuned(measured.adapter),
       measuredDispatches: countChanged(
         plan,
-        compileGraph(graph, limits, { ...measured.tuning, choices: undefined }),
+        compileGraph(
+          graph,
+          limits,
+          { ...measured.tuning, choices: undefined },
+          { precision: opts.precision },
+        ),
       ),
     };
     if (opts.emit === "module") {

@@ -62,6 +62,7 @@ export function profileCommand(io: CliIo): Command {
         adapter: adapter.description,
         backend: adapter.backend,
         input: plan.input.shape,
+        precision: plan.precision,
         dispatches: plan.dispatches.length,
         /** Dispatches running a variant csnc tune measured (--tuning or the cache). */
         tunedDispatches: plan.dispatches.filter((d) => d.tuned).length,
@@ -96,6 +97,7 @@ function render(r: {
   adapter: string;
   backend: string;
   input: readonly number[];
+  precision: string;
   dispatches: number;
   latency: {
     medianMs: number;
@@ -129,9 +131,9 @@ function render(r: {
     ]);
   return [
     `${r.model} on ${r.backend} (${r.adapter})`,
-    `input ${r.input.join("x")}, ${r.dispatches} dispatches`,
+    `input ${r.input.join("x")}, ${r.dispatches} dispatches${r.precision === "f32" ? "" : `, ${r.precision}`}`,
     `latency: median ${l.medianMs.toFixed(2)} ms (min ${l.minMs.toFixed(2)}, max ${l.maxMs.toFixed(2)}) over ${l.iterations} runs after ${l.warmup} warm-up; ${l.gflops.toFixed(2)} GFLOP/s (2 FLOPs per multiply-add)`,
-    `memory: activations ${human(r.memory.activationBytes)}B (lower bound ${human(r.memory.lowerBoundBytes)}B)${r.memory.textureBytes ? `, textures ${human(r.memory.textureBytes)}B` : ""}, weights ${human(r.memory.weightBytes)}B`,
+    `memory${r.precision === "f32" ? "" : " (halves)"}: activations ${human(r.memory.activationBytes)}B (lower bound ${human(r.memory.lowerBoundBytes)}B)${r.memory.textureBytes ? `, textures ${human(r.memory.textureBytes)}B` : ""}, weights ${human(r.memory.weightBytes)}B`,
     `setup: compile ${r.setup.compileMs.toFixed(0)} ms, buffers and weights ${r.setup.buffersMs.toFixed(0)} ms, pipelines ${r.setup.pipelinesMs.toFixed(0)} ms`,
     "",
     `per kernel (${timing}); sum ${r.kernelSumMs.toFixed(2)} ms = ${((100 * r.kernelSumMs) / l.medianMs).toFixed(0)}% of the median latency:`,

@@ -3,6 +3,8 @@
 // keyed by the adapter's identity and the step's shape, and in the user's tuning cache.
 import { Command } from "commander";
 import { lower } from "../compiler/passes/index.js";
+import type { Precision } from "../compiler/kernels/format.js";
+import { withFormats } from "../compiler/plan/formats.js";
 import { compileGraph } from "../compiler/compile.js";
 import { PlanError } from "../compiler/plan.js";
 import { tuningFor } from "../compiler/kernels/tuning.js";
@@ -24,6 +26,7 @@ import { loadModel } from "./load.js";
 import {
   backendOption,
   integerOption,
+  precisionOption,
   modelOptions,
   toCheckOptions,
   type ModelOptions,
@@ -36,6 +39,7 @@ interface TuneOptions extends ModelOptions {
   output?: string;
   seed: number;
   cache: boolean;
+  precision: Precision;
 }
 
 /** A one-line bar on a terminal; on a pipe or log, a line at each tenth. */
@@ -70,6 +74,7 @@ export function tuneCommand(io: CliIo): Command {
     .option("-o, --output <file>", "the tuning file to write (merged into it if it is one)")
     .option("--no-cache", "do not record the result in the user's tuning cache")
     .addOption(integerOption("--seed <n>", "seed of the data the variants are checked on", 1))
+    .addOption(precisionOption())
     .option("--json", "print the result as JSON");
   for (const o of modelOptions) cmd.addOption(o);
   return cmd.action(async (file: string, opts: TuneOptions) => {
@@ -92,7 +97,8 @@ export function tuneCommand(io: CliIo): Command {
       const limits = kernelLimits(device);
       const tuning = tuningFor(acquired.adapter.info);
       try {
-        compileGraph(graph, limits, tuning); // the model must fit this device at all
+        // The model must fit this device at all.
+        compileGraph(graph, limits, tuning, { precision: opts.precision });
       } catch (e) {
         if (!(e instanceof PlanError)) throw e;
         throw new CsncError(RuntimeCodes.tooLarge, `${e.message} (on ${acquired.description})`);
@@ -100,7 +106,8 @@ export function tuneCommand(io: CliIo): Command {
       const adapter = tunedAdapter(acquired.adapter.info, acquired.backend);
       if (!opts.json) io.err(`tuning ${graph.model} on ${describeTuned(adapter)}`);
       const result = await tune({
-        graph: lower(graph),
+        // Steps annotated with their storage formats: halves are tuned as they will run.
+        graph: withFormats(lower(graph), opts.precision, false),
         device,
         limits,
         tuning,

@@ -188,6 +188,18 @@ function kernelFor(
   }
 }
 
+/** The frames kernel, its grid failure a plan the device cannot run (like any step's). */
+function framesKernel(input: InferenceNode, make: () => NormaliseKernel | undefined) {
+  try {
+    return make();
+  } catch (e) {
+    if (!(e instanceof GridError)) throw e;
+    throw new PlanError(
+      `the frames of ${input.shape.join("x")}: ${e.message}: use a smaller --input or --batch`,
+    );
+  }
+}
+
 export function buildPlan(
   graph: InferenceGraph,
   limits: KernelLimits,
@@ -297,19 +309,21 @@ export function buildPlan(
 
   const logitsShape = byId.get(g.logits)!.shape;
   const clipTextureShape = clip === "texture" ? staging.textures[0] : undefined;
-  const frames = normaliseKernel(
-    {
-      shape: inputNode.shape,
-      layout: clip,
-      ...(clipTextureShape
-        ? {
-            texture: clipTextureShape,
-            texelsPerRow: paddedRowBytes(clipTextureShape) / texelBytes(clipTextureShape),
-          }
-        : {}),
-      format: storedFormat(inputNode),
-    },
-    limits,
+  const frames = framesKernel(inputNode, () =>
+    normaliseKernel(
+      {
+        shape: inputNode.shape,
+        layout: clip,
+        ...(clipTextureShape
+          ? {
+              texture: clipTextureShape,
+              texelsPerRow: paddedRowBytes(clipTextureShape) / texelBytes(clipTextureShape),
+            }
+          : {}),
+        format: storedFormat(inputNode),
+      },
+      limits,
+    ),
   );
   const classes = elements(logitsShape) / logitsShape[0];
   const textures = staging.textures;

@@ -13,6 +13,7 @@ import { describe, expect, it } from "vitest";
 import { compileGraph } from "../compiler/compile.js";
 import { unlimitedLimits, type KernelLimits } from "../compiler/kernels/common.js";
 import type { Tuning } from "../compiler/kernels/tuning.js";
+import type { Precision } from "../compiler/kernels/format.js";
 import type { Backend } from "../runtime/adapter-node.js";
 import { buildGraph, differential } from "./gpu.js";
 
@@ -186,7 +187,8 @@ const depthwise = (v: Variant) =>
 const direct = (clip: boolean) => (v: Variant) =>
   fc
     .record({
-      clipChannels: fc.integer({ min: 1, max: 4 }),
+      // One channel often: a one-channel clip texture once multiplied the whole texel.
+      clipChannels: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 4 })),
       groups: clip && v.textures ? fc.constant(1) : fc.integer({ min: 1, max: 3 }),
       perGroupIn: v.textures ? fc.constantFrom(4, 8) : fc.integer({ min: 1, max: 5 }),
       perGroupOut: v.vec ? fc.constantFrom(4, 8) : channels(false, 12),
@@ -379,10 +381,10 @@ function gcd(a: number, b: number): number {
 const modelText = (c: Case) => `model m() { input ${dims(c.input)}  ${c.body} }`;
 
 /** Lowers the workgroups per dimension so the largest grid must fold into two dimensions. */
-function foldingLimits(c: Case): Partial<KernelLimits> | undefined {
+function foldingLimits(c: Case, precision: Precision): Partial<KernelLimits> | undefined {
   if (!c.fold) return undefined;
   const graph = buildGraph(modelText(c), { batch: c.batch });
-  const plan = compileGraph(graph, unlimitedLimits, c.tuning);
+  const plan = compileGraph(graph, unlimitedLimits, c.tuning, { precision });
   const largest = Math.max(...plan.dispatches.map((d) => d.workgroups[0] * d.workgroups[1]));
   if (largest < 3) return undefined; // 2 workgroups cannot fold into a smaller square
   return { maxComputeWorkgroupsPerDimension: Math.max(1, Math.ceil(Math.sqrt(largest))) };
@@ -399,8 +401,8 @@ const variantName = (kernel: string) => kernel.replace(/-h[irow]+$/, "");
 
 async function check(backend: Backend, c: Case, half = false): Promise<void> {
   const graph = buildGraph(modelText(c), { batch: c.batch });
-  const limits = foldingLimits(c);
   const precision = half ? "f16-storage" : "f32";
+  const limits = foldingLimits(c, precision);
   const r = await differential(backend, graph, { tuning: c.tuning, limits, precision });
   const kernels = r.plan.dispatches.map((d) => d.kernel);
   const what = `${modelText(c)} (batch ${c.batch}, ${precision}, tuning ${JSON.stringify(c.tuning ?? {})}, limits ${JSON.stringify(limits ?? {})}); kernels ${kernels.join(" ")}`;

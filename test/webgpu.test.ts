@@ -138,6 +138,14 @@ const textureVariants: [string, string, string, number, string][] = [
     2,
     "conv-direct-tex-clip",
   ],
+  // A one-channel clip's texel holds its channel in .x: the kernel once multiplied all four.
+  [
+    "stem from a one-channel clip",
+    "conv(8, 1x3x3, pad = 0x1x1)",
+    "1x3x6x8",
+    2,
+    "conv-direct-tex-clip",
+  ],
   ["direct dense 3x3x3", "relu conv(16, 3x3x3)", "16x4x6x8", 1, "conv-direct-tex-vec4-k3x3x3"],
   [
     "direct grouped, strided",

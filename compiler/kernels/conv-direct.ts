@@ -72,8 +72,9 @@ export function convDirect(
   const cs = [...Array(COT).keys()];
   const qs = [...Array(lanes).keys()];
   const comp = ["x", "y", "z", "w"];
+  // A scalar load is the channel itself; a texel (even of a one-channel clip) holds it in .x.
   const term = (c: number) =>
-    lanes === 1 ? `x * w${c}_0` : qs.map((q) => `x.${comp[q]} * w${c}_${q}`).join(" + ");
+    inp.type === "f32" ? `x * w${c}_0` : qs.map((q) => `x.${comp[q]} * w${c}_${q}`).join(" + ");
   const wgsl = `// ${name}: conv ${s.cin}->${s.cout}, groups ${s.groups}, input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}.
 // Layouts: inp ${inp.storage === "texture" ? `texture, ${lanes} channel(s) a texel` : clip ? "[N][Cin][T][H][W] (the model input as given)" : "[N][T][H][W][Cin] (channels-last)"}, wts [tap][Cin/G][Cout]${vec ? " (vec4 along Cout)" : ""} then bias,
 // res/out [N][To][Ho][Wo][Cout]. Invocation idx -> ${COT} output channel group(s) (idx % ${CT}), then ${tw} outputs along W, Ho, To, N.

@@ -19,7 +19,7 @@ import {
   type ActivationOperand,
   type WeightOperand,
 } from "./operand.js";
-import { bufferArray, f32Io, storedBytes, type IoFormats } from "./format.js";
+import { bufferArray, f32Io, formatSuffix, storedBytes, type IoFormats } from "./format.js";
 import type { TextureShape } from "./limits.js";
 import type { ActivationTexture } from "./texture.js";
 import { packedFloats, type ConvLayout, type WeightLayout } from "./weights.js";
@@ -189,11 +189,11 @@ export function convKernel(
     readonly textures: ConvTextures | undefined;
   },
 ): Kernel {
-  const { name, wgsl, grid, textures } = made;
+  const { wgsl, grid, textures } = made;
   return makeKernel({
     family: choice.family,
     choice,
-    name,
+    name: made.name + formatSuffix(s.formats),
     shape: JSON.stringify(s),
     wgsl,
     grid,

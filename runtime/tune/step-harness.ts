@@ -3,7 +3,16 @@
 // weights packed in its own layout), timed, and its output read back to compare with the
 // default variant's.
 import type { Candidate } from "../../compiler/kernels/candidates.js";
-import { stagingCopies, writeClipTexels } from "../../compiler/kernels/texture.js";
+import {
+  f32Io,
+  fromHalves,
+  storedBytes,
+  texelFormat,
+  toHalves,
+  type Format,
+} from "../../compiler/kernels/format.js";
+import type { TextureShape } from "../../compiler/kernels/limits.js";
+import { stagingCopies, texelBytes, writeClipTexels } from "../../compiler/kernels/texture.js";
 import { packLayer, type LayerTensors } from "../../compiler/kernels/weights.js";
 import type { InferenceNode } from "../../compiler/inference.js";
 import type { ClipLayout } from "../../compiler/kernels/select.js";
@@ -81,10 +90,10 @@ export interface BoundCandidate {
   destroy(): void;
 }
 
-function texture(device: GPUDevice, width: number, height: number, made: GPUTexture[]) {
+function texture(device: GPUDevice, shape: TextureShape, made: GPUTexture[]) {
   const t = device.createTexture({
-    size: [width, height],
-    format: "rgba32float",
+    size: [shape.width, shape.height],
+    format: texelFormat(shape.format ?? "f32"),
     usage: TextureUsage.TEXTURE_BINDING | TextureUsage.COPY_DST,
   });
   made.push(t);
@@ -102,12 +111,17 @@ export async function bindCandidate(
   const { node, input } = step;
   const buffers: GPUBuffer[] = [];
   const textures: GPUTexture[] = [];
-  const storage = (values: Float32Array, usage = 0) => {
+  const formats = node.formats ?? f32Io;
+  // Values as a buffer of `format` would hold them: floats, or halves.
+  const stored = (values: Float32Array, format: Format) =>
+    (format === "f16" ? toHalves(values) : values) as ArrayBufferView<ArrayBuffer>;
+  const storage = (values: Float32Array, format: Format) => {
+    const data = stored(values, format);
     const b = device.createBuffer({
-      size: align(values.byteLength),
-      usage: BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC | usage,
+      size: align(data.byteLength),
+      usage: BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC,
     });
-    device.queue.writeBuffer(b, 0, values as Float32Array<ArrayBuffer>);
+    device.queue.writeBuffer(b, 0, data);
     buffers.push(b);
     return b;
   };
@@ -119,20 +133,21 @@ export async function bindCandidate(
         const t = k.textures?.input;
         if (!t) {
           const values = clipAsGiven ? data.input : toChannelsLast(data.input, input.shape);
-          return { buffer: storage(values) };
+          return { buffer: storage(values, formats.input) };
         }
-        const tex = texture(device, t.width, t.height, textures);
+        const tex = texture(device, t, textures);
         if (t.per === 1 && input.op.kind === "input") {
-          const texels = new Float32Array(t.width * t.height * 4);
+          const floats = t.width * t.height * 4;
+          const texels = t.format === "f16" ? new Uint16Array(floats) : new Float32Array(floats);
           writeClipTexels(texels, t.width, data.input, input.shape, t);
           device.queue.writeTexture(
             { texture: tex },
-            texels,
-            { bytesPerRow: 16 * t.width, rowsPerImage: t.height },
+            texels as ArrayBufferView<ArrayBuffer>,
+            { bytesPerRow: texelBytes(t) * t.width, rowsPerImage: t.height },
             [t.width, t.height],
           );
         } else {
-          const src = storage(toChannelsLast(data.input, input.shape));
+          const src = storage(toChannelsLast(data.input, input.shape), formats.input);
           const copies = stagingCopies(input.shape, t);
           stage = (commands) => {
             for (const copy of copies)
@@ -156,23 +171,26 @@ export async function bindCandidate(
       case "weights": {
         const packed = packLayer(k.weights!, data.layer);
         const shape = k.textures?.weights;
-        if (!shape) return { buffer: storage(packed) };
-        const tex = texture(device, shape.width, shape.height, textures);
+        if (!shape) return { buffer: storage(packed, formats.weights) };
+        const tex = texture(device, shape, textures);
         device.queue.writeTexture(
           { texture: tex },
-          packed as Float32Array<ArrayBuffer>,
-          { bytesPerRow: 16 * shape.width, rowsPerImage: shape.height },
+          stored(packed, formats.weights),
+          { bytesPerRow: texelBytes(shape) * shape.width, rowsPerImage: shape.height },
           [shape.width, shape.height],
         );
         return tex.createView();
       }
       case "residual":
-        return { buffer: storage(toChannelsLast(data.residual!, step.residual!.shape)) };
+        return {
+          buffer: storage(toChannelsLast(data.residual!, step.residual!.shape), formats.residual),
+        };
       case "output":
-        return { buffer: storage(new Float32Array(elements(node.shape))) };
+        return { buffer: storage(new Float32Array(elements(node.shape)), formats.output) };
     }
   };
-  const outputBytes = 4 * elements(node.shape);
+  const outputs = elements(node.shape);
+  const outputBytes = storedBytes(outputs, formats.output);
   return guarded(device, `binding ${k.name} for ${node.path}`, () => {
     const entries = k.bindings.map((role, binding) => ({ binding, resource: resource(role) }));
     const out = (entries[k.bindings.indexOf("output")]!.resource as GPUBufferBinding).buffer;
@@ -193,7 +211,11 @@ export async function bindCandidate(
         commands.copyBufferToBuffer(out, 0, rb, 0, align(outputBytes));
         device.queue.submit([commands.finish()]);
         await rb.mapAsync(MapMode.READ);
-        const values = new Float32Array(rb.getMappedRange().slice(0, outputBytes));
+        const range = rb.getMappedRange().slice(0, outputBytes);
+        const values =
+          formats.output === "f16"
+            ? fromHalves(new Uint16Array(range), outputs)
+            : new Float32Array(range);
         rb.unmap();
         rb.destroy();
         return values;
