@@ -70,13 +70,13 @@ async function compileModule(c: Case, name: string, extra: string[]): Promise<Ge
   const code = readFileSync(path.join(dir, "index.js"), "utf8");
   expect(code).not.toMatch(/\beval\(|new Function\(/);
   // No compiler inside: only the pure contracts the runtime shares with it by design (the error
-  // catalog, the plan, the activation geometry, the weight layouts and their packing, the
-  // adapter classes).
+  // catalog, the plan, the activation geometry, the storage formats and their half conversions,
+  // the weight layouts and their packing, the adapter classes).
   const compilerModules = [...code.matchAll(/^\/\/ (grammar\/\S+|compiler\/\S+)$/gm)].map(
     (m) => m[1],
   );
   const shared =
-    /^(grammar\/codes|compiler\/(plan|kernels\/(common|limits|texture|weights|tuning)))\.ts$/;
+    /^(grammar\/codes|compiler\/(plan|kernels\/(common|format|limits|texture|weights|tuning)))\.ts$/;
   // The bundle names its modules in comments: the check reads them, so they must be there.
   expect(compilerModules).toContain("compiler/plan.ts");
   expect(compilerModules.filter((m) => !shared.test(m!))).toEqual([]);
@@ -116,6 +116,23 @@ describe("generated module", () => {
       model.destroy();
     });
   }
+
+  it("compiled with --precision f16-storage: halves inside, logits within 1e-2", async () => {
+    const c = modelCases()[0]!;
+    const mod = await emit(c, `${c.name}-f16`, ["--precision", "f16-storage"]);
+    const model = await mod.load({
+      weights: path.join(fixturesDir, "models", c.name, "weights.safetensors"),
+      naming: "vmz",
+    });
+    try {
+      const result = await model.run(c.input.data!);
+      const error = relL2(result.logits, c.logits.data!);
+      expect(error).toBeLessThan(1e-2);
+      expect(error).toBeGreaterThan(1e-6); // really rounded to halves
+    } finally {
+      model.destroy();
+    }
+  });
 
   it("refuses a clip of the wrong size and loads twice from bytes", async () => {
     const c = modelCases()[0]!;
