@@ -146,6 +146,7 @@ export function runCommand(io: CliIo): Command {
           backend: adapter.backend,
           input: inputShape,
           weights: opts.weights ?? "random",
+          precision: plan.precision,
           labels: labels ? labelSet : null,
           dispatches: plan.dispatches.length,
           milliseconds: ms,
@@ -157,7 +158,7 @@ export function runCommand(io: CliIo): Command {
       } else {
         io.out(`${plan.model} on ${adapter.backend} (${adapter.description})`);
         io.out(
-          `input ${inputShape.join("x")}, ${plan.dispatches.length} dispatches, ${opts.weights ? `weights ${opts.weights}` : "random weights"}, ${ms.toFixed(1)} ms (the first run: kernels compiled on first use and the upload included; csnc profile times later runs)`,
+          `input ${inputShape.join("x")}, ${plan.dispatches.length} dispatches${plan.precision === "f32" ? "" : ` (${plan.precision})`}, ${opts.weights ? `weights ${opts.weights}` : "random weights"}, ${ms.toFixed(1)} ms (the first run: kernels compiled on first use and the upload included; csnc profile times later runs)`,
         );
         top.forEach((t, i) =>
           io.out(

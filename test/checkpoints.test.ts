@@ -88,6 +88,41 @@ describe("checkpoints", () => {
     });
   }
 
+  it("every checkpoint with --precision f16-storage: logits within 1e-2, the same top-1", async () => {
+    const top1 = (x: Float32Array, n: number) =>
+      [...Array(n).keys()].map((i) => {
+        const row = [...x.subarray((i * x.length) / n, ((i + 1) * x.length) / n)];
+        return row.indexOf(Math.max(...row));
+      });
+    for (const [file, model, fixture, expected] of good) {
+      const out = path.join(work, `${file}.f16.safetensors`);
+      const r = await run(
+        "run",
+        path.join(models, model),
+        "--weights",
+        ckpt(file),
+        "--set",
+        "width=8",
+        "--set",
+        "classes=10",
+        "--input",
+        io(fixture),
+        "--backend",
+        "opengles",
+        "--precision",
+        "f16-storage",
+        "--output",
+        out,
+      );
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toContain("(f16-storage)");
+      const want = logits(expected);
+      const n = readSafetensors(readFileSync(io(fixture)), fixture).tensors.get("input")!.shape[0]!;
+      expect(relL2(logits(out), want), file).toBeLessThan(1e-2);
+      expect(top1(logits(out), n), file).toEqual(top1(want, n));
+    }
+  });
+
   it("refuses malicious.pth by the global it asks for, executing nothing", async () => {
     const r = await run(
       "import",

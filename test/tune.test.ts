@@ -12,6 +12,7 @@ import { compatLimits } from "../compiler/kernels/common.js";
 import { clipLayout, generate, stepKey } from "../compiler/kernels/select.js";
 import { defaultTuning } from "../compiler/kernels/tuning.js";
 import { lower } from "../compiler/passes/index.js";
+import { withFormats } from "../compiler/plan/formats.js";
 import { CsncError } from "../runtime/errors.js";
 import { parseTuningFile, type TuningFile } from "../runtime/tune/tuning-file.js";
 import { kernelLimits } from "../runtime/device.js";
@@ -305,6 +306,79 @@ describe.each(["opengles", "swiftshader"])("csnc tune on %s", (backend) => {
     );
     expect(emitted.code, emitted.err).toBe(0);
     expect(emitted.out).toContain("1 of them as measured on");
+  });
+
+  it("tunes f16 storage as it runs: its choices serve --precision f16-storage, not float32", async () => {
+    const halves = path.join(work, `tuning-${backend}-f16.json`);
+    const r = await run(
+      "tune",
+      model,
+      ...small,
+      "--backend",
+      backend,
+      "--budget",
+      "10",
+      "--precision",
+      "f16-storage",
+      "--no-cache",
+      "-o",
+      halves,
+      "--json",
+    );
+    expect(r.code, r.err).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report.steps.length).toBeGreaterThanOrEqual(3);
+    for (const s of report.steps) expect(s.best.ms).toBeLessThanOrEqual(s.defaultMs);
+    // Keyed with the steps' storage formats: a float32 plan never takes them.
+    const halvesFile = parseTuningFile(readFileSync(halves, "utf8"), halves);
+    const entry = halvesFile.entries[0]!;
+    for (const key of Object.keys(entry.choices)) expect(key).toContain('"f16"');
+
+    // A non-default variant of the first conv, forced as in the float32 test above.
+    const graph = buildGraph(body);
+    const base = backend === "opengles" ? defaultTuning.llvmpipe : defaultTuning.swiftshader;
+    const plan = compileGraph(graph, limits, base, { precision: "f16-storage" });
+    const g = withFormats(lower(graph), "f16-storage", false);
+    const conv = g.nodes.find((n) => n.op.kind === "conv")!;
+    const input = g.nodes.find((n) => n.id === conv.inputs[0])!;
+    const choice = candidateChoices(conv, input, limits, plan.input.layout, base).find(
+      (c) =>
+        c.family === "conv-pointwise" &&
+        c.storage === (plan.dispatches[0]!.choice as { storage: string }).storage &&
+        JSON.stringify(c) !== JSON.stringify(plan.dispatches[0]!.choice),
+    )!;
+    const forced = path.join(work, `forced-${backend}-f16.json`);
+    writeFileSync(
+      forced,
+      JSON.stringify({
+        ...halvesFile,
+        entries: [{ ...entry, choices: { [stepKey(conv, input)]: choice } }],
+      }),
+    );
+    const profile = (precision: string, tuning: string) =>
+      run(
+        "profile",
+        model,
+        ...small,
+        "--backend",
+        backend,
+        "--precision",
+        precision,
+        "--tuning",
+        tuning,
+        "--iterations",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+      );
+    const f16 = await profile("f16-storage", forced);
+    expect(f16.code, f16.err).toBe(0);
+    expect(JSON.parse(f16.out).tunedDispatches).toBe(1);
+    expect(JSON.parse(f16.out).precision).toBe("f16-storage");
+    const f32 = await profile("f32", forced);
+    expect(f32.code, f32.err).toBe(0);
+    expect(JSON.parse(f32.out).tunedDispatches).toBe(0);
   });
 });
 
