@@ -31,6 +31,8 @@ import { kernelLimits } from "../runtime/device.js";
 import { buildPlan, type Plan } from "../compiler/plan.js";
 import type { Graph } from "../compiler/ir.js";
 import type { Tuning } from "../compiler/kernels/tuning.js";
+import type { Precision } from "../compiler/kernels/format.js";
+import { withFormats } from "../compiler/plan/formats.js";
 import { createSession } from "../runtime/session.js";
 import { buildGraph, differential, gpuDevice, randomArray, relL2 } from "./gpu.js";
 import { runReference, softmax } from "./reference/executor.js";
@@ -63,13 +65,17 @@ const batch = fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 3 }));
 const vecChannels = (max = 24) => fc.integer({ min: 1, max: max / 4 }).map((k) => 4 * k);
 const dims = (d: readonly number[]) => d.join("x");
 const stride = fc.integer({ min: 1, max: 3 });
-/** C x W of an input a staging texture accepts: C in fours and W x C a multiple of 64. */
-const textureCW = fc.constantFrom(16, 32, 64).chain((c) =>
-  fc.tuple(
-    fc.constant(c),
-    size(c === 64 ? 5 : 2).map((k) => (c === 64 ? k : k * (64 / c))),
-  ),
-);
+/**
+ * C x W of an input a staging texture accepts: C in fours and W x C a multiple of 64 (of 128
+ * for halves: 256-byte rows either way).
+ */
+const textureCW = (half: boolean) =>
+  fc.constantFrom(16, 32, 64).chain((c) =>
+    fc.tuple(
+      fc.constant(c),
+      size(c === 64 ? 5 : 2).map((k) => k * Math.max(1, (half ? 128 : 64) / c)),
+    ),
+  );
 const modelText = (c: Case) => `model m() { input ${dims(c.input)}  ${c.body} }`;
 const epilogue = fc.constantFrom("", " relu", " bn", " bn relu");
 
@@ -85,10 +91,15 @@ const gemmTile: fc.Arbitrary<GemmTile> = fc.record({
  * 1x1x1 convs (plain, strided, or a bottleneck whose last conv adds the residual, identity or
  * projected), every one of them run by `choice`.
  */
-const pointwiseCases = (textures: boolean, choice: fc.Arbitrary<KernelChoice>, name: RegExp) =>
+const pointwiseCases = (
+  textures: boolean,
+  choice: fc.Arbitrary<KernelChoice>,
+  name: RegExp,
+  half: boolean,
+) =>
   fc
     .record({
-      cw: textures ? textureCW : fc.tuple(vecChannels(), size()),
+      cw: textures ? textureCW(half) : fc.tuple(vecChannels(), size()),
       t: size(),
       h: size(),
       cout: vecChannels(32),
@@ -122,11 +133,12 @@ const pointwiseCases = (textures: boolean, choice: fc.Arbitrary<KernelChoice>, n
 
 const storageOf = (textures: boolean) => (textures ? ("texture" as const) : ("buffer" as const));
 
-const gemm = (textures: boolean) =>
+const gemm = (textures: boolean, half: boolean) =>
   pointwiseCases(
     textures,
     gemmTile.map((tile) => ({ family: "conv-gemm", storage: storageOf(textures), tile }) as const),
     new RegExp(`^conv-gemm(-strided)?${textures ? "-tex" : ""}-vec4-`),
+    half,
   );
 
 const splitKTile: fc.Arbitrary<SplitKTile> = fc.record({
@@ -135,7 +147,7 @@ const splitKTile: fc.Arbitrary<SplitKTile> = fc.record({
   split: fc.constantFrom(1, 2, 4, 8, 32, 64),
 });
 
-const splitK = (textures: boolean, subgroups: boolean) =>
+const splitK = (textures: boolean, subgroups: boolean, half: boolean) =>
   pointwiseCases(
     textures,
     splitKTile.map(
@@ -150,6 +162,7 @@ const splitK = (textures: boolean, subgroups: boolean) =>
     new RegExp(
       `^conv-pointwise-splitk${subgroups ? "-subgroups" : ""}(-strided)?${textures ? "-tex" : ""}-vec4-`,
     ),
+    half,
   );
 
 /** A window over `thw`: kernel 1-kmax, stride 1-3, padding up to the kernel, fitted to the input. */
@@ -174,10 +187,10 @@ function windowOver(thw: readonly number[], kmax: readonly number[]) {
  * Dense convs as implicit GEMMs: the stem reading the clip (channels-first as given, or the
  * clip texture) or a conv reading a channels-last activation (a buffer or a staged texture).
  */
-const implicitGemm = (clip: boolean, textures: boolean) =>
+const implicitGemm = (clip: boolean, textures: boolean, half: boolean) =>
   fc
     .record({
-      cw: textures && !clip ? textureCW : fc.tuple(fc.integer({ min: 1, max: 4 }), size(8)),
+      cw: textures && !clip ? textureCW(half) : fc.tuple(fc.integer({ min: 1, max: 4 }), size(8)),
       t: size(5),
       h: size(8),
       cout: vecChannels(16),
@@ -208,11 +221,11 @@ const haloTile: fc.Arbitrary<HaloTile> = fc.record({
   cg: fc.constantFrom(1, 2, 4),
 });
 
-const depthwiseHalo = (textures: boolean, vec: boolean) =>
+const depthwiseHalo = (textures: boolean, vec: boolean, half: boolean) =>
   fc
     .record({
       cw: textures
-        ? textureCW
+        ? textureCW(half)
         : fc.tuple(
             vec ? vecChannels() : fc.integer({ min: 2, max: 11 }).filter((c) => c % 4 !== 0),
             size(),
@@ -272,12 +285,14 @@ interface Forcing {
   readonly inputOf: (n: InferenceGraph["nodes"][number]) => InferenceGraph["nodes"][number];
   /** The default plan's policy: texture storage where the forced choice reads textures. */
   readonly tuning: Tuning;
+  readonly precision: Precision;
 }
 
 /** The steps of the case's kind, to be run by the case's choice. */
-function forcing(c: Case): Forcing {
+function forcing(c: Case, precision: Precision): Forcing {
   const graph = buildGraph(modelText(c), { batch: c.batch });
-  const g = lower(graph);
+  // The steps as the plan annotates them: generated in the formats they will run in.
+  const g = withFormats(lower(graph), precision, false);
   const byId = new Map(g.nodes.map((n) => [n.id, n]));
   const inputOf = (n: (typeof g.nodes)[number]) => byId.get(n.inputs[0]!)!;
   const steps = g.nodes.filter((n) =>
@@ -290,6 +305,7 @@ function forcing(c: Case): Forcing {
     steps,
     inputOf,
     tuning: { textures: "storage" in c.choice && c.choice.storage === "texture" },
+    precision,
   };
 }
 
@@ -302,8 +318,7 @@ function forcing(c: Case): Forcing {
  * the plan stays one the planner could have made.
  */
 function forcedPlan(c: Case, f: Forcing, limits: KernelLimits): Plan {
-  const g = lower(f.graph);
-  const plan = buildPlan(g, limits, f.tuning);
+  const plan = buildPlan(lower(f.graph), limits, f.tuning, f.precision);
   const clip = plan.input.layout;
   const forced = new Map(f.steps.map((n) => [n.path, n]));
   const shaders = [...plan.shaders];
@@ -347,9 +362,9 @@ function foldingLimits(c: Case, f: Forcing, limits: KernelLimits): KernelLimits 
 }
 
 /** The forced plan on the GPU against the float64 reference, with random weights and input. */
-async function check(backend: Backend, c: Case): Promise<void> {
-  const f = forcing(c);
-  const what = `${modelText(c)} (batch ${c.batch}, choice ${JSON.stringify(c.choice)})`;
+async function check(backend: Backend, c: Case, precision: Precision): Promise<void> {
+  const f = forcing(c, precision);
+  const what = `${modelText(c)} (batch ${c.batch}, ${precision}, choice ${JSON.stringify(c.choice)})`;
   expect(f.steps.length, `no ${c.layout} conv: ${what}`).toBeGreaterThan(0);
   const { device } = await gpuDevice(backend);
   const limits = foldingLimits(c, f, kernelLimits(device));
@@ -375,68 +390,70 @@ async function check(backend: Backend, c: Case): Promise<void> {
     const ref = runReference(f.graph, input, weights);
     const last = f.graph.nodes.at(-1)!;
     const expected = last.op.kind === "softmax" ? ref.get(last.inputs[0]!)! : ref.get(last.id)!;
+    // Halves: the input, weights and stored activations each rounded (2^-11 relative).
+    const tolerance = precision === "f32" ? 1e-5 : 8 * 2 ** -11;
     expect(relL2(out.logits, expected.data), `logits: ${what}; kernels ${kernels}`).toBeLessThan(
-      1e-5,
+      tolerance,
     );
     expect(relL2(out.probabilities, softmax(expected).data), `probabilities: ${what}`).toBeLessThan(
-      1e-5,
+      tolerance,
     );
   } finally {
     session.destroy();
   }
 }
 
-const properties: [string, fc.Arbitrary<Case>, { subgroups?: boolean }?][] = [
-  ["conv-gemm: buffer inputs", gemm(false)],
-  ["conv-gemm: texture inputs", gemm(true)],
-  ["conv-pointwise-splitk: buffer inputs", splitK(false, false)],
-  ["conv-pointwise-splitk: texture inputs", splitK(true, false)],
-  ["conv-pointwise-splitk with subgroups", splitK(false, true), { subgroups: true }],
-  ["conv-implicit-gemm: the stem on the channels-first clip", implicitGemm(true, false)],
-  ["conv-implicit-gemm: the stem on the clip texture", implicitGemm(true, true)],
-  ["conv-implicit-gemm: channels-last buffer inputs", implicitGemm(false, false)],
-  ["conv-implicit-gemm: staged texture inputs", implicitGemm(false, true)],
-  ["conv-depthwise-halo: buffer inputs, vec4", depthwiseHalo(false, true)],
-  ["conv-depthwise-halo: buffer inputs, scalar", depthwiseHalo(false, false)],
-  ["conv-depthwise-halo: texture inputs", depthwiseHalo(true, true)],
+const properties = (h: boolean): [string, fc.Arbitrary<Case>, { subgroups?: boolean }?][] => [
+  ["conv-gemm: buffer inputs", gemm(false, h)],
+  ["conv-gemm: texture inputs", gemm(true, h)],
+  ["conv-pointwise-splitk: buffer inputs", splitK(false, false, h)],
+  ["conv-pointwise-splitk: texture inputs", splitK(true, false, h)],
+  ["conv-pointwise-splitk with subgroups", splitK(false, true, h), { subgroups: true }],
+  ["conv-implicit-gemm: the stem on the channels-first clip", implicitGemm(true, false, h)],
+  ["conv-implicit-gemm: the stem on the clip texture", implicitGemm(true, true, h)],
+  ["conv-implicit-gemm: channels-last buffer inputs", implicitGemm(false, false, h)],
+  ["conv-implicit-gemm: staged texture inputs", implicitGemm(false, true, h)],
+  ["conv-depthwise-halo: buffer inputs, vec4", depthwiseHalo(false, true, h)],
+  ["conv-depthwise-halo: buffer inputs, scalar", depthwiseHalo(false, false, h)],
+  ["conv-depthwise-halo: texture inputs", depthwiseHalo(true, true, h)],
   ["global-avgpool-reduce: vec4", globalPool(true, false)],
   ["global-avgpool-reduce: scalar", globalPool(false, false)],
   ["global-avgpool-reduce with subgroups", globalPool(true, true), { subgroups: true }],
 ];
 
-for (const backend of backends) {
-  describe(`GPU-grade variants on ${backend} (seed ${seed}, ${numRuns} runs each)`, () => {
-    for (const [name, arbitrary, needs] of properties) {
-      it(
-        name,
-        async () => {
-          const { device } = await gpuDevice(backend);
-          if (needs?.subgroups && !device.features.has("subgroups")) {
-            // Without the feature the variant is no candidate, and generating it is a csnc bug.
-            const limits = kernelLimits(device);
-            expect(limits.subgroups).toBe(false);
-            const c = fc.sample(arbitrary, { seed, numRuns: 1 })[0]!;
-            const f = forcing(c);
-            const plan = buildPlan(lower(f.graph), limits, f.tuning);
-            for (const n of f.steps) {
-              const offered = candidates(n, f.inputOf(n), limits, plan.input.layout);
-              expect(offered.some((x) => c.kernel.test(x.kernel.name))).toBe(false);
-              expect(() => generate(n, f.inputOf(n), limits, c.choice, plan.input.layout)).toThrow(
-                /^csnc bug/,
-              );
+for (const backend of backends)
+  for (const precision of ["f32", "f16-storage"] as const)
+    describe(`GPU-grade variants on ${backend}${precision === "f32" ? "" : ", f16 storage"} (seed ${seed}, ${numRuns} runs each)`, () => {
+      for (const [name, arbitrary, needs] of properties(precision !== "f32")) {
+        it(
+          name,
+          async () => {
+            const { device } = await gpuDevice(backend);
+            if (needs?.subgroups && !device.features.has("subgroups")) {
+              // Without the feature the variant is no candidate, and generating it is a csnc bug.
+              const limits = kernelLimits(device);
+              expect(limits.subgroups).toBe(false);
+              const c = fc.sample(arbitrary, { seed, numRuns: 1 })[0]!;
+              const f = forcing(c, precision);
+              const plan = buildPlan(lower(f.graph), limits, f.tuning, precision);
+              for (const n of f.steps) {
+                const offered = candidates(n, f.inputOf(n), limits, plan.input.layout);
+                expect(offered.some((x) => c.kernel.test(x.kernel.name))).toBe(false);
+                expect(() =>
+                  generate(n, f.inputOf(n), limits, c.choice, plan.input.layout),
+                ).toThrow(/^csnc bug/);
+              }
+              return;
             }
-            return;
-          }
-          await fc.assert(
-            fc.asyncProperty(arbitrary, (c) => check(backend, c)),
-            { seed, numRuns, endOnFailure: true },
-          );
-        },
-        120_000,
-      );
-    }
-  });
-}
+            await fc.assert(
+              fc.asyncProperty(arbitrary, (c) => check(backend, c, precision)),
+              { seed, numRuns, endOnFailure: true },
+            );
+          },
+          120_000,
+        );
+      }
+    });
 
 /** ir-CSN-like steps: the stem on the clip, a bottleneck's 1x1x1 and depthwise convs. */
 const csnLike = `model m() { input 3x2x16x16  conv(8, 3x7x7, stride = 1x2x2, pad = 1x3x3) bn relu residual { conv(8, 1x1x1) bn relu dwconv bn relu conv(16, 1x1x1) bn } relu }`;
