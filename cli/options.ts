@@ -12,7 +12,7 @@ import { precisions } from "../compiler/kernels/format.js";
 export const precisionOption = () =>
   new Option(
     "--precision <p>",
-    "f32, or f16-storage: activations and weights stored as halves (half the memory), float32 arithmetic; logits within about 1e-2",
+    "f32; f16-storage: activations and weights stored as halves (half the memory), float32 arithmetic, logits within 1e-2; f16: the same halves, multiplied in f16 and accumulated in f32 (adapters with shader-f16 only)",
   )
     .choices(precisions)
     .default("f32");

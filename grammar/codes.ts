@@ -60,6 +60,8 @@ export const catalog = {
     outOfMemory: 4103,
     gpuError: 4104,
     tooLarge: 4105,
+    /** The plan needs a device feature the adapter lacks (`--precision f16`: shader-f16). */
+    missingFeature: 4106,
   },
   tuning: {
     badTuning: 4201,

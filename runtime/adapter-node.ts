@@ -155,10 +155,12 @@ export async function acquireAdapter(
     }
     try {
       // Dawn rounds timestamps to 65.5 us unless told otherwise; profiles need the real values.
+      // Dawn offers shader-f16 on NVIDIA's Vulkan driver only with this toggle (--precision f16).
+      const toggles = ["vulkan_enable_f16_on_nvidia", ...(o.toggles ?? [])];
       const gpu = webgpu.create([
         "backend=vulkan",
         "disable-dawn-features=timestamp_quantization",
-        ...enabled,
+        `enable-dawn-features=${toggles.join(",")}`,
       ]);
       instances.push(gpu);
       return (await gpu.requestAdapter({ powerPreference: "high-performance" })) ?? undefined;

@@ -21,6 +21,8 @@ export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
     : [];
   // The subgroup kernel variants are candidates only where the device has the feature.
   if (adapter.features.has("subgroups")) requiredFeatures.push("subgroups");
+  // So are the half-arithmetic kernels (--precision f16).
+  if (adapter.features.has("shader-f16")) requiredFeatures.push("shader-f16");
   try {
     return await adapter.requestDevice({
       requiredFeatures,

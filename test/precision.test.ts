@@ -2,15 +2,26 @@
 // The host's half conversions against IEEE 754's; the memory plan halves; and the error budget
 // (compiler/kernels/format.ts) on every PyTorch fixture, on both CPU adapters: logits within
 // 1e-2 relative of PyTorch's with the same top-1 class, ops within a few half roundings.
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { compileGraph } from "../compiler/compile.js";
-import { unlimitedLimits } from "../compiler/kernels/common.js";
-import { fromHalf, roundToHalf, toHalf, toHalves } from "../compiler/kernels/format.js";
+import { compileGraph, lower } from "../compiler/compile.js";
+import type { Graph } from "../compiler/ir.js";
+import { candidates } from "../compiler/kernels/candidates.js";
+import type { KernelChoice } from "../compiler/kernels/choice.js";
+import { unlimitedLimits, type KernelLimits } from "../compiler/kernels/common.js";
+import { f32Io } from "../compiler/kernels/format.js";
+import { clipLayout, stepKey } from "../compiler/kernels/select.js";
+import type { Tuning } from "../compiler/kernels/tuning.js";
+import { buildPlan, shaderKernel, type Plan } from "../compiler/plan.js";
+import { kernelLimits } from "../runtime/device.js";
+import { createSession } from "../runtime/session.js";
+import { runReference } from "./reference/executor.js";
+import { fromHalf, roundToHalf, toHalf, toHalves } from "../compiler/kernels/halves.js";
 import { defaultTuning } from "../compiler/kernels/tuning.js";
 import type { Backend } from "../runtime/adapter-node.js";
 import { batch1T1Cases, modelCases, opCases } from "./fixtures.js";
-import { buildGraph, relL2, runGpu } from "./gpu.js";
-import { shippedModel } from "./helpers.js";
+import { buildGraph, gpuDevice, randomArray, relL2, runGpu } from "./gpu.js";
+import { run, shippedModel } from "./helpers.js";
 
 const backends: Backend[] = ["swiftshader", "opengles"];
 
@@ -116,3 +127,178 @@ for (const backend of backends)
       }
     });
   });
+
+// `--precision f16` (half arithmetic, shader-f16) cannot run here: neither CPU adapter has the
+// feature. Its kernels are checked three ways instead. The WGSL of a whole network is inspected
+// (halves declared natively, products widened into float32 accumulators). Every kernel, with
+// float32 storage and half arithmetic, is run with f16 spelled f32: valid WGSL that must give
+// float32's numbers, which checks each generator's indexing and where it converts (a mix of
+// f16 and f32 that real hardware would reject is not caught this way). And a plan in f16 is
+// refused, clearly, by an adapter without the feature.
+/** `wgsl` with the half type spelled float32: what the CPU adapters can compile and run. */
+const emulated = (wgsl: string) => wgsl.replace(/^enable f16;\n/, "").replace(/\bf16\b/g, "f32");
+
+/** A plan whose every step multiplies in f16 but stores float32 (its shaders emulated). */
+function halfArithmeticPlan(graph: Graph, limits: KernelLimits, tuning: Tuning): Plan {
+  const g = lower(graph);
+  const nodes = g.nodes.map((n) => ({ ...n, formats: { ...f32Io, arith: "f16" as const } }));
+  const plan = buildPlan({ ...g, nodes }, limits, tuning);
+  return { ...plan, shaders: plan.shaders.map(emulated) };
+}
+
+// Every default family and variant: buffers and textures, vec4 and scalar, the clip as given,
+// transposed or as a texture, pools, the head, elementwise steps and fused residuals.
+const arithmeticCases: [string, string, number, Tuning][] = [
+  ["8x3x5x7", "conv(12, 1x1x1) relu conv(16, 1x1x1, stride = 2)", 2, {}],
+  ["5x3x5x6", "conv(6, 1x1x1) bn relu", 1, {}],
+  [
+    "8x4x7x9",
+    "dwconv(3x3x3) bn relu dwconv(3x3x3, stride = 2)",
+    2,
+    { depthwiseTile: { th: 2, tw: 3 } },
+  ],
+  ["6x5x6x7", "dwconv(5x5x5)", 1, {}],
+  ["3x5x13x13", "conv(8, 3x7x7, stride = 1x2x2) bn relu", 2, { directTile: { tw: 3, cot: 2 } }],
+  ["6x3x5x5", "relu conv(6, 3x3x3, groups = 3)", 1, {}],
+  ["8x3x9x9", "maxpool(1x3x3, stride = 1x2x2, pad = 0x1x1) avgpool(2x2x2, pad = 1)", 2, {}],
+  ["16x3x4x5", "avgpool fc(10)", 3, {}],
+  ["3x2x3x5", "fc(7)", 2, {}],
+  ["8x2x3x3", "residual { relu bn } relu", 1, {}],
+  [
+    "8x5x6x7",
+    "residual { conv(4, 1x1x1) bn relu dwconv(stride = 2) bn relu conv(16, 1x1x1) bn } relu",
+    1,
+    {},
+  ],
+  ["16x3x5x8", "conv(32, 1x1x1) bn relu dwconv(3x3x3) bn relu", 2, { textures: true }],
+  [
+    "16x4x6x8",
+    "relu conv(16, 3x3x3) maxpool(1x3x3, stride = 1x2x2, pad = 0x1x1)",
+    1,
+    { textures: true },
+  ],
+  ["3x4x11x13", "conv(16, 3x7x7, stride = 1x2x2) bn relu", 2, { textures: true }],
+  ["1x3x6x8", "conv(8, 1x3x3, pad = 0x1x1)", 1, { textures: true }],
+];
+
+describe("--precision f16: half arithmetic, float32 accumulation", () => {
+  it("declares halves natively and widens every product sum into float32 accumulators", () => {
+    const graph = shippedModel("ir-csn-50.csn", {}, [3, 8, 56, 56], 1);
+    for (const tuning of [{}, defaultTuning.llvmpipe]) {
+      const plan = compileGraph(graph, unlimitedLimits, tuning, { precision: "f16" });
+      expect(plan.precision).toBe("f16");
+      for (const [i, wgsl] of plan.shaders.entries()) {
+        const name = shaderKernel(plan, i);
+        if (name === "softmax") continue; // logits in, probabilities out: float32
+        expect(wgsl, name).toMatch(/^enable f16;\n/);
+        expect(wgsl, name).not.toMatch(/pack4h|unpack4h|array<vec2<u32>>/);
+        for (const line of wgsl.split("\n").filter((l) => /\bacc\w* \+= /.test(l)))
+          expect(line, name).toMatch(/acc\w* \+= (vec4<f32>|f32)\(/);
+        for (const acc of wgsl.matchAll(/var (acc\w*) = ([^;]+);/g))
+          expect(acc[2], `${name}: ${acc[1]}`).toMatch(/^(vec4<f32>|f32)\(/);
+      }
+      // The same bytes as f16 storage: a plan's memory does not depend on the arithmetic.
+      const storage = compileGraph(graph, unlimitedLimits, tuning, { precision: "f16-storage" });
+      expect(plan.memory).toEqual(storage.memory);
+      expect(plan.tensors).toEqual(storage.tensors);
+    }
+  });
+
+  for (const backend of backends)
+    it(`every kernel, emulated in float32, gives float32's numbers on ${backend}`, async () => {
+      const { device } = await gpuDevice(backend);
+      const limits = kernelLimits(device);
+      for (const [i, [input, body, batch, tuning]] of arithmeticCases.entries()) {
+        const source = `model m() { input ${input}  ${body} }`;
+        const graph = buildGraph(source, { batch });
+        const plan = halfArithmeticPlan(graph, limits, tuning);
+        for (const d of plan.dispatches)
+          if (d.kernel !== "softmax") expect(d.kernel, source).toMatch(/-a16$/);
+        const x = randomArray(
+          graph.nodes[0]!.shape.reduce((a, b) => a * b, 1),
+          30 + i,
+        );
+        const session = await createSession({ plan, weights: { random: 40 + i }, device });
+        try {
+          const out = await session.run(x);
+          const weights = new Map([...session.tensors].map(([k, v]) => [k, v.data!]));
+          const ref = runReference(graph, x, weights);
+          const last = graph.nodes.at(-1)!;
+          const expected = ref.get(last.op.kind === "softmax" ? last.inputs[0]! : last.id)!;
+          expect(relL2(out.logits, expected.data), source).toBeLessThan(1e-5);
+        } finally {
+          session.destroy();
+        }
+      }
+    });
+
+  for (const backend of backends)
+    it(`the GPU-grade candidates, emulated, give float32's numbers on ${backend}`, async () => {
+      const { device } = await gpuDevice(backend);
+      const limits = kernelLimits(device);
+      const graph = buildGraph(
+        "model m() { input 3x2x8x8  conv(8, 3x7x7, stride = 1x2x2, pad = 1x3x3) bn relu residual { conv(8, 1x1x1) bn relu dwconv bn relu conv(16, 1x1x1) bn } relu avgpool fc(5) }",
+      );
+      const g = lower(graph);
+      const nodes = g.nodes.map((n) => ({ ...n, formats: { ...f32Io, arith: "f16" as const } }));
+      const byId = new Map(nodes.map((n) => [n.id, n]));
+      const layout = clipLayout({ ...g, nodes }, limits);
+      // Each GPU-grade family in turn on every step that offers one, its smallest tile.
+      const gpuGrade =
+        /^(conv-(gemm|pointwise-splitk|implicit-gemm|depthwise-halo)|global-avgpool-reduce)/;
+      const rounds = new Map<string, KernelChoice[]>();
+      for (const n of nodes.filter((x) => x.op.kind === "conv" || x.op.kind === "global_avgpool")) {
+        const offered = candidates(n, byId.get(n.inputs[0]!)!, limits, layout).filter((c) =>
+          gpuGrade.test(c.kernel.name),
+        );
+        rounds.set(
+          stepKey(n, byId.get(n.inputs[0]!)!),
+          offered.map((c) => c.choice),
+        );
+      }
+      const families = Math.max(...[...rounds.values()].map((l) => l.length));
+      expect(families).toBeGreaterThan(0);
+      for (let turn = 0; turn < Math.min(families, 3); turn++) {
+        const choices = Object.fromEntries(
+          [...rounds].filter(([, l]) => l.length).map(([k, l]) => [k, l[turn % l.length]!]),
+        );
+        const plan = halfArithmeticPlan(graph, limits, { choices });
+        expect(plan.dispatches.some((d) => gpuGrade.test(d.kernel))).toBe(true);
+        const x = randomArray(
+          graph.nodes[0]!.shape.reduce((a, b) => a * b, 1),
+          60 + turn,
+        );
+        const session = await createSession({ plan, weights: { random: 70 }, device });
+        try {
+          const out = await session.run(x);
+          const weights = new Map([...session.tensors].map(([k, v]) => [k, v.data!]));
+          const expected = runReference(graph, x, weights).get(graph.nodes.at(-1)!.id)!;
+          expect(relL2(out.logits, expected.data)).toBeLessThan(1e-5);
+        } finally {
+          session.destroy();
+        }
+      }
+    });
+
+  it("csnc run --precision f16 on a CPU adapter: a clear error, exit 1, no stack", async () => {
+    const r = await run(
+      "run",
+      path.resolve(import.meta.dirname, "../models/ir-csn-mini.csn"),
+      "--precision",
+      "f16",
+      "--backend",
+      "opengles",
+    );
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/shader-f16 feature.*\[CSN4106\]/);
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+
+  it("is refused by an adapter without shader-f16, pointing to f16 storage", async () => {
+    const { device } = await gpuDevice("opengles");
+    const graph = buildGraph("model m() { input 8x2x4x4  conv(16, 1x1x1) relu }");
+    await expect(
+      createSession({ graph, precision: "f16", weights: { random: 1 }, device }),
+    ).rejects.toThrow(/--precision f16 needs an adapter with the shader-f16 feature.*f16-storage/);
+  });
+});

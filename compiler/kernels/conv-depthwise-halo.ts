@@ -59,7 +59,7 @@ export function convDepthwiseHalo(
   const g = workgroupGrid(groups, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const zero = `${t}(0.0)`;
-  const { inp, wts, io, declarations } = convOperands(s, vec ? 4 : 1, t, C, textures);
+  const { inp, wts, io, declarations, num } = convOperands(s, vec ? 4 : 1, t, C, textures);
   const halo = KT * R * P * cg;
   const wgsl = `// ${name}: depthwise conv, C=${s.cin}, input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}.
 // Layouts (channels-last): inp [N][T][H][W][C], wts [tap][C] then bias [C], out [N][To][Ho][Wo][C]${vec ? ", vec4 along C" : ""}${textures ? "; inp and wts as textures" : ""}.
@@ -67,7 +67,7 @@ export function convDepthwiseHalo(
 // Invocation lid -> channel group lid % ${cg}, output (lid / ${cg * tw}, (lid / ${cg}) % ${tw}) of the tile.
 // halo [${KT}][${R}][${P}][${cg}]: the tile's input window, staged by all invocations, zero outside the input.
 ${declarations}
-var<workgroup> halo: array<${t}, ${halo}>;
+var<workgroup> halo: array<${num.type(vec ? 4 : 1)}, ${halo}>;
 ${workgroupEntry(threads, g.nx, groups)}
   ${unflatten("wg", [
     ["ct", CT],
@@ -81,10 +81,10 @@ ${workgroupEntry(threads, g.nx, groups)}
   for (var e = lid; e < ${halo}u; e += ${threads}u) {
     let ec = e % ${cg}u; let ep = i32((e / ${cg}u) % ${P}u); let er = i32((e / ${cg * P}u) % ${R}u); let et = i32(e / ${cg * P * R}u);
     let it = t0 + et; let ih = h0 + er; let iw = w0 + ep; let ch = c0 + ec;
-    var x = ${zero};
+    var x = ${num.type(vec ? 4 : 1)}(0.0);
     if (it >= 0 && it < ${T} && ih >= 0 && ih < ${H} && iw >= 0 && iw < ${W} && ch < ${C}u) {
       ${inp.row("row", "n", "it", "ih")}
-      x = ${inp.load("row", "iw", "i32(ch)")};
+      x = ${inp.raw("row", "iw", "i32(ch)")};
     }
     halo[e] = x;
   }
@@ -97,7 +97,7 @@ ${workgroupEntry(threads, g.nx, groups)}
       for (var kh = 0u; kh < ${KH}u; kh++) {
         let base = ((kt * ${R}u + i * ${sH}u + kh) * ${P}u + j * ${sW}u) * ${cg}u + c;
         for (var kw = 0u; kw < ${KW}u; kw++) {
-          acc += halo[base + kw * ${cg}u] * ${wts.load(`i32((kt * ${KH}u + kh) * ${KW}u + kw)`, "i32(ch)")};
+          acc += ${num.widen(`halo[base + kw * ${cg}u] * ${wts.raw(`i32((kt * ${KH}u + kh) * ${KW}u + kw)`, "i32(ch)")}`, vec ? 4 : 1)};
         }
       }
     }

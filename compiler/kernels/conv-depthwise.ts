@@ -40,7 +40,7 @@ export function convDepthwise(
   const g = grid(total, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const zero = `${t}(0.0)`;
-  const { inp, wts, io, declarations } = convOperands(s, vec ? 4 : 1, t, C, textures);
+  const { inp, wts, io, declarations, num } = convOperands(s, vec ? 4 : 1, t, C, textures);
   if (textures && !inp.bordered) unsupported(name, "a texture without the conv's border");
   const range = (k: number) => [...Array(k).keys()];
   const taps = KT * KH * KW;
@@ -54,9 +54,12 @@ export function convDepthwise(
       if (kh < 0 || kh >= KH) return [];
       return range(tw).map(
         (j) =>
-          `acc${i}_${j} += ${range(KW)
-            .map((kw) => `x${j * sW + kw} * wv${kh}_${kw}`)
-            .join(" + ")};`,
+          `acc${i}_${j} += ${num.widen(
+            range(KW)
+              .map((kw) => `x${j * sW + kw} * wv${kh}_${kw}`)
+              .join(" + "),
+            vec ? 4 : 1,
+          )};`,
       );
     });
   const wgsl = `// ${name}: depthwise conv, C=${s.cin}, input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}.
@@ -85,7 +88,7 @@ ${entry(g.nx, total)}
         range(KW)
           .map(
             (kw) =>
-              `let wv${kh}_${kw} = ${wts.load(`kt * ${KH * KW} + ${kh * KW + kw}`, "i32(c)")};`,
+              `let wv${kh}_${kw} = ${wts.raw(`kt * ${KH * KW} + ${kh * KW + kw}`, "i32(c)")};`,
           )
           .join(" "),
       )
@@ -95,7 +98,7 @@ ${entry(g.nx, total)}
         (q) => `${blockInside(inp, `h0 + ${q} >= 0 && h0 + ${q} < ${H}`)}
       ${inp.row("row", "n", "it", `h0 + ${q}`)}
       ${range(P)
-        .map((p) => `let x${p} = ${inp.loadInside("row", `w0 + ${p}`, "i32(c)")};`)
+        .map((p) => `let x${p} = ${inp.rawInside("row", `w0 + ${p}`, "i32(c)")};`)
         .join("\n      ")}
       ${rowTerms(q).join("\n      ")}
     }`,

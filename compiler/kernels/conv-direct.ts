@@ -65,7 +65,7 @@ export function convDirect(
   const g = grid(total, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const zero = `${t}(0.0)`;
-  const { inp, wts, io, declarations } = convOperands(s, 1, t, CO, textures);
+  const { inp, wts, io, declarations, num } = convOperands(s, 1, t, CO, textures);
   if (textures && !inp.bordered) unsupported(name, "a texture without the conv's border");
   const lanes = inp.lanes;
   const js = [...Array(tw).keys()];
@@ -74,7 +74,10 @@ export function convDirect(
   const comp = ["x", "y", "z", "w"];
   // A scalar load is the channel itself; a texel (even of a one-channel clip) holds it in .x.
   const term = (c: number) =>
-    inp.type === "f32" ? `x * w${c}_0` : qs.map((q) => `x.${comp[q]} * w${c}_${q}`).join(" + ");
+    num.widen(
+      inp.type === "f32" ? `x * w${c}_0` : qs.map((q) => `x.${comp[q]} * w${c}_${q}`).join(" + "),
+      vec ? 4 : 1,
+    );
   const wgsl = `// ${name}: conv ${s.cin}->${s.cout}, groups ${s.groups}, input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}.
 // Layouts: inp ${inp.storage === "texture" ? `texture, ${lanes} channel(s) a texel` : clip ? "[N][Cin][T][H][W] (the model input as given)" : "[N][T][H][W][Cin] (channels-last)"}, wts [tap][Cin/G][Cout]${vec ? " (vec4 along Cout)" : ""} then bias,
 // res/out [N][To][Ho][Wo][Cout]. Invocation idx -> ${COT} output channel group(s) (idx % ${CT}), then ${tw} outputs along W, Ho, To, N.
@@ -103,11 +106,11 @@ ${entry(g.nx, total)}
         ${js.map((j) => `let iw${j} = i32((wo0 + ${j}u) * ${sW}u) - ${pW} + kw;`).join(" ")}
         let wrow = ((kt * ${KH} + kh) * ${KW} + kw) * ${cinG};
         for (var ci = 0; ci < ${cinG / lanes}; ci++) {
-          ${cs.map((c) => qs.map((q) => `let w${c}_${q} = ${wts.load(`wrow + ci * ${lanes} + ${q}`, `co0 + ${c}`)};`).join(" ")).join("\n          ")}
+          ${cs.map((c) => qs.map((q) => `let w${c}_${q} = ${wts.raw(`wrow + ci * ${lanes} + ${q}`, `co0 + ${c}`)};`).join(" ")).join("\n          ")}
           ${js
             .map(
               (j) =>
-                `{ let x = ${inp.loadInside("row", `iw${j}`, "ci0 + ci")}; ${cs.map((c) => `acc${j}_${c} += ${term(c)};`).join(" ")} }`,
+                `{ let x = ${inp.rawInside("row", `iw${j}`, "ci0 + ci")}; ${cs.map((c) => `acc${j}_${c} += ${term(c)};`).join(" ")} }`,
             )
             .join("\n          ")}
         }

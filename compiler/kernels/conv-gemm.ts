@@ -35,7 +35,7 @@ export function convGemm(
   const N = s.cout / 4;
   const [To, Ho, Wo] = s.output;
   const M = s.n * prod(s.output);
-  const { inp, wts, io, declarations } = convOperands(s, 4, "vec4<f32>", N, textures);
+  const { inp, wts, io, declarations, num } = convOperands(s, 4, "vec4<f32>", N, textures);
   const loaders = `// Where output row m reads: its (strided) input position's row cursor and column.
 fn rowOf(m: u32) -> vec4<i32> {
   ${unflatten("m", [
@@ -48,14 +48,14 @@ fn rowOf(m: u32) -> vec4<i32> {
   return vec4<i32>(v, i32(wo * ${s.stride[2]}u), 0, 0);
 }
 // A unit (m, k): input channels 4k..4k+3 of output row m, read at \`row\` (its rowOf).
-fn loadA(row: vec4<i32>, m: u32, k: u32) -> vec4<f32> {
-  if (m >= ${M}u || k >= ${K}u) { return vec4<f32>(0.0); }
-  return ${inp.load("row.x", "row.y", "i32(k)")};
+fn loadA(row: vec4<i32>, m: u32, k: u32) -> ${num.type(4)} {
+  if (m >= ${M}u || k >= ${K}u) { return ${num.type(4)}(0.0); }
+  return ${inp.raw("row.x", "row.y", "i32(k)")};
 }
 // B (k, n): the weights of input channel k for output channels 4n..4n+3.
-fn loadB(k: u32, n: u32) -> vec4<f32> {
-  if (k >= ${s.cin}u || n >= ${N}u) { return vec4<f32>(0.0); }
-  return ${wts.load("i32(k)", "i32(n)")};
+fn loadB(k: u32, n: u32) -> ${num.type(4)} {
+  if (k >= ${s.cin}u || n >= ${N}u) { return ${num.type(4)}(0.0); }
+  return ${wts.raw("i32(k)", "i32(n)")};
 }`;
   const { wgsl, grid } = tiledGemm(
     {
@@ -70,6 +70,7 @@ fn loadB(k: u32, n: u32) -> vec4<f32> {
       comment: `1x1x1 conv as GEMM [M=${M}, K=${s.cin}] x [K, N=${s.cout}]${s.stride.some((x) => x !== 1) ? `, stride ${s.stride.join("x")}` : ""}.
 // Layouts (channels-last, vec4 along channels): inp [M_in][K], wts [K][N] then bias [N], out [M][N]${textures ? "; inp and wts as textures" : ""}.`,
       epilogue: s.epilogue,
+      arith: num.arith,
       io,
       bias: (n) => wts.load(`${s.cin}`, `i32(${n})`),
     },

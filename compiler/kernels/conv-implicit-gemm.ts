@@ -44,13 +44,13 @@ export function convImplicitGemm(
   const N = s.cout / 4;
   const M = s.n * prod(s.output);
   const K = prod(s.kernel) * C;
-  const { inp, wts, io, declarations } = convOperands(s, 1, "vec4<f32>", N, textures);
+  const { inp, wts, io, declarations, num } = convOperands(s, 1, "vec4<f32>", N, textures);
   // A texel holds `lanes` channels (all of the clip's, or 4 staged ones): pick the component.
   const lanes = inp.lanes;
   const value =
     inp.type === "f32"
-      ? inp.load("v", "iw", "i32(ci)")
-      : `${inp.load("v", "iw", `i32(ci / ${lanes}u)`)}[ci % ${lanes}u]`;
+      ? inp.raw("v", "iw", "i32(ci)")
+      : `${inp.raw("v", "iw", `i32(ci / ${lanes}u)`)}[ci % ${lanes}u]`;
   const loaders = `// Where output row m's window starts: (n, t, h, w) of its first tap, padding included.
 fn rowOf(m: u32) -> vec4<i32> {
   ${unflatten("m", [
@@ -62,7 +62,7 @@ fn rowOf(m: u32) -> vec4<i32> {
   return vec4<i32>(i32(n), i32(to * ${sT}u) - ${pT}, i32(ho * ${sH}u) - ${pH}, i32(wo * ${sW}u) - ${pW});
 }
 // A (m, k): input channel ci at tap (kt, kh, kw) of output row m's window, k = tap * ${C} + ci.
-fn loadA(row: vec4<i32>, m: u32, k: u32) -> f32 {
+fn loadA(row: vec4<i32>, m: u32, k: u32) -> ${num.type(1)} {
   if (m >= ${M}u || k >= ${K}u) { return 0.0; }
   let ci = k % ${C}u; let tap = k / ${C}u;
   let it = row.y + i32(tap / ${KW * KH}u);
@@ -73,9 +73,9 @@ fn loadA(row: vec4<i32>, m: u32, k: u32) -> f32 {
   return ${value};
 }
 // B (k, n): the weights of K row k for output channels 4n..4n+3.
-fn loadB(k: u32, n: u32) -> vec4<f32> {
-  if (k >= ${K}u || n >= ${N}u) { return vec4<f32>(0.0); }
-  return ${wts.load("i32(k)", "i32(n)")};
+fn loadB(k: u32, n: u32) -> ${num.type(4)} {
+  if (k >= ${K}u || n >= ${N}u) { return ${num.type(4)}(0.0); }
+  return ${wts.raw("i32(k)", "i32(n)")};
 }`;
   const layout = textures
     ? `texture, ${lanes} channel(s) a texel`
@@ -95,6 +95,7 @@ fn loadB(k: u32, n: u32) -> vec4<f32> {
       comment: `conv ${C}->${s.cout} as implicit GEMM [M=${M}, K=${K}] x [K, N=${s.cout}], input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}.
 // Layouts: inp ${layout}, wts [tap][Cin][Cout] (vec4 along Cout) then bias, res/out [N][To][Ho][Wo][Cout].`,
       epilogue: s.epilogue,
+      arith: num.arith,
       io,
       bias: (n) => wts.load(`${K}`, `i32(${n})`),
     },

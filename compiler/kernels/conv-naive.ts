@@ -14,7 +14,7 @@ export function convNaive(s: ConvSpec, limits: KernelLimits): Kernel {
   const total = s.n * To * Ho * Wo * s.cout;
   const g = grid(total, limits);
   const name = `conv-naive-k${s.kernel.join("x")}`;
-  const { inp, wts, io, declarations } = convOperands(
+  const { inp, wts, io, declarations, num } = convOperands(
     { ...s, channelsFirstInput: false },
     1,
     "f32",
@@ -43,7 +43,7 @@ ${entry(g.nx, total)}
         let tap = u32((kt * ${KH} + kh) * ${KW} + kw);
         for (var ci = 0u; ci < ${cinG}u; ci++) {
           let row = i32(((n * ${T}u + u32(it)) * ${H}u + u32(ih)) * ${W}u * ${s.cin}u);
-          v += ${inp.load("row", "iw", "i32(ciBase + ci)")} * ${wts.load(`i32(tap * ${cinG}u + ci)`, "i32(co)")};
+          v += ${num.widen(`${inp.raw("row", "iw", "i32(ciBase + ci)")} * ${wts.raw(`i32(tap * ${cinG}u + ci)`, "i32(co)")}`, 1)};
         }
       }
     }

@@ -69,7 +69,7 @@ export function convPointwiseSplitK(
   const NT = Math.ceil(N / TN);
   const groups = Math.ceil(M / TM) * NT;
   const g = workgroupGrid(groups, limits);
-  const { inp, wts, io, declarations } = convOperands(s, 4, "vec4<f32>", N, textures);
+  const { inp, wts, io, declarations, num } = convOperands(s, 4, "vec4<f32>", N, textures);
   const rows = range(TM);
   const cols = range(TN);
   const outs = rows.flatMap((i) => cols.map((j) => [i, j] as const));
@@ -113,20 +113,22 @@ ${workgroupEntry(S, g.nx, groups, builtins)}
   for (var k0 = 0u; k0 < ${K}u; k0 += ${S}u) {
     let k = i32(k0 + lid);
     if (k < ${K}) {
-      ${rows.map((i) => `let a${i} = ${inp.load(`s${i}.x`, `s${i}.y`, "k")};`).join(" ")}
+      ${rows.map((i) => `let a${i} = ${inp.raw(`s${i}.x`, `s${i}.y`, "k")};`).join(" ")}
       ${cols
         .map((j) =>
           range(4)
-            .map((q) => `let b${j}_${q} = ${wts.load(`k * 4 + ${q}`, `c${j}`)};`)
+            .map((q) => `let b${j}_${q} = ${wts.raw(`k * 4 + ${q}`, `c${j}`)};`)
             .join(" "),
         )
         .join("\n      ")}
       ${outs
         .map(
           ([i, j]) =>
-            `acc${i}_${j} += ${range(4)
-              .map((q) => `a${i}.${comp[q]} * b${j}_${q}`)
-              .join(" + ")};`,
+            `acc${i}_${j} += ${num.widen(
+              range(4)
+                .map((q) => `a${i}.${comp[q]} * b${j}_${q}`)
+                .join(" + "),
+            )};`,
         )
         .join("\n      ")}
     }

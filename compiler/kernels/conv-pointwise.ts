@@ -73,7 +73,7 @@ export function convPointwise(
   const g = grid(total, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const zero = `${t}(0.0)`;
-  const { inp, wts, io, declarations } = convOperands(s, vec ? 4 : 1, t, N, textures);
+  const { inp, wts, io, declarations, num } = convOperands(s, vec ? 4 : 1, t, N, textures);
   const rows = [...Array(TM).keys()];
   const cols = [...Array(TN).keys()];
   const lanes = vec ? [0, 1, 2, 3] : [0];
@@ -83,7 +83,7 @@ export function convPointwise(
       cols
         .map(
           (j) =>
-            `acc${i}_${j} += ${lanes.map((q) => (vec ? `a${i}.${comp[q]} * b${j}_${q}` : `a${i} * b${j}_${q}`)).join(" + ")};`,
+            `acc${i}_${j} += ${num.widen(lanes.map((q) => (vec ? `a${i}.${comp[q]} * b${j}_${q}` : `a${i} * b${j}_${q}`)).join(" + "), vec ? 4 : 1)};`,
         )
         .join(" "),
     )
@@ -99,11 +99,11 @@ ${entry(g.nx, total)}
   ${rows.map((i) => `let s${i} = source(min(m0 + ${i}u, ${M - 1}u));`).join("\n  ")}
   ${rows.flatMap((i) => cols.map((j) => `var acc${i}_${j} = ${zero};`)).join(" ")}
   for (var k = 0; k < ${K}; k++) {
-    ${rows.map((i) => `let a${i} = ${inp.load(`s${i}.x`, `s${i}.y`, "k")};`).join(" ")}
+    ${rows.map((i) => `let a${i} = ${inp.raw(`s${i}.x`, `s${i}.y`, "k")};`).join(" ")}
     ${cols
       .map((j) =>
         lanes
-          .map((q) => `let b${j}_${q} = ${wts.load(vec ? `k * 4 + ${q}` : "k", `n0 + ${j}`)};`)
+          .map((q) => `let b${j}_${q} = ${wts.raw(vec ? `k * 4 + ${q}` : "k", `n0 + ${j}`)};`)
           .join(" "),
       )
       .join("\n    ")}

@@ -19,7 +19,16 @@ import {
   type ActivationOperand,
   type WeightOperand,
 } from "./operand.js";
-import { bufferArray, f32Io, formatSuffix, storedBytes, type IoFormats } from "./format.js";
+import {
+  arithOf,
+  bufferArray,
+  f32Io,
+  formatSuffix,
+  storedBytes,
+  widen,
+  type Arith,
+  type IoFormats,
+} from "./format.js";
 import type { TextureShape } from "./limits.js";
 import type { ActivationTexture } from "./texture.js";
 import { packedFloats, type ConvLayout, type WeightLayout } from "./weights.js";
@@ -90,10 +99,11 @@ export function convInput(
 ): ActivationOperand {
   const shape = [s.n, s.cin, ...s.input];
   const format = formatsOf(s).input;
-  if (textures) return textureInput(shape, textures.input, s.pad);
+  const arith = arithOf(s.formats);
+  if (textures) return textureInput(shape, textures.input, s.pad, arith);
   return s.channelsFirstInput
-    ? channelsFirstInput(shape, format)
-    : bufferInput(shape, lanes, format);
+    ? channelsFirstInput(shape, format, arith)
+    : bufferInput(shape, lanes, format, arith);
 }
 
 /** The conv's weights, rows of `columns` units of `type`, or its weight texture. */
@@ -103,7 +113,10 @@ export function convWeights(
   columns: number,
   textures: ConvTextures | undefined,
 ): WeightOperand {
-  return textures ? textureWeights() : bufferWeights(type, columns, formatsOf(s).weights);
+  const arith = arithOf(s.formats);
+  return textures
+    ? textureWeights(arith)
+    : bufferWeights(type, columns, formatsOf(s).weights, arith);
 }
 
 /** The residual and output of a conv, units of `type` (f32 or vec4<f32>). */
@@ -118,8 +131,8 @@ export interface ConvOutputs {
 export function convOutputs(s: ConvSpec, type: string): ConvOutputs {
   const lanes = type === "f32" ? 1 : 4;
   const f = formatsOf(s);
-  const res = bufferArray(f.residual, lanes);
-  const out = bufferArray(f.output, lanes);
+  const res = bufferArray(f.residual, lanes, arithOf(f));
+  const out = bufferArray(f.output, lanes, arithOf(f));
   const slots = convBindings(s);
   return {
     declarations: [
@@ -138,12 +151,35 @@ export function convOperands(
   type: string,
   columns: number,
   textures: ConvTextures | undefined,
-): { inp: ActivationOperand; wts: WeightOperand; io: ConvOutputs; declarations: string } {
+): {
+  inp: ActivationOperand;
+  wts: WeightOperand;
+  io: ConvOutputs;
+  declarations: string;
+  num: ConvNumerics;
+} {
   const inp = convInput(s, lanes, textures);
   const wts = convWeights(s, type, columns, textures);
   const io = convOutputs(s, type);
   const declarations = [inp.declaration(0), wts.declaration(1), io.declarations].join("\n");
-  return { inp, wts, io, declarations };
+  return { inp, wts, io, declarations, num: convNumerics(s) };
+}
+
+/** The type a conv multiplies in, and the widening of its products into the f32 accumulators. */
+export interface ConvNumerics {
+  readonly arith: Arith;
+  /** `type` (f32 or vec4<f32>) in the arithmetic's precision. */
+  type(lanes: 1 | 4): string;
+  widen(expr: string, lanes?: 1 | 4): string;
+}
+
+export function convNumerics(s: ConvSpec): ConvNumerics {
+  const arith = arithOf(s.formats);
+  return {
+    arith,
+    type: (lanes) => (lanes === 4 ? `vec4<${arith}>` : arith),
+    widen: (expr, lanes = 4) => widen(arith, lanes, expr),
+  };
 }
 
 /**

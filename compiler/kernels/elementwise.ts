@@ -3,6 +3,7 @@
 // residual add (optionally followed by ReLU). Channels-last, vec4 along C where C allows.
 import { entry, grid, makeKernel, type Kernel, type KernelLimits } from "./common.js";
 import {
+  arithOf,
   bufferArray,
   f32Io,
   formatSuffix,
@@ -32,7 +33,12 @@ export function elementwise(
     formats.residual,
     formats.weights,
     formats.output,
-  ].map((f) => bufferArray(f, lanes)) as [BufferArray, BufferArray, BufferArray, BufferArray];
+  ].map((f) => bufferArray(f, lanes, arithOf(formats))) as [
+    BufferArray,
+    BufferArray,
+    BufferArray,
+    BufferArray,
+  ];
   const x = inp.load("inp", "idx");
   const r = res.load("res", "idx");
   let body: string;

@@ -3,7 +3,15 @@
 // time to the same (T, H, W, C) order. Weights: [out][in], then bias [out].
 import type { Kernel, KernelLimits } from "./common.js";
 import { binding, entry, grid, makeKernel, unflatten } from "./common.js";
-import { bufferArray, f32Io, formatSuffix, storedBytes, type IoFormats } from "./format.js";
+import {
+  arithOf,
+  bufferArray,
+  f32Io,
+  formatSuffix,
+  storedBytes,
+  widen,
+  type IoFormats,
+} from "./format.js";
 
 /** `input`: the C, T, H, W of what the layer flattens. */
 export function fc(
@@ -21,9 +29,10 @@ export function fc(
   const total = n * outFeatures;
   const g = grid(total, limits);
   const name = `fc-${vec ? "vec4" : "scalar"}${formatSuffix(formats)}`;
-  const inp = bufferArray(formats.input, vec ? 4 : 1);
-  const wts = bufferArray(formats.weights, vec ? 4 : 1);
-  const wflat = bufferArray(formats.weights, 1);
+  const arith = arithOf(formats);
+  const inp = bufferArray(formats.input, vec ? 4 : 1, arith);
+  const wts = bufferArray(formats.weights, vec ? 4 : 1, arith);
+  const wflat = bufferArray(formats.weights, 1, arith);
   const biasIndex = vec ? `${outFeatures * K}u * 4u + j` : `${outFeatures * K}u + j`;
   const wgsl = `// ${name}: [${n} x ${features}] x [${features} x ${outFeatures}]${bias ? " + bias" : ""}.
 ${inp.declaration(0, "inp")}
@@ -36,7 +45,7 @@ ${entry(g.nx, total)}
   ])}
   var acc = ${vec ? "vec4<f32>(0.0)" : "0.0"};
   let xb = n * ${K}u; let wb = j * ${K}u;
-  for (var k = 0u; k < ${K}u; k++) { acc += ${inp.load("inp", "xb + k")} * ${wts.load("wts", "wb + k")}; }
+  for (var k = 0u; k < ${K}u; k++) { acc += ${widen(arith, vec ? 4 : 1, `${inp.raw("inp", "xb + k")} * ${wts.raw("wts", "wb + k")}`)}; }
   out[idx] = ${vec ? "acc.x + acc.y + acc.z + acc.w" : "acc"}${bias ? ` + ${wflat.load("wflat", biasIndex)}` : ""};
 }
 `;

@@ -8,15 +8,25 @@
 // most 2^-11, about 4.9e-4), so a network of L stored layers sees about sqrt(L) such errors
 // per value; the fixtures' logits stay within 1e-2 relative with the same top-1
 // (test/precision.test.ts). Values beyond the half range (|x| > 65504) saturate there.
+//
+// `--precision f16` (devices with `shader-f16` only) stores the same bytes as native f16
+// arrays (a vec4<f16> is two packed u32s), multiplies in f16 and accumulates in f32: the hot
+// loops read through `raw` and widen each product sum with `widen` before accumulating.
 
 /** A storage binding declaration. */
 export function binding(index: number, name: string, type: string, write = false): string {
   return `@group(0) @binding(${index}) var<storage, ${write ? "read_write" : "read"}> ${name}: array<${type}>;`;
 }
 
-/** The plan-wide choice: float32, or halves in storage with float32 arithmetic. */
-export type Precision = "f32" | "f16-storage";
-export const precisions: readonly Precision[] = ["f32", "f16-storage"];
+/**
+ * The plan-wide choice: float32; halves in storage with float32 arithmetic; or halves in
+ * storage and in the multiplies, accumulated in float32 (shader-f16).
+ */
+export type Precision = "f32" | "f16-storage" | "f16";
+export const precisions: readonly Precision[] = ["f32", "f16-storage", "f16"];
+
+/** The type kernels multiply in. */
+export type Arith = "f32" | "f16";
 
 /** How one tensor's (or one layer's weights') floats are stored. */
 export type Format = "f32" | "f16";
@@ -38,35 +48,62 @@ export type TexelFormat = ReturnType<typeof texelFormat>;
 export interface BufferArray {
   readonly format: Format;
   declaration(index: number, name: string, write?: boolean): string;
+  /** The value in f32 (or vec4<f32>). */
   load(name: string, index: string): string;
+  /** The value in the arithmetic type: f16 under `--precision f16`, else `load`'s. */
+  raw(name: string, index: string): string;
   /** A statement: `name[index] = value`. Scalar halves cannot be written (two share a u32). */
   store(name: string, index: string, value: string): string;
 }
 
-export function bufferArray(format: Format, lanes: 1 | 4): BufferArray {
-  if (format === "f32") {
-    const type = lanes === 4 ? "vec4<f32>" : "f32";
+/** The WGSL type of `lanes` floats (1 or 4) in `arith`. */
+export const valueType = (arith: Arith, lanes: 1 | 4) => (lanes === 4 ? `vec4<${arith}>` : arith);
+
+/** `expr`, of the arithmetic type, as f32 (or vec4<f32>): where products join the accumulators. */
+export const widen = (arith: Arith, lanes: 1 | 4, expr: string) =>
+  arith === "f32" ? expr : `${valueType("f32", lanes)}(${expr})`;
+
+export function bufferArray(format: Format, lanes: 1 | 4, arith: Arith = "f32"): BufferArray {
+  const f32 = valueType("f32", lanes);
+  if (arith === "f16") {
+    const native = valueType("f16", lanes);
+    const type = format === "f16" ? native : f32;
     return {
       format,
       declaration: (i, name, write) => binding(i, name, type, write),
-      load: (name, index) => `${name}[${index}]`,
-      store: (name, index, value) => `${name}[${index}] = ${value};`,
+      load: (name, index) => (format === "f16" ? `${f32}(${name}[${index}])` : `${name}[${index}]`),
+      raw: (name, index) =>
+        format === "f16" ? `${name}[${index}]` : `${native}(${name}[${index}])`,
+      store: (name, index, value) =>
+        `${name}[${index}] = ${format === "f16" ? `narrow${lanes}h(${value})` : value};`,
     };
   }
+  if (format === "f32")
+    return {
+      format,
+      declaration: (i, name, write) => binding(i, name, f32, write),
+      load: (name, index) => `${name}[${index}]`,
+      raw: (name, index) => `${name}[${index}]`,
+      store: (name, index, value) => `${name}[${index}] = ${value};`,
+    };
   if (lanes === 4)
     return {
       format,
       declaration: (i, name, write) => binding(i, name, "vec2<u32>", write),
       load: (name, index) => `unpack4h(${name}[${index}])`,
+      raw: (name, index) => `unpack4h(${name}[${index}])`,
       store: (name, index, value) => `${name}[${index}] = pack4h(${value});`,
     };
+  const scalar = (name: string, index: string) =>
+    `unpack1h(${name}[u32(${index}) / 2u], u32(${index}))`;
   return {
     format,
     declaration: (i, name, write) => {
       if (write) throw new Error(`csnc bug: ${name} would store scalar halves`);
       return binding(i, name, "u32");
     },
-    load: (name, index) => `unpack1h(${name}[u32(${index}) / 2u], u32(${index}))`,
+    load: scalar,
+    raw: scalar,
     store: (name) => {
       throw new Error(`csnc bug: ${name} would store scalar halves`);
     },
@@ -84,13 +121,23 @@ const helpers: readonly (readonly [string, string])[] = [
     "fn pack4h(v: vec4<f32>) -> vec2<u32> { let c = clamp(v, vec4<f32>(-65504.0), vec4<f32>(65504.0)); return vec2<u32>(pack2x16float(c.xy), pack2x16float(c.zw)); }",
   ],
   ["unpack1h(", "fn unpack1h(p: u32, i: u32) -> f32 { return unpack2x16float(p)[i & 1u]; }"],
+  // f32 to f16 outside the half range is implementation-defined: saturate, as pack4h does.
+  [
+    "narrow4h(",
+    "fn narrow4h(v: vec4<f32>) -> vec4<f16> { return vec4<f16>(clamp(v, vec4<f32>(-65504.0), vec4<f32>(65504.0))); }",
+  ],
+  ["narrow1h(", "fn narrow1h(v: f32) -> f16 { return f16(clamp(v, -65504.0, 65504.0)); }"],
 ];
 
-/** `wgsl` with the half-packing helpers it calls declared after its `enable`s. */
+/**
+ * `wgsl` with the half helpers it calls declared after its `enable`s, and `enable f16;` where
+ * it uses the f16 type.
+ */
 export function withHalfHelpers(wgsl: string): string {
   const used = helpers.filter(([call]) =>
     new RegExp(`(^|[^a-z0-9_])${call.slice(0, -1)}\\(`).test(wgsl),
   );
+  if (/<f16>|\bf16\(/.test(wgsl)) wgsl = `enable f16;\n${wgsl}`;
   if (used.length === 0) return wgsl;
   const lines = wgsl.split("\n");
   const at = lines.findIndex((l) => !/^\s*enable\s/.test(l));
@@ -98,73 +145,28 @@ export function withHalfHelpers(wgsl: string): string {
   return lines.join("\n");
 }
 
-// Host conversions, rounding to nearest even (WGSL leaves pack2x16float's rounding to the
-// implementation; the error budget holds for either).
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** The IEEE half nearest to `x`, as its 16 bits; beyond the half range, saturated. */
-export function toHalf(x: number): number {
-  f32[0] = x;
-  const bits = u32[0]!;
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  const mant = bits & 0x7fffff;
-  if (exp === 0xff) return sign | (mant ? 0x7e00 : 0x7bff); // NaN stays NaN; inf saturates
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7bff;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    const m = mant | 0x800000;
-    const shift = 14 - e;
-    const half = m >>> shift;
-    const rest = m & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    return sign | (half + (rest > mid || (rest === mid && half & 1) ? 1 : 0));
-  }
-  const half = (e << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  const rounded = half + (rest > 0x1000 || (rest === 0x1000 && half & 1) ? 1 : 0);
-  return sign | Math.min(rounded, 0x7bff);
-}
-
-/** The value of half bits `h`. */
-export function fromHalf(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 31) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
-
-/** `x` as halves, padded to whole u32s (what a buffer of format f16 holds). */
-export function toHalves(x: ArrayLike<number>, out = new Uint16Array(2 * Math.ceil(x.length / 2))) {
-  for (let i = 0; i < x.length; i++) out[i] = toHalf(x[i]!);
-  return out;
-}
-
-export function fromHalves(h: ArrayLike<number>, count = h.length): Float32Array {
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) out[i] = fromHalf(h[i]!);
-  return out;
-}
-
-/** `x` as a half would store it. */
-export const roundToHalf = (x: number) => fromHalf(toHalf(x));
-
-/** The formats of what one kernel reads and writes. */
+/** The formats of what one kernel reads and writes, and the type it multiplies in. */
 export interface IoFormats {
   readonly input: Format;
   readonly residual: Format;
   readonly output: Format;
   readonly weights: Format;
+  /** `f16`: products in halves (`--precision f16`); absent: float32. */
+  readonly arith?: Arith;
 }
 
 export const f32Io: IoFormats = { input: "f32", residual: "f32", output: "f32", weights: "f32" };
 
 /** A kernel name's suffix for its formats: nothing in float32. */
-export const formatSuffix = (f: IoFormats | undefined) =>
-  f && Object.values(f).some((x) => x === "f16")
-    ? `-h${(["input", "residual", "output", "weights"] as const).map((k) => (f[k] === "f16" ? k[0] : "")).join("")}`
-    : "";
+export const formatSuffix = (f: IoFormats | undefined) => {
+  const halves = (["input", "residual", "output", "weights"] as const).filter(
+    (k) => f?.[k] === "f16",
+  );
+  return (
+    (halves.length ? `-h${halves.map((k) => k[0]).join("")}` : "") +
+    (f?.arith === "f16" ? "-a16" : "")
+  );
+};
+
+/** The arithmetic of a kernel with formats `f`. */
+export const arithOf = (f: IoFormats | undefined): Arith => f?.arith ?? "f32";

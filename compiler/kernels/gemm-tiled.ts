@@ -12,6 +12,7 @@
 import type { GemmTile } from "./choice.js";
 import { applyEpilogue, type Epilogue, type KernelLimits } from "./common.js";
 import type { ConvOutputs } from "./conv-spec.js";
+import { valueType, widen, type Arith } from "./format.js";
 import { checkWorkgroup, range, workgroupEntry, workgroupGrid } from "./workgroup.js";
 
 export type { GemmTile };
@@ -35,6 +36,8 @@ export interface TiledGemm {
   /** The opening comment's lines. */
   readonly comment: string;
   readonly epilogue: Epilogue;
+  /** The type A and B units are loaded and multiplied in (`loadA`'s and `loadB`'s). */
+  readonly arith: Arith;
   /** The residual's loads and the output's stores (vec4 units). */
   readonly io: Pick<ConvOutputs, "res" | "store">;
   /** The bias of column group `n` (a u32 expression), as a vec4 expression. */
@@ -60,7 +63,7 @@ export function tiledGemm(g: TiledGemm, limits: KernelLimits) {
   const groups = MT * NT;
   const grid = workgroupGrid(groups, limits);
   const slices = Math.ceil(g.K / bk);
-  const aType = g.kLanes === 4 ? "vec4<f32>" : "f32";
+  const aType = valueType(g.arith, g.kLanes);
   const A = BM * bk; // A units a slice
   const B = bk * g.kLanes * BN; // B vec4s a slice
   const comp = ["x", "y", "z", "w"];
@@ -93,7 +96,11 @@ export function tiledGemm(g: TiledGemm, limits: KernelLimits) {
             .join(" "),
         )
         .join(" "),
-      rows.map((i) => cols.map((j) => `acc${i}_${j} += ${product(i, j)};`).join(" ")).join(" "),
+      rows
+        .map((i) =>
+          cols.map((j) => `acc${i}_${j} += ${widen(g.arith, 4, product(i, j))};`).join(" "),
+        )
+        .join(" "),
     ].join("\n      ");
   const wgsl = `// ${g.name}: ${g.comment}
 // Workgroup (${wm}x${wn} invocations) -> a ${BM}-row x ${BN}-column-group block: column block wg % ${NT}, row block wg / ${NT}.
@@ -101,7 +108,7 @@ export function tiledGemm(g: TiledGemm, limits: KernelLimits) {
 // K: ${slices} slice(s) of ${bk} unit(s) (${g.kLanes} scalar(s) of K a unit), staged in As [2][${BM}][${bk}] and Bs [2][${bk * g.kLanes}][${BN}], double-buffered.
 ${g.declarations}
 var<workgroup> As: array<${aType}, ${2 * A}>;
-var<workgroup> Bs: array<vec4<f32>, ${2 * B}>;
+var<workgroup> Bs: array<${valueType(g.arith, 4)}, ${2 * B}>;
 ${g.loaders}
 ${workgroupEntry(threads, grid.nx, groups)}
   let n0 = (wg % ${NT}u) * ${BN}u;

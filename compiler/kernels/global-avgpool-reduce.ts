@@ -5,7 +5,14 @@
 // added in a tree through workgroup memory or, in the subgroup variant, first with subgroupAdd
 // within each subgroup and then across subgroups. One kernel, one dispatch. Channels-last.
 import { f32, makeKernel, unflatten, type Kernel, type KernelLimits } from "./common.js";
-import { bufferArray, f32Io, formatSuffix, storedBytes, type IoFormats } from "./format.js";
+import {
+  arithOf,
+  bufferArray,
+  f32Io,
+  formatSuffix,
+  storedBytes,
+  type IoFormats,
+} from "./format.js";
 import type { Triple } from "../ir.js";
 import { unsupported } from "./conv-spec.js";
 import { checkWorkgroup, workgroupEntry, workgroupGrid } from "./workgroup.js";
@@ -26,8 +33,8 @@ export function globalAvgPoolReduce(
   const P = input[0] * input[1] * input[2];
   const t = vec ? "vec4<f32>" : "f32";
   const name = `global-avgpool-reduce${subgroups ? "-subgroups" : ""}-${vec ? "vec4" : "scalar"}-x${threads}${formatSuffix(formats)}`;
-  const inp = bufferArray(formats.input, vec ? 4 : 1);
-  const out = bufferArray(formats.output, vec ? 4 : 1);
+  const inp = bufferArray(formats.input, vec ? 4 : 1, arithOf(formats));
+  const out = bufferArray(formats.output, vec ? 4 : 1, arithOf(formats));
   if (!isPowerOfTwo(threads)) unsupported(name, `${threads} invocations, not a power of two`);
   if (subgroups && limits.subgroups !== true) unsupported(name, "the device has no subgroups");
   checkWorkgroup(name, threads, threads * (vec ? 16 : 4), limits);

@@ -4,7 +4,14 @@
 import type { PoolAttrs, Triple } from "../ir.js";
 import type { Kernel, KernelLimits } from "./common.js";
 import { entry, f32, grid, makeKernel, unflatten } from "./common.js";
-import { bufferArray, f32Io, formatSuffix, storedBytes, type IoFormats } from "./format.js";
+import {
+  arithOf,
+  bufferArray,
+  f32Io,
+  formatSuffix,
+  storedBytes,
+  type IoFormats,
+} from "./format.js";
 import { bufferInput, skipOutside, textureInput } from "./operand.js";
 import type { ActivationTexture } from "./texture.js";
 
@@ -29,7 +36,7 @@ export function pool(s: PoolSpec, limits: KernelLimits, texture?: ActivationText
   const border = texture?.pad.some((p) => p > 0) ? `-border${texture.pad.join("x")}` : "";
   const name = `${s.kind}${texture ? "-tex" : ""}-${vec ? "vec4" : "scalar"}-k${s.kernel.join("x")}-s${s.stride.join("x")}${border}${formatSuffix(s.formats)}`;
   const f = s.formats ?? f32Io;
-  const out = bufferArray(f.output, vec ? 4 : 1);
+  const out = bufferArray(f.output, vec ? 4 : 1, arithOf(f));
   // A border holds zeros, which are not a max pool's padding.
   const bordered = texture?.pad.every((p, i) => p === s.pad[i]) && s.kind === "avgpool";
   if (texture && (!vec || (border && !bordered)))
@@ -45,7 +52,7 @@ export function pool(s: PoolSpec, limits: KernelLimits, texture?: ActivationText
   const shape = [s.n, s.c, T, H, W];
   const inp = texture
     ? textureInput(shape, texture, s.pad)
-    : bufferInput(shape, vec ? 4 : 1, f.input);
+    : bufferInput(shape, vec ? 4 : 1, f.input, arithOf(f));
   const wgsl = `// ${name}: input ${T}x${H}x${W}, output ${To}x${Ho}x${Wo}, pad ${s.pad.join("x")}, C=${s.c}; channels-last${vec ? ", vec4 along C" : ""}.
 ${inp.declaration(0)}
 ${out.declaration(1, "out", true)}
@@ -108,8 +115,8 @@ export function globalAvgPool(
   const g = grid(total, limits);
   const t = vec ? "vec4<f32>" : "f32";
   const name = `global-avgpool-${vec ? "vec4" : "scalar"}${formatSuffix(formats)}`;
-  const inp = bufferArray(formats.input, vec ? 4 : 1);
-  const out = bufferArray(formats.output, vec ? 4 : 1);
+  const inp = bufferArray(formats.input, vec ? 4 : 1, arithOf(formats));
+  const out = bufferArray(formats.output, vec ? 4 : 1, arithOf(formats));
   const wgsl = `// ${name}: mean over ${P} positions (T*H*W = ${input.join("x")}), C=${c}; channels-last.
 ${inp.declaration(0, "inp")}
 ${out.declaration(1, "out", true)}

@@ -11,7 +11,8 @@
 // fast reading rgba32float textures as reading storage buffers (`npm run bench:kernels`,
 // BENCHMARKS.md).
 import type { Triple } from "../ir.js";
-import { bytesPerFloat, toHalf, type Format } from "./format.js";
+import { bytesPerFloat, type Format } from "./format.js";
+import { toHalf } from "./halves.js";
 import type { KernelLimits, TextureShape } from "./limits.js";
 
 /** N x T planes of H x W positions, `per` units each, every plane inside a border of `pad`. */

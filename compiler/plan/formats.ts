@@ -1,9 +1,10 @@
-// Which tensors `--precision f16-storage` stores as halves: every tensor whose producing kernel
-// writes whole vec4 units (four halves, two u32s: no two invocations share a u32), and the clip
-// (the host or the frames kernel writes it in whole u32s). Kernels that write scalars (channels
-// not in fours, the naive baseline) keep float32 outputs, and so do the logits and the
-// probabilities, which the host reads (whichever step writes them). Weights are all halves. Each step is annotated with the
-// formats of what its kernel reads and writes, so generators need no graph.
+// Which tensors `--precision f16-storage` (and `f16`, the same bytes) stores as halves: every
+// tensor whose producing kernel writes whole vec4 units (four halves, two u32s: no two
+// invocations share a u32), and the clip (the host or the frames kernel writes it in whole
+// u32s). Kernels that write scalars (channels not in fours, the naive baseline) keep float32
+// outputs, and so do the logits and the probabilities, which the host reads (whichever step
+// writes them). Weights are all halves. Each step is annotated with the formats of what its
+// kernel reads and writes, and with f16 its arithmetic, so generators need no graph.
 import type { InferenceGraph, InferenceNode } from "../inference.js";
 import { canVectorise } from "../kernels/conv-pointwise.js";
 import { convSpec, convVariant } from "../kernels/select.js";
@@ -53,6 +54,8 @@ export function withFormats(
       residual: at(n.inputs[1]),
       output: at(n.id),
       weights: "f16",
+      // The same halves either way; --precision f16 also multiplies in them.
+      ...(precision === "f16" ? { arith: "f16" as const } : {}),
     } satisfies IoFormats,
   }));
   return { ...g, nodes };

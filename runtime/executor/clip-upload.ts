@@ -1,7 +1,7 @@
 // How a float32 clip reaches the GPU: written by the host into a mapped staging buffer in the
 // layout its readers expect (as given, transposed channels-last, or as the clip texture's
 // texels), then copied on the GPU by the same command buffer that runs the model.
-import { toHalves } from "../../compiler/kernels/format.js";
+import { toHalves } from "../../compiler/kernels/halves.js";
 import { paddedRowBytes, texelBytes, writeClipTexels } from "../../compiler/kernels/texture.js";
 import type { Plan } from "../../compiler/plan.js";
 import { toChannelsLast } from "./host-layout.js";

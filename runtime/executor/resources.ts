@@ -1,6 +1,7 @@
 // The GPU objects of a plan, made once: activation buffers, weights (buffers or textures),
 // textures, pipelines and bind groups (the staging rings are executor/staging-ring.ts's).
-import { texelFormat, toHalves } from "../../compiler/kernels/format.js";
+import { texelFormat } from "../../compiler/kernels/format.js";
+import { toHalves } from "../../compiler/kernels/halves.js";
 import type { TextureShape } from "../../compiler/kernels/limits.js";
 import { texelBytes } from "../../compiler/kernels/texture.js";
 import { shaderKernel, type Plan } from "../../compiler/plan.js";

@@ -3,14 +3,8 @@
 // weights packed in its own layout), timed, and its output read back to compare with the
 // default variant's.
 import type { Candidate } from "../../compiler/kernels/candidates.js";
-import {
-  f32Io,
-  fromHalves,
-  storedBytes,
-  texelFormat,
-  toHalves,
-  type Format,
-} from "../../compiler/kernels/format.js";
+import { f32Io, storedBytes, texelFormat, type Format } from "../../compiler/kernels/format.js";
+import { fromHalves, toHalves } from "../../compiler/kernels/halves.js";
 import type { TextureShape } from "../../compiler/kernels/limits.js";
 import { stagingCopies, texelBytes, writeClipTexels } from "../../compiler/kernels/texture.js";
 import { packLayer, type LayerTensors } from "../../compiler/kernels/weights.js";
