@@ -87,7 +87,8 @@ export async function openClassifySession(
   const input = `3x${s.frames}x${s.crop}x${s.crop}`;
   const single = modelFor(io, file, { ...opts, model: undefined }, { input, batch: "1" });
   if (!single) return undefined;
-  const batchSize = viewsPerBatch(single, s.clips * s.crops, memoryMiB * 2 ** 20);
+  const budget = memoryMiB * 2 ** 20;
+  const batchSize = viewsPerBatch(single, s.clips * s.crops, budget, opts.precision);
   return openSession(
     io,
     file,

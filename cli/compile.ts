@@ -186,11 +186,13 @@ function writePlan(plan: Plan, dir: string): void {
 /** The summary; `macs` are the model's conv and FC multiply-adds (stats' count). */
 export function summarise(plan: Plan, macs: number) {
   const kernels: Record<string, number> = {};
-  for (const d of plan.dispatches)
-    kernels[d.kernel.replace(/-k[\dx]+.*$|-\d+x\d+$/, "")] =
-      (kernels[d.kernel.replace(/-k[\dx]+.*$|-\d+x\d+$/, "")] ?? 0) + 1;
+  // Grouped by family and storage: windows, tiles and formats (-h..., -a16) dropped.
+  const group = (k: string) =>
+    k.replace(/-h[iorw]+(-a16)?$|-a16$/, "").replace(/-k[\dx]+.*$|-\d+x\d+$/, "");
+  for (const d of plan.dispatches) kernels[group(d.kernel)] = (kernels[group(d.kernel)] ?? 0) + 1;
   return {
     model: plan.model,
+    precision: plan.precision,
     input: plan.input.shape,
     dispatches: plan.dispatches.length,
     shaders: plan.shaders.length,

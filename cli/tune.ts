@@ -7,7 +7,7 @@ import type { Precision } from "../compiler/kernels/format.js";
 import { withFormats } from "../compiler/plan/formats.js";
 import { compileGraph } from "../compiler/compile.js";
 import { PlanError } from "../compiler/plan.js";
-import { tuningFor } from "../compiler/kernels/tuning.js";
+import { policyOf, tuningFor } from "../compiler/kernels/tuning.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { isCpuAdapter, kernelLimits, requestDevice } from "../runtime/device.js";
 import { CsncError, RuntimeCodes } from "../runtime/errors.js";
@@ -107,7 +107,7 @@ export function tuneCommand(io: CliIo): Command {
       if (!opts.json) io.err(`tuning ${graph.model} on ${describeTuned(adapter)}`);
       const result = await tune({
         // Steps annotated with their storage formats: halves are tuned as they will run.
-        graph: withFormats(lower(graph), opts.precision, false),
+        graph: withFormats(lower(graph), opts.precision, policyOf(tuning).naive),
         device,
         limits,
         tuning,

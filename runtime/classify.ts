@@ -1,6 +1,7 @@
 // The model zoos' test-time protocol on real videos (`csnc classify`): K clips x (1 or 3) crops
 // per video, run in batches that fit a memory budget, probabilities averaged over the views.
 // Reports what happens as events; printing is the caller's.
+import type { Precision } from "../compiler/kernels/format.js";
 import { compileGraph } from "../compiler/compile.js";
 import type { Graph } from "../compiler/ir.js";
 import { unlimitedLimits } from "../compiler/kernels/common.js";
@@ -46,10 +47,15 @@ export type ClassifyEvent =
 
 /**
  * How many views one inference may take: as many as fit `budget` bytes of activations, given
- * the model at batch 1 (`single`).
+ * the model at batch 1 (`single`) stored in `precision` (halves fit twice as many).
  */
-export function viewsPerBatch(single: Graph, views: number, budget: number): number {
-  const perView = compileGraph(single, unlimitedLimits).memory.activationBytes;
+export function viewsPerBatch(
+  single: Graph,
+  views: number,
+  budget: number,
+  precision: Precision = "f32",
+): number {
+  const perView = compileGraph(single, unlimitedLimits, {}, { precision }).memory.activationBytes;
   return Math.max(1, Math.min(views, Math.floor(budget / perView)));
 }
 

@@ -20,7 +20,7 @@ import { fromHalf, roundToHalf, toHalf, toHalves } from "../compiler/kernels/hal
 import { defaultTuning } from "../compiler/kernels/tuning.js";
 import type { Backend } from "../runtime/adapter-node.js";
 import { batch1T1Cases, modelCases, opCases } from "./fixtures.js";
-import { buildGraph, gpuDevice, randomArray, relL2, runGpu } from "./gpu.js";
+import { buildGraph, differential, gpuDevice, randomArray, relL2, runGpu } from "./gpu.js";
 import { run, shippedModel } from "./helpers.js";
 
 const backends: Backend[] = ["swiftshader", "opengles"];
@@ -66,6 +66,13 @@ describe("half conversions", () => {
   });
 });
 
+// A grouped conv whose groups' channels are not in fours writes float32, the convs after it
+// halves: both staged through textures of one size (they once shared one texture).
+const mixed =
+  "model m() { input 8x2x4x64  conv(16, 1x3x3, groups = 8) relu conv(16, 1x1x1) relu conv(16, 1x1x1) relu conv(16, 1x1x1) }";
+// A softmax inside the network reads float32 (its producer writes it so).
+const innerSoftmax = "model m() { input 8x2x4x4  conv(16, 1x1x1) softmax conv(16, 1x1x1) }";
+
 describe("the memory plan in f16 storage", () => {
   const cases: [string, number[], number][] = [
     ["ir-csn-50.csn", [3, 8, 112, 112], 1],
@@ -88,6 +95,35 @@ describe("the memory plan in f16 storage", () => {
       }
     },
   );
+
+  it("stages each tensor into a texture of its own format, and feeds softmax float32", () => {
+    const plan = compileGraph(buildGraph(mixed), unlimitedLimits, defaultTuning.llvmpipe, {
+      precision: "f16-storage",
+    });
+    const formats = new Set<string>();
+    for (const d of plan.dispatches)
+      if (d.stage) {
+        const tensor = plan.tensors.find((t) => t.id === d.stage!.tensor)!;
+        const texture = plan.textures[d.stage.texture]!;
+        expect(texture.format, d.path).toBe(tensor.format);
+        formats.add(tensor.format ?? "f32");
+      }
+    expect([...formats].sort()).toEqual(["f16", "f32"]);
+
+    const soft = compileGraph(
+      buildGraph(innerSoftmax),
+      unlimitedLimits,
+      {},
+      {
+        precision: "f16-storage",
+      },
+    );
+    const softmax = soft.dispatches.find((d) => d.kernel === "softmax")!;
+    const read = soft.tensors.find(
+      (t) => t.id === (softmax.bindings[0] as { tensor: number }).tensor,
+    )!;
+    expect(read.format).toBeUndefined();
+  });
 
   it("keeps the logits and probabilities in float32, whichever step writes them", () => {
     const graph = buildGraph("model m() { input 8x2x4x4  conv(16, 1x1x1) relu }");
@@ -117,6 +153,19 @@ for (const backend of backends)
           expect(top1(out.logits, n!)).toEqual(top1(c.logits.data!, n!));
         }
       });
+
+    it("mixed formats through shared staging sizes, and an inner softmax, match the reference", async () => {
+      for (const [source, textures] of [
+        [mixed, true],
+        [innerSoftmax, false],
+      ] as const) {
+        const r = await differential(backend, buildGraph(source), {
+          tuning: { textures },
+          precision: "f16-storage",
+        });
+        expect(r.error, source).toBeLessThan(8 * 2 ** -11);
+      }
+    });
 
     it("every op fixture within a few half roundings", async () => {
       for (const c of opCases()) {

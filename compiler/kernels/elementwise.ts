@@ -82,6 +82,9 @@ ${entry(g.nx, total)}
     bindings,
     ...(op.kind === "affine" ? { weights: { kind: "affine", channels } as const } : {}),
     flops: elements,
-    bytes: storedBytes(elements, formats.input) * reads + storedBytes(elements, formats.output),
+    bytes:
+      storedBytes(elements, formats.input) +
+      (reads > 1 ? storedBytes(elements, formats.residual) : 0) +
+      storedBytes(elements, formats.output),
   });
 }

@@ -92,7 +92,8 @@ function halfNormaliseKernel(s: NormaliseSpec, limits: KernelLimits): NormaliseK
   const [n, , T, H, W] = s.shape as [number, number, number, number, number];
   const pixels = n * T * H * W;
   const frame = T * H * W;
-  const value = `fn value(pixel: u32, ch: u32) -> f32 { return (byteAt(pixel * 3u + ch) - norm[ch]) / norm[ch + 3u]; }`;
+  // Saturated at the half range, as pack4h does (a tiny std could overflow it).
+  const value = `fn value(pixel: u32, ch: u32) -> f32 { return clamp((byteAt(pixel * 3u + ch) - norm[ch]) / norm[ch + 3u], -65504.0, 65504.0); }`;
   const head = `${binding(0, "frames", "u32")}
 ${binding(1, "clip", "u32", true)}
 ${binding(2, "norm", "f32")}

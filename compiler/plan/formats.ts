@@ -43,9 +43,11 @@ export function withFormats(
   const stored = new Map<number, Format>();
   for (const n of g.nodes)
     stored.set(n.id, writesVec4(n, byId.get(n.inputs[0]!), naive) ? "f16" : "f32");
-  // The host reads these as float32, whatever wrote them.
+  // The host reads these as float32, whatever wrote them; softmax reads float32 (an f32 vec4
+  // store is always legal, so its producer can write one).
   stored.set(g.logits, "f32");
   stored.set(g.probabilities, "f32");
+  for (const n of g.nodes) if (n.op.kind === "softmax") stored.set(n.inputs[0]!, "f32");
   const at = (id: number | undefined): Format => (id === undefined ? "f32" : stored.get(id)!);
   const nodes = g.nodes.map((n): InferenceNode => ({
     ...n,

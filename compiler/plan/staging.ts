@@ -36,7 +36,8 @@ export class StagingPlanner {
   ): { texture: number; stage?: Stage } {
     const held = this.held.find((s) => s.holds === tensor && s.until >= at);
     if (held) return { texture: held.id };
-    const key = `${t.width}x${t.height}, border ${t.pad.join("x")}, ${t.per} a position`;
+    // The texel format too: a half tensor must not land in a float32 texture of its size.
+    const key = `${t.width}x${t.height} ${t.format ?? "f32"}, border ${t.pad.join("x")}, ${t.per} a position`;
     let s = this.held.find((s) => s.key === key && s.until < at);
     if (!s) {
       s = { id: this.textures.length, key, holds: -1, until: -1 };
