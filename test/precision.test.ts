@@ -13,6 +13,7 @@ import { f32Io } from "../compiler/kernels/format.js";
 import { clipLayout, stepKey } from "../compiler/kernels/select.js";
 import type { Tuning } from "../compiler/kernels/tuning.js";
 import { buildPlan, shaderKernel, type Plan } from "../compiler/plan.js";
+import { viewsPerBatch } from "../runtime/classify.js";
 import { kernelLimits } from "../runtime/device.js";
 import { createSession } from "../runtime/session.js";
 import { runReference } from "./reference/executor.js";
@@ -123,6 +124,16 @@ describe("the memory plan in f16 storage", () => {
       (t) => t.id === (softmax.bindings[0] as { tensor: number }).tensor,
     )!;
     expect(read.format).toBeUndefined();
+  });
+
+  it("classify --memory fits twice the views a batch", () => {
+    const single = shippedModel("ir-csn-50.csn", {}, [3, 8, 112, 112], 1);
+    const budget = 64 * 2 ** 20;
+    const full = viewsPerBatch(single, 30, budget);
+    const half = viewsPerBatch(single, 30, budget, "f16-storage");
+    expect(full).toBeLessThan(15);
+    expect(half).toBeGreaterThanOrEqual(2 * full);
+    expect(half).toBeLessThanOrEqual(2 * full + 1);
   });
 
   it("keeps the logits and probabilities in float32, whichever step writes them", () => {
