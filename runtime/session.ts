@@ -4,7 +4,8 @@
 import { compileGraph } from "../compiler/compile.js";
 import type { Graph } from "../compiler/ir.js";
 import type { KernelLimits } from "../compiler/kernels/common.js";
-import type { Precision } from "../compiler/kernels/format.js";
+import { precisions, type Precision } from "../compiler/kernels/format.js";
+import { CsncError, RuntimeCodes } from "./errors.js";
 import { tuningFor, type Tuning } from "../compiler/kernels/tuning.js";
 import type { Plan } from "../compiler/plan.js";
 import { kernelLimits } from "./device.js";
@@ -43,7 +44,14 @@ export function planFor(source: ModelSource, device: GPUDevice): Plan {
   if (source.plan) return source.plan;
   const limits = { ...kernelLimits(device), ...source.limits };
   const tuning = source.tuning ?? tuningFor(device.adapterInfo ?? {});
-  return compileGraph(source.graph, limits, tuning, { precision: source.precision ?? "f32" });
+  const precision = source.precision ?? "f32";
+  // A JavaScript caller's typo must not quietly choose halves.
+  if (!precisions.includes(precision))
+    throw new CsncError(
+      RuntimeCodes.badInput,
+      `precision must be one of ${precisions.join(", ")}, got '${String(precision)}'`,
+    );
+  return compileGraph(source.graph, limits, tuning, { precision });
 }
 
 /** A session on `device`; a graph too large for it throws the planner's PlanError. */

@@ -354,6 +354,14 @@ describe("--precision f16: half arithmetic, float32 accumulation", () => {
     expect(r.err).not.toMatch(/\n\s+at /);
   });
 
+  it("an unknown precision from JavaScript is an error, not halves", async () => {
+    const { device } = await gpuDevice("opengles");
+    const graph = buildGraph("model m() { input 8x2x4x4  conv(16, 1x1x1) relu }");
+    await expect(
+      createSession({ graph, precision: "fp16" as "f16", weights: { random: 1 }, device }),
+    ).rejects.toThrow(/precision must be one of f32, f16-storage, f16, got 'fp16'/);
+  });
+
   it("is refused by an adapter without shader-f16, pointing to f16 storage", async () => {
     const { device } = await gpuDevice("opengles");
     const graph = buildGraph("model m() { input 8x2x4x4  conv(16, 1x1x1) relu }");
