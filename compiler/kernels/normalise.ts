@@ -65,12 +65,7 @@ ${binding(1, "clip", "f32", true)}
 ${binding(2, "norm", "f32")}
 ${byteAt}
 ${entry(g.nx, pixels)}
-  ${unflatten("idx", [
-    ["x", W],
-    ["y", H],
-    ["t", T],
-    ["n", n],
-  ])}
+  ${pixelOf(s.shape)}
 ${[0, 1, 2]
   .map((ch) => `  clip[${at(ch)}] = (byteAt(idx * 3u + ${ch}u) - norm[${ch}u]) / norm[${ch + 3}u];`)
   .join("\n")}
@@ -83,6 +78,17 @@ ${[0, 1, 2]
     outputBytes,
     ...(s.layout === "texture" ? { bytesPerRow: 16 * s.texelsPerRow! } : {}),
   };
+}
+
+/** WGSL: the pixel (n, t, y, x) of invocation idx, frame by frame. */
+function pixelOf(shape: readonly number[]): string {
+  const [n, , T, H, W] = shape as [number, number, number, number, number];
+  return unflatten("idx", [
+    ["x", W],
+    ["y", H],
+    ["t", T],
+    ["n", n],
+  ]);
 }
 
 const byteAt = `fn byteAt(i: u32) -> f32 { return f32((frames[i / 4u] >> ((i % 4u) * 8u)) & 255u); }`;
@@ -106,12 +112,7 @@ ${value}`;
     const row = planeRowExpr(l, "i32(n)", "i32(t)", "i32(y)");
     const wgsl = `${head}
 ${entry(g.nx, pixels)}
-  ${unflatten("idx", [
-    ["x", W],
-    ["y", H],
-    ["t", T],
-    ["n", n],
-  ])}
+  ${pixelOf(s.shape)}
   let texel = u32(${row}) * ${s.texelsPerRow!}u + u32(${planeColumnExpr(l, "i32(x)")});
   clip[texel * 2u] = pack2x16float(vec2<f32>(value(idx, 0u), value(idx, 1u)));
   clip[texel * 2u + 1u] = pack2x16float(vec2<f32>(value(idx, 2u), 0.0));
