@@ -9,7 +9,7 @@ import { compileGraph } from "../compiler/compile.js";
 import { PlanError } from "../compiler/plan.js";
 import { policyOf, tuningFor } from "../compiler/kernels/tuning.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
-import { isCpuAdapter, kernelLimits, requestDevice } from "../runtime/device.js";
+import { checkPrecision, isCpuAdapter, kernelLimits, requestDevice } from "../runtime/device.js";
 import { CsncError, RuntimeCodes } from "../runtime/errors.js";
 import { tune, type TuneProgress, type TuneResult } from "../runtime/tune/tuner.js";
 import {
@@ -94,6 +94,7 @@ export function tuneCommand(io: CliIo): Command {
     const acquired = await acquireAdapter(opts.backend);
     const device = await requestDevice(acquired.adapter);
     try {
+      checkPrecision(device, opts.precision);
       const limits = kernelLimits(device);
       const tuning = tuningFor(acquired.adapter.info);
       try {

@@ -1,8 +1,21 @@
 // A GPUDevice for running plans: the adapter's largest buffer limits, timestamp queries when
 // offered, and device loss and uncaptured errors turned into CsncErrors.
 import type { KernelLimits } from "../compiler/kernels/common.js";
+import type { Precision } from "../compiler/kernels/format.js";
 import { adapterClass, describeIdentity } from "../compiler/kernels/tuning.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
+
+/**
+ * Half arithmetic (`--precision f16`) needs the shader-f16 feature; f16 storage, the same bytes,
+ * runs everywhere. Checked before any kernel is built (sessions, the tuner).
+ */
+export function checkPrecision(device: GPUDevice, precision: Precision): void {
+  if (precision === "f16" && !device.features.has("shader-f16"))
+    throw new CsncError(
+      RuntimeCodes.missingFeature,
+      "--precision f16 needs an adapter with the shader-f16 feature, and this one has none: --precision f16-storage stores the same halves on every adapter, with float32 arithmetic",
+    );
+}
 
 /** vendor / architecture / device / description, for humans. */
 export function describeAdapter(a: GPUAdapter): string {

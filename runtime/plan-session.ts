@@ -1,7 +1,7 @@
 // The session core: a compiled plan, weights and a GPUDevice in; inferences and profiles out.
 // Without the compiler, so that generated modules (which embed their plan) carry none of it;
 // session.ts adds compiling a graph for the device.
-import { CsncError, RuntimeCodes } from "./errors.js";
+import { checkPrecision } from "./device.js";
 import type { Plan } from "../compiler/plan.js";
 import {
   createExecutor,
@@ -83,12 +83,7 @@ export interface PlanSessionOptions {
 /** Packs the weights in the plan's layouts, unless they are, and uploads them. */
 export async function createPlanSession(o: PlanSessionOptions): Promise<Session> {
   const { plan } = o;
-  // Half arithmetic needs the feature; f16 storage (the same bytes) runs everywhere.
-  if (plan.precision === "f16" && !o.device.features.has("shader-f16"))
-    throw new CsncError(
-      RuntimeCodes.missingFeature,
-      "--precision f16 needs an adapter with the shader-f16 feature, and this one has none: --precision f16-storage stores the same halves on every adapter, with float32 arithmetic",
-    );
+  checkPrecision(o.device, plan.precision);
   const { tensors, packed } =
     "packed" in o.weights ? o.weights : packSessionWeights(plan, o.weights);
   const executor = await createExecutor(o.device, plan, packed);

@@ -10,6 +10,7 @@ import { candidates } from "../compiler/kernels/candidates.js";
 import type { KernelChoice } from "../compiler/kernels/choice.js";
 import { unlimitedLimits, type KernelLimits } from "../compiler/kernels/common.js";
 import { f32Io } from "../compiler/kernels/format.js";
+import { withFormats } from "../compiler/plan/formats.js";
 import { clipLayout, stepKey } from "../compiler/kernels/select.js";
 import type { Tuning } from "../compiler/kernels/tuning.js";
 import { buildPlan, shaderKernel, type Plan } from "../compiler/plan.js";
@@ -264,6 +265,55 @@ describe("--precision f16: half arithmetic, float32 accumulation", () => {
     }
   });
 
+  it("type-checks with f16 spelled i32, so that a mix of halves and floats is an error", async () => {
+    // Tint here rejects `enable f16`; spelled i32 (whole-number literals in its places made
+    // integers), every f16/f32 mix that a real f16 device rejects becomes a type error too.
+    const asInt = (wgsl: string) =>
+      wgsl
+        .replace(/^enable f16;\n/, "")
+        .replace(/\bf16\b/g, "i32")
+        .replace(/\b(vec[234]<i32>|i32)\((-?\d+)\.0\)/g, "$1($2)")
+        .replace(/return (\d+)\.0;/g, "return $1;");
+    const { device } = await gpuDevice("swiftshader");
+    const limits = kernelLimits(device);
+    const shaders = new Map<string, string>();
+    const add = (name: string, wgsl: string) => shaders.set(wgsl, name);
+    const plans = [
+      ...arithmeticCases.map(([input, body, batch, tuning]) => {
+        const graph = buildGraph(`model m() { input ${input}  ${body} }`, { batch });
+        return compileGraph(graph, limits, tuning, { precision: "f16" });
+      }),
+      ...[{}, defaultTuning.llvmpipe].map((tuning) =>
+        compileGraph(shippedModel("ir-csn-50.csn", {}, [3, 4, 32, 32], 1), limits, tuning, {
+          precision: "f16",
+        }),
+      ),
+    ];
+    for (const plan of plans) plan.shaders.forEach((w, i) => add(shaderKernel(plan, i), w));
+    // Every candidate variant of a small CSN's steps, the GPU-grade ones included.
+    const graph = buildGraph(
+      "model m() { input 3x2x8x8  conv(8, 3x7x7, stride = 1x2x2, pad = 1x3x3) bn relu residual { conv(8, 1x1x1) bn relu dwconv bn relu conv(16, 1x1x1) bn } relu avgpool fc(5) }",
+    );
+    for (const tuning of [{}, defaultTuning.llvmpipe]) {
+      const g = withFormats(lower(graph), "f16", false);
+      const byId = new Map(g.nodes.map((n) => [n.id, n]));
+      const layout = clipLayout(g, limits, tuning);
+      for (const n of g.nodes.filter((x) => x.op.kind !== "input"))
+        for (const c of candidates(n, byId.get(n.inputs[0]!)!, limits, layout, tuning))
+          add(c.kernel.name, c.kernel.wgsl);
+    }
+    expect(shaders.size).toBeGreaterThan(60);
+    const failures: string[] = [];
+    for (const [wgsl, name] of shaders) {
+      // The enable, where there is one, comes first.
+      expect(wgsl.indexOf("enable f16;"), name).toBeLessThanOrEqual(0);
+      const module = device.createShaderModule({ code: asInt(wgsl) });
+      const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === "error");
+      if (errors.length) failures.push(`${name}: ${errors[0]!.message.split("\n")[0]}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
   for (const backend of backends)
     it(`every kernel, emulated in float32, gives float32's numbers on ${backend}`, async () => {
       const { device } = await gpuDevice(backend);
@@ -340,15 +390,20 @@ describe("--precision f16: half arithmetic, float32 accumulation", () => {
       }
     });
 
-  it("csnc run --precision f16 on a CPU adapter: a clear error, exit 1, no stack", async () => {
-    const r = await run(
-      "run",
-      path.resolve(import.meta.dirname, "../models/ir-csn-mini.csn"),
+  it("csnc run and csnc tune --precision f16 on a CPU adapter: a clear error, exit 1, no stack", async () => {
+    const mini = path.resolve(import.meta.dirname, "../models/ir-csn-mini.csn");
+    const tuned = await run(
+      "tune",
+      mini,
       "--precision",
       "f16",
       "--backend",
       "opengles",
+      "--no-cache",
     );
+    expect(tuned.code).toBe(1);
+    expect(tuned.err).toMatch(/shader-f16 feature.*\[CSN4106\]/);
+    const r = await run("run", mini, "--precision", "f16", "--backend", "opengles");
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/shader-f16 feature.*\[CSN4106\]/);
     expect(r.err).not.toMatch(/\n\s+at /);

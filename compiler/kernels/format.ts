@@ -72,8 +72,9 @@ export function bufferArray(format: Format, lanes: 1 | 4, arith: Arith = "f32"):
       format,
       declaration: (i, name, write) => binding(i, name, type, write),
       load: (name, index) => (format === "f16" ? `${f32}(${name}[${index}])` : `${name}[${index}]`),
+      // A float32 value may lie beyond the half range: saturated, as stores are.
       raw: (name, index) =>
-        format === "f16" ? `${name}[${index}]` : `${native}(${name}[${index}])`,
+        format === "f16" ? `${name}[${index}]` : `narrow${lanes}h(${name}[${index}])`,
       store: (name, index, value) =>
         `${name}[${index}] = ${format === "f16" ? `narrow${lanes}h(${value})` : value};`,
     };
@@ -137,12 +138,12 @@ export function withHalfHelpers(wgsl: string): string {
   const used = helpers.filter(([call]) =>
     new RegExp(`(^|[^a-z0-9_])${call.slice(0, -1)}\\(`).test(wgsl),
   );
-  if (/<f16>|\bf16\(/.test(wgsl)) wgsl = `enable f16;\n${wgsl}`;
-  if (used.length === 0) return wgsl;
   const lines = wgsl.split("\n");
   const at = lines.findIndex((l) => !/^\s*enable\s/.test(l));
   lines.splice(at, 0, ...used.map(([, fn]) => fn));
-  return lines.join("\n");
+  const out = lines.join("\n");
+  // Any use of the type, the helpers' included, outside comments (names may mention halves).
+  return /\bf16\b/.test(out.replace(/\/\/.*$/gm, "")) ? `enable f16;\n${out}` : out;
 }
 
 /** The formats of what one kernel reads and writes, and the type it multiplies in. */

@@ -114,7 +114,7 @@ export function textureInput(
   const at = (v: string, w: string, c: string) =>
     texel("inp", `${planeColumnExpr(l, w)} + ${c}`, v);
   const raw = (v: string, w: string, c: string) =>
-    arith === "f32" ? at(v, w, c) : `vec4<f16>(${at(v, w, c)})`;
+    arith === "f32" ? at(v, w, c) : `narrow4h(${at(v, w, c)})`;
   const inside = (get: typeof at) => (v: string, w: string, c: string) => {
     if (!bordered) throw new Error("csnc bug: an unbordered texture read outside its planes");
     return get(v, w, c);
@@ -168,7 +168,7 @@ export function textureWeights(arith: Arith = "f32"): WeightOperand {
     storage: "texture",
     declaration: (i) => textureBinding(i, "wts"),
     load,
-    raw: (row, column) => (arith === "f32" ? load(row, column) : `vec4<f16>(${load(row, column)})`),
+    raw: (row, column) => (arith === "f32" ? load(row, column) : `narrow4h(${load(row, column)})`),
   };
 }
 
