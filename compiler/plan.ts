@@ -188,15 +188,16 @@ function kernelFor(
   }
 }
 
-/** The frames kernel, its grid failure a plan the device cannot run (like any step's). */
-function framesKernel(input: InferenceNode, make: () => NormaliseKernel | undefined) {
+/**
+ * The frames kernel, or none where it cannot fit the device's grid (the model still runs on
+ * float clips; frames are then refused, saying why).
+ */
+function framesKernel(make: () => NormaliseKernel | undefined) {
   try {
     return make();
   } catch (e) {
     if (!(e instanceof GridError)) throw e;
-    throw new PlanError(
-      `the frames of ${input.shape.join("x")}: ${e.message}: use a smaller --input or --batch`,
-    );
+    return undefined;
   }
 }
 
@@ -309,7 +310,7 @@ export function buildPlan(
 
   const logitsShape = byId.get(g.logits)!.shape;
   const clipTextureShape = clip === "texture" ? staging.textures[0] : undefined;
-  const frames = framesKernel(inputNode, () =>
+  const frames = framesKernel(() =>
     normaliseKernel(
       {
         shape: inputNode.shape,

@@ -13,7 +13,7 @@ import { defaultTuning, type Tuning } from "../compiler/kernels/tuning.js";
 import { nodeHost, projectRoot } from "../compiler/node-host.js";
 import { lower } from "../compiler/passes/index.js";
 import { PlanError } from "../compiler/plan.js";
-import { run } from "./helpers.js";
+import { checkSource, run } from "./helpers.js";
 
 const models = path.resolve(import.meta.dirname, "../models");
 const big = { ...compatLimits, maxStorageBufferBindingSize: 1 << 30, maxBufferSize: 1 << 30 };
@@ -94,6 +94,23 @@ describe("plans", () => {
     expect(() => compileGraph(twoClips, compatLimits)).toThrow(
       /layer stem\.conv produces 2x64x32x112x112 \(196\.0 MiB\).*--input or --batch/,
     );
+  });
+
+  it("plans without the frames kernel where only it would not fit the grid", () => {
+    // A depthwise tile needs fewer invocations than the clip has pixels: a grid of 2 x 2
+    // workgroups holds the conv but not the frames kernel (one invocation a pixel, or a u32).
+    const g = checkSource("model m() { input 3x7x9x7  dwconv(3x3x3) avgpool fc(4) }");
+    expect(g.diagnostics).toEqual([]);
+    const limits = { ...compatLimits, maxComputeWorkgroupsPerDimension: 2 };
+    for (const precision of ["f32", "f16-storage"] as const) {
+      const plan = compileGraph(
+        g.graphs[0]!,
+        limits,
+        { depthwiseTile: { th: 7, tw: 7 } },
+        { precision },
+      );
+      expect(plan.input.frames).toBeUndefined();
+    }
   });
 
   it("keeps every kernel within compatibility-mode limits", () => {

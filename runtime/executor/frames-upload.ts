@@ -91,7 +91,9 @@ export function framesUpload(device: GPUDevice, plan: Plan, r: Resources): Frame
           RuntimeCodes.badInput,
           k
             ? `the frames hold ${f.frames.length} bytes; the model's clip ${shape.join("x")} takes ${expected} (N x T x H x W x 3)`
-            : `frames are RGB: the model's clip has ${c} channels; give it floats`,
+            : c === 3
+              ? `the frames kernel does not fit this device's grid for a ${shape.join("x")} clip; give it floats`
+              : `frames are RGB: the model's clip has ${c} channels; give it floats`,
         );
       const values = [...f.mean, ...f.std];
       if (values.length !== 6 || !values.every(Number.isFinite) || f.std.some((s) => s === 0))
