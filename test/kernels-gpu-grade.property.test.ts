@@ -355,10 +355,14 @@ function forcedPlan(c: Case, f: Forcing, limits: KernelLimits): Plan {
 function foldingLimits(c: Case, f: Forcing, limits: KernelLimits): KernelLimits {
   if (!c.fold) return limits;
   const paths = new Set(f.steps.map((n) => n.path));
-  const forced = forcedPlan(c, f, limits).dispatches.filter((d) => paths.has(d.path));
-  const largest = Math.max(...forced.map((d) => d.workgroups[0] * d.workgroups[1]));
+  const all = forcedPlan(c, f, limits).dispatches;
+  const size = (d: (typeof all)[number]) => d.workgroups[0] * d.workgroups[1];
+  const largest = Math.max(...all.filter((d) => paths.has(d.path)).map(size));
   if (largest < 3) return limits;
-  return { ...limits, maxComputeWorkgroupsPerDimension: Math.ceil(Math.sqrt(largest)) };
+  // The other steps (a standalone relu before the forced one) must still fit the folded grid.
+  const others = Math.max(1, ...all.filter((d) => !paths.has(d.path)).map(size));
+  const side = Math.max(Math.ceil(Math.sqrt(largest)), Math.ceil(Math.sqrt(others)));
+  return { ...limits, maxComputeWorkgroupsPerDimension: side };
 }
 
 /** The forced plan on the GPU against the float64 reference, with random weights and input. */
