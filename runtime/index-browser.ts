@@ -15,6 +15,8 @@ export type { Graph, Node, Op, Shape } from "../compiler/ir.js";
 export type { SourceHost } from "../compiler/source.js";
 export type { KernelLimits } from "../compiler/kernels/common.js";
 export type { Tuning } from "../compiler/kernels/tuning.js";
+export type { Precision } from "../compiler/kernels/format.js";
+export { precisions } from "../compiler/kernels/format.js";
 export type { Plan } from "../compiler/plan.js";
 export type { Convention } from "../compiler/stats/conventions.js";
 export type { StatsReport } from "../compiler/stats/report.js";
