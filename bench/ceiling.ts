@@ -1,0 +1,61 @@
+// `npm run bench:ceiling -- [--backend opengles]`: the adapter's arithmetic ceiling, the number
+// every kernel figure on a CPU adapter is read against. Each invocation runs independent
+// chains of vec4 fma() in registers, no loads in the loop; the sweep varies how many chains
+// (accumulators) it keeps and how many fma() each chain takes per loop trip. On llvmpipe a
+// value carried around a loop is stored under the execution mask every trip, so one fma a
+// trip measures that store as much as the arithmetic.
+import { parseArgs } from "node:util";
+import { columns, table } from "../cli/format.js";
+import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
+import { describeAdapter, requestDevice } from "../runtime/device.js";
+import { timeKernel } from "./common.js";
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: "string", default: "opengles" },
+    runs: { type: "string", default: "3" },
+  },
+});
+
+const workgroup = 64;
+const workgroups = 256;
+/** fma() calls each chain makes in all, whatever the unrolling. */
+const fmasPerChain = 4096;
+
+function fmaLoop(chains: number, perTrip: number): string {
+  const cs = [...Array(chains).keys()];
+  const trip = cs.flatMap((c) => Array(perTrip).fill(`a${c} = fma(a${c}, x, y);`));
+  return `@group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
+@compute @workgroup_size(${workgroup}) fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  ${cs.map((c) => `var a${c} = vec4<f32>(f32(id.x + ${c}u));`).join(" ")}
+  // Runtime values, so that LLVM folds nothing.
+  var x = vec4<f32>(0.999 + f32(id.x) * 1e-9);
+  let y = x * 0.5;
+  for (var n = 0u; n < ${fmasPerChain / perTrip}u; n++) {
+    ${trip.join("\n    ")}
+    x += vec4<f32>(1e-7);
+  }
+  out[id.x] = ${cs.map((c) => `a${c}`).join(" + ")};
+}`;
+}
+
+const { adapter } = await acquireAdapter(args.backend as Backend);
+const device = await requestDevice(adapter);
+console.log(`${describeAdapter(adapter)}, median of ${args.runs} runs, wall clock per dispatch`);
+const rows: string[][] = [];
+for (const chains of [4, 16, 32])
+  for (const perTrip of [1, 2, 4, 8]) {
+    const flops = workgroups * workgroup * chains * fmasPerChain * 4 * 2;
+    const { ms } = await timeKernel(
+      device,
+      {
+        wgsl: fmaLoop(chains, perTrip),
+        resources: [4 * workgroups * workgroup],
+        dispatch: [workgroups, 1, 1],
+      },
+      Number(args.runs),
+    );
+    rows.push([`${chains}`, `${perTrip}`, ms.toFixed(1), (flops / ms / 1e6).toFixed(1)]);
+  }
+console.log(table(columns([], ["vec4 accumulators", "fma a trip each", "ms", "GFLOP/s"]), rows));
+process.exit(0);
