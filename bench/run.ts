@@ -75,6 +75,8 @@ interface Row {
   engine: string;
   adapter: string;
   medianMs: number;
+  /** The 90th percentile (nearest rank): run-to-run tails that a median hides. */
+  p90Ms?: number;
   note: string;
 }
 
@@ -101,16 +103,16 @@ async function timeCsnc(
         ms.push(performance.now() - t);
         log(`  ${label} on ${acquired.backend}: ${ms.at(-1)!.toFixed(0)} ms`);
       }
-      return { session, medianMs: median(ms), input };
+      return { session, medianMs: median(ms), p90Ms: p90(ms), input };
     };
     const untuned = await time(base, naive ? "naive" : "csnc");
-    const { session, medianMs } = untuned;
+    const { session, medianMs, p90Ms } = untuned;
     const { plan } = session;
     const kernels = await session.profile();
     const throughput =
       !naive && batch > 1 ? await clipsPerSecond(session, untuned.input) : undefined;
     session.destroy();
-    let tuned: { medianMs: number; choices: number; tuneMs: number } | undefined;
+    let tuned: { medianMs: number; p90Ms: number; choices: number; tuneMs: number } | undefined;
     if (!naive && tuneSeconds > 0) {
       const limits = kernelLimits(device);
       log(`  tuning on ${acquired.backend} (${tuneSeconds} s budget)`);
@@ -124,9 +126,23 @@ async function timeCsnc(
       });
       const t = await time({ ...base, choices: r.choices }, "csnc tuned");
       t.session.destroy();
-      tuned = { medianMs: t.medianMs, choices: Object.keys(r.choices).length, tuneMs: r.elapsedMs };
+      tuned = {
+        medianMs: t.medianMs,
+        p90Ms: t.p90Ms,
+        choices: Object.keys(r.choices).length,
+        tuneMs: r.elapsedMs,
+      };
     }
-    return { acquired, plan, weights: session.tensors, medianMs, kernels, tuned, throughput };
+    return {
+      acquired,
+      plan,
+      weights: session.tensors,
+      medianMs,
+      p90Ms,
+      kernels,
+      tuned,
+      throughput,
+    };
   } finally {
     device.destroy();
   }
@@ -161,7 +177,13 @@ async function timeOrt(graph: Graph, tensors: ReadonlyMap<string, Tensor>, threa
     await session.run({ input });
     ms.push(performance.now() - t);
   }
-  return median(ms);
+  return { medianMs: median(ms), p90Ms: p90(ms) };
+}
+
+/** The 90th percentile of `xs`, nearest rank. */
+function p90(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.ceil(0.9 * s.length) - 1]!;
 }
 
 function topKernels(plan: Plan, times: DispatchTimes, naive?: DispatchTimes): string {
@@ -217,8 +239,8 @@ async function throughputTable(
     ]);
   }
   if (tensors) {
-    const one = 1000 / (await timeOrt(loadGraph(1), tensors, threads));
-    const many = (batch * 1000) / (await timeOrt(batched, tensors, threads));
+    const one = 1000 / (await timeOrt(loadGraph(1), tensors, threads)).medianMs;
+    const many = (batch * 1000) / (await timeOrt(batched, tensors, threads)).medianMs;
     rows.push([
       "ONNX Runtime CPU",
       one.toFixed(2),
@@ -258,13 +280,15 @@ async function main() {
         engine: "csnc",
         adapter: `${r.acquired.backend} (${r.acquired.description})`,
         medianMs: r.medianMs,
-        note: `${r.plan.dispatches.length} dispatches, ${iterations} runs`,
+        p90Ms: r.p90Ms,
+        note: `${r.plan.dispatches.length} dispatches, ${iterations} runs${r.acquired.backend === "opengles" ? `, LP_NUM_THREADS ${process.env.LP_NUM_THREADS}` : ""}`,
       });
       if (r.tuned)
         rows.push({
           engine: "csnc, tuned",
           adapter: `${r.acquired.backend} (${r.acquired.description})`,
           medianMs: r.tuned.medianMs,
+          p90Ms: r.tuned.p90Ms,
           note: `${r.tuned.choices} step shapes take a measured variant (tuned in ${(r.tuned.tuneMs / 1000).toFixed(0)} s)`,
         });
       if (r.acquired.backend !== "vulkan")
@@ -286,11 +310,12 @@ async function main() {
     });
   }
   if (tensors) {
-    const ms = await timeOrt(graph, tensors, threads);
+    const { medianMs, p90Ms } = await timeOrt(graph, tensors, threads);
     rows.push({
       engine: "ONNX Runtime CPU",
       adapter: `onnxruntime-node ${ort.env.versions.node ?? ""}, ${threads} threads`,
-      medianMs: ms,
+      medianMs,
+      p90Ms,
       note: "csnc's ONNX export",
     });
   }
@@ -301,6 +326,7 @@ async function main() {
       { title: "engine" },
       { title: "adapter" },
       { title: "median ms", align: "right" },
+      { title: "p90 ms", align: "right" },
       { title: "csnc / this", align: "right" },
       { title: "note" },
     ],
@@ -308,6 +334,7 @@ async function main() {
       r.engine,
       r.adapter,
       r.medianMs.toFixed(1),
+      r.p90Ms?.toFixed(1) ?? "",
       reference === undefined || r.engine === "csnc" ? "" : (reference / r.medianMs).toFixed(2),
       r.note,
     ]),

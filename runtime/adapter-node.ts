@@ -123,6 +123,17 @@ function ensureXdgRuntimeDir({ fs, os, path }: NodeModules): void {
   if (fs.existsSync(dir)) process.env.XDG_RUNTIME_DIR = dir;
 }
 
+/**
+ * llvmpipe runs compute on one thread per CPU by default. On a 2-core machine about a third of
+ * ir-CSN-50's runs then left a core idle for a quarter of the run (p90 245 ms against a median
+ * of 188); twice as many threads as CPUs took that tail away (p90 192 ms, same median;
+ * BENCHMARKS.md, 2026-12-02). At most 16. A user's own LP_NUM_THREADS wins. Mesa reads it when
+ * the first OpenGL ES device is made, so it is set before then.
+ */
+function llvmpipeThreads({ os }: NodeModules): void {
+  process.env.LP_NUM_THREADS ??= String(Math.min(16, 2 * os.availableParallelism()));
+}
+
 /** Finds the best adapter, or the one `backend` names; throws a CsncError saying what to install. */
 export async function acquireAdapter(
   backend: Backend = "auto",
@@ -174,6 +185,7 @@ export async function acquireAdapter(
   };
   const opengles = async () => {
     process.env.EGL_PLATFORM ??= "surfaceless";
+    llvmpipeThreads(node);
     const gpu = webgpu.create(["backend=opengles", ...enabled]);
     instances.push(gpu);
     return (

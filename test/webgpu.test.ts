@@ -1,11 +1,15 @@
 // Every kernel on both CPU WebGPU backends: the PyTorch fixtures, then randomised differential
 // tests against the float64 reference executor covering every kernel variant.
 import type { KernelChoice } from "../compiler/kernels/choice.js";
+import { spawnSync } from "node:child_process";
+import { availableParallelism } from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { requestDevice } from "../runtime/device.js";
 import { createSession } from "../runtime/session.js";
 import { batch1T1Cases, modelCases, opCases } from "./fixtures.js";
+import { root } from "./csnc-process.js";
 import { buildGraph, differential, relL2, runGpu } from "./gpu.js";
 import { shippedModel } from "./helpers.js";
 
@@ -313,5 +317,32 @@ describe("device trouble", () => {
     await expect(session.run(new Float32Array(5))).rejects.toThrow(
       /the model was compiled for 1x8x2x4x4/,
     );
+  });
+});
+
+describe("llvmpipe's threads", () => {
+  // In a child process: Mesa reads LP_NUM_THREADS once, when the first OpenGL ES device is made.
+  const threadsAfterAcquire = (env: NodeJS.ProcessEnv) => {
+    const script = `import { acquireAdapter } from ${JSON.stringify(path.join(root, "runtime/adapter-node.ts"))};
+await acquireAdapter("opengles");
+console.log("LP_NUM_THREADS=" + process.env.LP_NUM_THREADS);
+process.exit(0);`;
+    const r = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "-e", script],
+      {
+        env,
+        encoding: "utf8",
+        timeout: 60_000,
+      },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    return /LP_NUM_THREADS=(\S+)/.exec(r.stdout)?.[1];
+  };
+
+  it("runs twice as many threads as CPUs (at most 16), unless the user chose", () => {
+    const { LP_NUM_THREADS: _, ...env } = process.env;
+    expect(threadsAfterAcquire(env)).toBe(String(Math.min(16, 2 * availableParallelism())));
+    expect(threadsAfterAcquire({ ...env, LP_NUM_THREADS: "3" })).toBe("3");
   });
 });
