@@ -124,11 +124,10 @@ function ensureXdgRuntimeDir({ fs, os, path }: NodeModules): void {
 }
 
 /**
- * llvmpipe runs compute on one thread per CPU by default. On a 2-core machine about a third of
- * ir-CSN-50's runs then left a core idle for a quarter of the run (p90 245 ms against a median
- * of 188); twice as many threads as CPUs took that tail away (p90 192 ms, same median;
- * BENCHMARKS.md, 2026-12-02). At most 16. A user's own LP_NUM_THREADS wins. Mesa reads it when
- * the first OpenGL ES device is made, so it is set before then.
+ * llvmpipe runs compute on one thread per CPU by default. On a 2-core machine ir-CSN-50 then
+ * had streaks of runs with a core partly idle: p90 233-246 ms against 183-186 ms with twice as
+ * many threads as CPUs, the medians alike (BENCHMARKS.md, 2026-12-02). At most 16. A user's
+ * own LP_NUM_THREADS wins. Mesa reads it when the first OpenGL ES device is made.
  */
 function llvmpipeThreads({ os }: NodeModules): void {
   process.env.LP_NUM_THREADS ??= String(Math.min(16, 2 * os.availableParallelism()));
