@@ -13,11 +13,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
+import { p90, timeOrt } from "./ort.js";
 import { compileGraph } from "../compiler/compile.js";
 import { unlimitedLimits } from "../compiler/kernels/common.js";
 import { checkFile, type Graph } from "../compiler/index.js";
 import { nodeHost, projectRoot } from "../compiler/node-host.js";
-import { exportOnnx } from "../compiler/onnx.js";
 import type { Plan } from "../compiler/plan.js";
 import { columns, human, table } from "../cli/format.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
@@ -161,31 +161,6 @@ async function clipsPerSecond(session: Session, clip: Float32Array) {
   return { sequential, pipelined };
 }
 
-async function timeOrt(graph: Graph, tensors: ReadonlyMap<string, Tensor>, threads: number) {
-  const bytes = exportOnnx(graph, (layer, suffix) => tensors.get(`${layer}.${suffix}`)!.data!);
-  const session = await ort.InferenceSession.create(bytes, {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-  });
-  const input = new ort.Tensor("float32", randomInput(graph.nodes[0]!.shape, 1), [
-    ...graph.nodes[0]!.shape,
-  ]);
-  for (let i = 0; i < 2; i++) await session.run({ input });
-  const ms: number[] = [];
-  for (let i = 0; i < Math.max(5, iterations); i++) {
-    const t = performance.now();
-    await session.run({ input });
-    ms.push(performance.now() - t);
-  }
-  return { medianMs: median(ms), p90Ms: p90(ms) };
-}
-
-/** The 90th percentile of `xs`, nearest rank. */
-function p90(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.ceil(0.9 * s.length) - 1]!;
-}
-
 function topKernels(plan: Plan, times: DispatchTimes, naive?: DispatchTimes): string {
   const rows = kernelProfiles(plan, times)
     .map((k, i) => ({ k, naive: naive?.ms[i] }))
@@ -239,8 +214,8 @@ async function throughputTable(
     ]);
   }
   if (tensors) {
-    const one = 1000 / (await timeOrt(loadGraph(1), tensors, threads)).medianMs;
-    const many = (batch * 1000) / (await timeOrt(batched, tensors, threads)).medianMs;
+    const one = 1000 / (await timeOrt(loadGraph(1), tensors, threads, iterations)).medianMs;
+    const many = (batch * 1000) / (await timeOrt(batched, tensors, threads, iterations)).medianMs;
     rows.push([
       "ONNX Runtime CPU",
       one.toFixed(2),
@@ -310,7 +285,7 @@ async function main() {
     });
   }
   if (tensors) {
-    const { medianMs, p90Ms } = await timeOrt(graph, tensors, threads);
+    const { medianMs, p90Ms } = await timeOrt(graph, tensors, threads, iterations);
     rows.push({
       engine: "ONNX Runtime CPU",
       adapter: `onnxruntime-node ${ort.env.versions.node ?? ""}, ${threads} threads`,
