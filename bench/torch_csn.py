@@ -1,9 +1,9 @@
 """PyTorch eager timing of ir-CSN (VMZ layout) for `npm run bench` comparisons on a GPU machine.
 
-    python3 bench/torch_csn.py --depth 152 --shape 1x3x32x224x224 --device cuda
+    python3 bench/torch_csn.py --depth 152 --shape 1x3x32x224x224 --device cuda [--dtype float16]
 
 Builds the network from the architecture table in shared/reference/csn.md (random weights,
-inference mode, float32, cuDNN) and prints the median latency over repeated runs as JSON.
+inference mode, float32 without TF32 or float16, cuDNN) and prints the median latency over repeated runs as JSON.
 """
 import argparse
 import json
@@ -52,12 +52,14 @@ def main():
     p.add_argument("--shape", default="1x3x32x224x224")
     p.add_argument("--device", default="cuda")
     p.add_argument("--iterations", type=int, default=20)
+    p.add_argument("--dtype", choices=["float32", "float16"], default="float32")
     a = p.parse_args()
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    model = csn(a.depth, a.mode).eval().to(a.device)
-    x = torch.randn(*[int(d) for d in a.shape.split("x")], device=a.device)
+    dtype = getattr(torch, a.dtype)
+    model = csn(a.depth, a.mode).eval().to(a.device, dtype)
+    x = torch.randn(*[int(d) for d in a.shape.split("x")], device=a.device, dtype=dtype)
     sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
     times = []
     with torch.inference_mode():
@@ -70,7 +72,7 @@ def main():
             sync()
             times.append((time.perf_counter() - t) * 1000)
     times.sort()
-    print(json.dumps({"engine": "PyTorch eager", "torch": torch.__version__, "device": torch.cuda.get_device_name() if a.device == "cuda" else "cpu", "fp32": True, "median_ms": times[len(times) // 2], "min_ms": times[0], "shape": a.shape, "depth": a.depth, "mode": a.mode}))
+    print(json.dumps({"engine": "PyTorch eager", "torch": torch.__version__, "device": torch.cuda.get_device_name() if a.device == "cuda" else "cpu", "dtype": a.dtype, "median_ms": times[len(times) // 2], "min_ms": times[0], "shape": a.shape, "depth": a.depth, "mode": a.mode}))
 
 
 if __name__ == "__main__":

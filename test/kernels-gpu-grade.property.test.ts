@@ -27,6 +27,7 @@ import {
 import type { ConvLayout } from "../compiler/kernels/weights.js";
 import type { InferenceGraph } from "../compiler/inference.js";
 import type { Backend } from "../runtime/adapter-node.js";
+import { testBackends } from "./backends.js";
 import { kernelLimits } from "../runtime/device.js";
 import { buildPlan, type Plan } from "../compiler/plan.js";
 import type { Graph } from "../compiler/ir.js";
@@ -41,7 +42,7 @@ const runsFromEnv = Number(process.env.CSNC_FUZZ_RUNS ?? "");
 const numRuns = Number.isInteger(runsFromEnv) && runsFromEnv > 0 ? runsFromEnv : 4;
 const seedFromEnv = Number(process.env.CSNC_FUZZ_SEED ?? "");
 const seed = Number.isInteger(seedFromEnv) && seedFromEnv > 0 ? seedFromEnv : 20261202;
-const backends: Backend[] = ["swiftshader", "opengles"];
+const backends = testBackends();
 
 /** A drawn case: a model, the kind of conv to force and the variant forced on it. */
 interface Case {

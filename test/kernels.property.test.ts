@@ -15,6 +15,7 @@ import { unlimitedLimits, type KernelLimits } from "../compiler/kernels/common.j
 import type { Tuning } from "../compiler/kernels/tuning.js";
 import type { Precision } from "../compiler/kernels/format.js";
 import type { Backend } from "../runtime/adapter-node.js";
+import { testBackends } from "./backends.js";
 import { buildGraph, differential } from "./gpu.js";
 
 function envInt(name: string, fallback: number, max: number): number {
@@ -28,7 +29,7 @@ function envInt(name: string, fallback: number, max: number): number {
 
 const numRuns = envInt("CSNC_FUZZ_RUNS", 6, 100_000);
 const seed = envInt("CSNC_FUZZ_SEED", 20261201, 2 ** 31 - 1);
-const backends: Backend[] = ["swiftshader", "opengles"];
+const backends = testBackends();
 
 /** A drawn case: a model body on an input, with the kernel the plan must pick for it. */
 interface Case {

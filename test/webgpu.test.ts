@@ -5,7 +5,8 @@ import { spawnSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
+import { acquireAdapter } from "../runtime/adapter-node.js";
+import { testBackends } from "./backends.js";
 import { requestDevice } from "../runtime/device.js";
 import { createSession } from "../runtime/session.js";
 import { batch1T1Cases, modelCases, opCases } from "./fixtures.js";
@@ -16,7 +17,7 @@ import { shippedModel } from "./helpers.js";
 /** Whether a dispatch reads its input from a texture, by its recorded choice. */
 const readsTexture = (c: KernelChoice) => "storage" in c && c.storage === "texture";
 
-const backends: Backend[] = ["swiftshader", "opengles"];
+const backends = testBackends();
 
 // [name, body, C x T x H x W input, batch, expected kernel (a substring of its name)]
 const variants: [string, string, string, number, string][] = [
@@ -305,7 +306,7 @@ for (const backend of backends) {
 
 describe("device trouble", () => {
   it("reports a lost device as a CsncError, not a crash", async () => {
-    const adapter = await acquireAdapter("swiftshader");
+    const adapter = await acquireAdapter(backends[0]);
     const device = await requestDevice(adapter.adapter);
     const graph = buildGraph(`model m() { input 8x2x4x4  conv(8, 1x1x1) relu avgpool fc(3) }`);
     const session = await createSession({ graph, tuning: {}, weights: { random: 1 }, device });
@@ -320,7 +321,8 @@ describe("device trouble", () => {
   });
 });
 
-describe("llvmpipe's threads", () => {
+// Only where llvmpipe is among the adapters under test (CI; not a GPU run of bench/gpu.ts).
+describe.runIf(backends.includes("opengles"))("llvmpipe's threads", () => {
   // In a child process: Mesa reads LP_NUM_THREADS once, when the first OpenGL ES device is made.
   const threadsAfterAcquire = (env: NodeJS.ProcessEnv) => {
     const script = `import { acquireAdapter } from ${JSON.stringify(path.join(root, "runtime/adapter-node.ts"))};
