@@ -1,12 +1,13 @@
-// `npm run bench:ceiling -- [--backend opengles]`: the adapter's arithmetic ceiling, the number
-// every kernel figure on a CPU adapter is read against. Each invocation runs independent
-// chains of vec4 fma() in registers, no loads in the loop; the sweep varies how many chains
-// (accumulators) it keeps and how many fma() each chain takes per loop trip. On llvmpipe a
-// value carried around a loop is stored under the execution mask every trip, so one fma a
-// trip measures that store as much as the arithmetic.
+// `npm run bench:ceiling -- [--backend opengles] [--runs 3]`: the arithmetic ceiling of the
+// adapter's generated code (llvmpipe's, not the CPU's), which every kernel figure on a CPU
+// adapter is read against. Each invocation runs independent chains of vec4 fma() with no
+// buffer or texture loads in the loop (many chains spill to the stack: llvmpipe holds a vec4
+// of 8 invocations in four vector registers); the sweep varies how many chains (accumulators)
+// it keeps and how many fma() each takes per loop trip. With one a trip, llvmpipe's masked
+// store of each loop-carried value is the likely cost beside the arithmetic (no IR was read).
 import { parseArgs } from "node:util";
 import { columns, table } from "../cli/format.js";
-import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
+import { acquireAdapter, backends, type Backend } from "../runtime/adapter-node.js";
 import { describeAdapter, requestDevice } from "../runtime/device.js";
 import { timeKernel } from "./common.js";
 
@@ -16,6 +17,15 @@ const { values: args } = parseArgs({
     runs: { type: "string", default: "3" },
   },
 });
+
+const backend = args.backend as Backend;
+if (!backends.includes(backend)) fail(`--backend must be one of ${backends.join(", ")}`);
+const runs = Number(args.runs);
+if (!Number.isInteger(runs) || runs < 1) fail(`--runs must be a whole number of at least 1`);
+function fail(message: string): never {
+  process.stderr.write(`bench:ceiling: ${message}\n`);
+  process.exit(2);
+}
 
 const workgroup = 64;
 const workgroups = 256;
@@ -39,9 +49,9 @@ function fmaLoop(chains: number, perTrip: number): string {
 }`;
 }
 
-const { adapter } = await acquireAdapter(args.backend as Backend);
+const { adapter } = await acquireAdapter(backend);
 const device = await requestDevice(adapter);
-console.log(`${describeAdapter(adapter)}, median of ${args.runs} runs, wall clock per dispatch`);
+console.log(`${describeAdapter(adapter)}, median of ${runs} runs, wall clock per dispatch`);
 const rows: string[][] = [];
 for (const chains of [4, 16, 32])
   for (const perTrip of [1, 2, 4, 8]) {
@@ -53,7 +63,7 @@ for (const chains of [4, 16, 32])
         resources: [4 * workgroups * workgroup],
         dispatch: [workgroups, 1, 1],
       },
-      Number(args.runs),
+      runs,
     );
     rows.push([`${chains}`, `${perTrip}`, ms.toFixed(1), (flops / ms / 1e6).toFixed(1)]);
   }

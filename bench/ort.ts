@@ -1,9 +1,8 @@
-// ONNX Runtime CPU, the peer `npm run bench` measures csnc against, and the percentile both
-// engines' runs are summarised by.
+// ONNX Runtime CPU, the peer `npm run bench` measures csnc against.
 import * as ort from "onnxruntime-node";
 import type { Graph } from "../compiler/index.js";
 import { exportOnnx } from "../compiler/onnx.js";
-import { median } from "../runtime/profile.js";
+import { median, p90 } from "../runtime/profile.js";
 import { randomInput } from "../runtime/random-input.js";
 import type { Tensor } from "../runtime/safetensors.js";
 
@@ -30,10 +29,4 @@ export async function timeOrt(
     ms.push(performance.now() - t);
   }
   return { medianMs: median(ms), p90Ms: p90(ms) };
-}
-
-/** The 90th percentile of `xs`, nearest rank. */
-export function p90(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.ceil(0.9 * s.length) - 1]!;
 }

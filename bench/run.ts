@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
-import { p90, timeOrt } from "./ort.js";
+import { timeOrt } from "./ort.js";
 import { compileGraph } from "../compiler/compile.js";
 import { unlimitedLimits } from "../compiler/kernels/common.js";
 import { checkFile, type Graph } from "../compiler/index.js";
@@ -23,7 +23,7 @@ import { columns, human, table } from "../cli/format.js";
 import { acquireAdapter, type Backend } from "../runtime/adapter-node.js";
 import { tuningFor } from "../compiler/kernels/tuning.js";
 import { requestDevice } from "../runtime/device.js";
-import { kernelProfiles, median } from "../runtime/profile.js";
+import { kernelProfiles, median, p90 } from "../runtime/profile.js";
 import { randomInput } from "../runtime/random-input.js";
 import type { Tensor } from "../runtime/safetensors.js";
 import { createSession, type DispatchTimes, type Session } from "../runtime/session.js";
@@ -112,7 +112,7 @@ async function timeCsnc(
     const throughput =
       !naive && batch > 1 ? await clipsPerSecond(session, untuned.input) : undefined;
     session.destroy();
-    let tuned: { medianMs: number; p90Ms: number; choices: number; tuneMs: number } | undefined;
+    let tuned: { medianMs: number; p90Ms?: number; choices: number; tuneMs: number } | undefined;
     if (!naive && tuneSeconds > 0) {
       const limits = kernelLimits(device);
       log(`  tuning on ${acquired.backend} (${tuneSeconds} s budget)`);
@@ -256,7 +256,7 @@ async function main() {
         adapter: `${r.acquired.backend} (${r.acquired.description})`,
         medianMs: r.medianMs,
         p90Ms: r.p90Ms,
-        note: `${r.plan.dispatches.length} dispatches, ${iterations} runs${r.acquired.backend === "opengles" ? `, LP_NUM_THREADS ${process.env.LP_NUM_THREADS}` : ""}`,
+        note: `${r.plan.dispatches.length} dispatches, ${iterations} runs${r.acquired.backend === "opengles" ? `, LP_NUM_THREADS ${r.acquired.llvmpipeThreads ?? "Mesa's default"}` : ""}`,
       });
       if (r.tuned)
         rows.push({

@@ -16,6 +16,9 @@ export interface AcquiredAdapter {
   readonly backend: "vulkan" | "swiftshader" | "opengles";
   /** vendor, architecture, device and description, for humans. */
   readonly description: string;
+  /** On OpenGL ES: the LP_NUM_THREADS llvmpipe was made with (csnc's or the user's); absent
+   * where Mesa chose (one CPU). */
+  readonly llvmpipeThreads?: string;
 }
 
 export type { WebGpuPackage };
@@ -124,13 +127,28 @@ function ensureXdgRuntimeDir({ fs, os, path }: NodeModules): void {
 }
 
 /**
- * llvmpipe runs compute on one thread per CPU by default. On a 2-core machine ir-CSN-50 then
- * had streaks of runs with a core partly idle: p90 233-246 ms against 183-186 ms with twice as
- * many threads as CPUs, the medians alike (BENCHMARKS.md, 2026-12-02). At most 16. A user's
- * own LP_NUM_THREADS wins. Mesa reads it when the first OpenGL ES device is made.
+ * llvmpipe makes a rasterizer and a compute thread per CPU (at most 32; none with one CPU: it
+ * then runs inline). On a 2-core machine ir-CSN-50 had streaks of runs with a core partly
+ * idle: p90 233-246 ms against 183-186 ms with twice as many threads as CPUs, the medians
+ * alike (BENCHMARKS.md, 2026-12-02, the only machine measured). So twice the CPUs, within
+ * Mesa's cap, which never lowers its default; one CPU is left as Mesa runs it, and a user's
+ * LP_NUM_THREADS wins. Mesa reads it when the adapter is requested: the value is restored
+ * after `request`, so that child processes (ffmpeg, a host app's) do not inherit csnc's choice.
  */
-function llvmpipeThreads({ os }: NodeModules): void {
-  process.env.LP_NUM_THREADS ??= String(Math.min(16, 2 * os.availableParallelism()));
+async function withLlvmpipeThreads<T>(
+  { os }: NodeModules,
+  request: () => Promise<T>,
+): Promise<{ result: T; threads?: string }> {
+  const user = process.env.LP_NUM_THREADS;
+  const cpus = os.availableParallelism();
+  if (user !== undefined || cpus < 2) return { result: await request(), threads: user };
+  const threads = String(Math.min(32, 2 * cpus));
+  process.env.LP_NUM_THREADS = threads;
+  try {
+    return { result: await request(), threads };
+  } finally {
+    delete process.env.LP_NUM_THREADS;
+  }
 }
 
 /** Finds the best adapter, or the one `backend` names; throws a CsncError saying what to install. */
@@ -182,15 +200,16 @@ export async function acquireAdapter(
       }
     }
   };
+  let llvmpipeThreads: string | undefined;
   const opengles = async () => {
     process.env.EGL_PLATFORM ??= "surfaceless";
-    llvmpipeThreads(node);
-    const gpu = webgpu.create(["backend=opengles", ...enabled]);
-    instances.push(gpu);
-    return (
-      (await gpu.requestAdapter({ featureLevel: "compatibility" } as GPURequestAdapterOptions)) ??
-      undefined
-    );
+    const { result, threads } = await withLlvmpipeThreads(node, () => {
+      const gpu = webgpu.create(["backend=opengles", ...enabled]);
+      instances.push(gpu);
+      return gpu.requestAdapter({ featureLevel: "compatibility" } as GPURequestAdapterOptions);
+    });
+    llvmpipeThreads = threads;
+    return result ?? undefined;
   };
   // Mesa's lavapipe is too old for Dawn; probing it only prints warnings.
   const gpuDriver = () =>
@@ -211,6 +230,7 @@ export async function acquireAdapter(
     adapter,
     backend: b,
     description: describeAdapter(adapter),
+    ...(b === "opengles" && { llvmpipeThreads }),
   });
 
   const tried: string[] = [];

@@ -19,6 +19,16 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/**
+ * The 90th percentile of `xs` (nearest rank), or undefined for fewer than 10 samples, where
+ * the nearest rank is only the maximum.
+ */
+export function p90(xs: readonly number[]): number | undefined {
+  if (xs.length < 10) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.ceil(0.9 * s.length) - 1]!;
+}
+
 export function kernelProfiles(plan: Plan, times: DispatchTimes): KernelProfile[] {
   const total = times.ms.reduce((a, b) => a + b, 0);
   return plan.dispatches.map((d, i) => {

@@ -9,7 +9,8 @@ import { requestDevice } from "../runtime/device.js";
 import type { Tensor } from "../runtime/safetensors.js";
 import type { Naming } from "../runtime/naming.js";
 import { createSession } from "../runtime/session.js";
-import { checkSource, rendered } from "./helpers.js";
+import type { ModelCase } from "./fixtures.js";
+import { checkSource, rendered, shippedModel } from "./helpers.js";
 import { runReference, softmax } from "./reference/executor.js";
 
 const devices = new Map<string, Promise<{ device: GPUDevice; description: string }>>();
@@ -113,4 +114,19 @@ export async function differential(backend: Backend, graph: Graph, o: Differenti
     error: relL2(out.logits, expected.data),
     probabilitiesError: relL2(out.probabilities, softmax(expected).data),
   };
+}
+
+/** A PyTorch model fixture (VMZ names) on `backend`, its tensors read from buffers or textures. */
+export function runFixture(
+  backend: Backend,
+  c: ModelCase,
+  o: { textures: boolean; precision?: Precision },
+) {
+  const [n, ...chw] = c.input.shape;
+  const graph = shippedModel(c.model, c.set, chw, n!);
+  return runGpu(backend, graph, c.input.data!, c.weights, {
+    naming: "vmz",
+    tuning: { textures: o.textures },
+    precision: o.precision,
+  });
 }

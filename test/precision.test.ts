@@ -9,7 +9,7 @@ import type { Graph } from "../compiler/ir.js";
 import { candidates } from "../compiler/kernels/candidates.js";
 import type { KernelChoice } from "../compiler/kernels/choice.js";
 import { unlimitedLimits, type KernelLimits } from "../compiler/kernels/common.js";
-import { f32Io } from "../compiler/kernels/format.js";
+import { f32Io, type Precision } from "../compiler/kernels/format.js";
 import { withFormats } from "../compiler/plan/formats.js";
 import { clipLayout, stepKey } from "../compiler/kernels/select.js";
 import type { Tuning } from "../compiler/kernels/tuning.js";
@@ -20,9 +20,18 @@ import { createSession } from "../runtime/session.js";
 import { runReference } from "./reference/executor.js";
 import { fromHalf, roundToHalf, toHalf, toHalves } from "../compiler/kernels/halves.js";
 import { defaultTuning } from "../compiler/kernels/tuning.js";
+import type { Backend } from "../runtime/adapter-node.js";
 import { hardwareBackends, testBackends } from "./backends.js";
-import { batch1T1Cases, modelCases, opCases } from "./fixtures.js";
-import { buildGraph, differential, gpuDevice, randomArray, relL2, runGpu } from "./gpu.js";
+import { batch1T1Cases, modelCases, opCases, type ModelCase } from "./fixtures.js";
+import {
+  buildGraph,
+  differential,
+  gpuDevice,
+  randomArray,
+  relL2,
+  runFixture,
+  runGpu,
+} from "./gpu.js";
 import { run, shippedModel } from "./helpers.js";
 
 const backends = testBackends();
@@ -35,6 +44,18 @@ function top1(logits: Float32Array, n: number): number[] {
     for (let j = 1; j < k; j++) if (logits[i * k + j]! > logits[i * k + best]!) best = j;
     return best;
   });
+}
+
+/** A PyTorch model fixture in halves, read from buffers and from textures: logits within 1e-2
+ * of PyTorch's with the same top-1 class, most tensors stored as halves. */
+async function expectFixture(backend: Backend, c: ModelCase, precision: Precision): Promise<void> {
+  const n = c.input.shape[0]!;
+  for (const textures of [false, true]) {
+    const out = await runFixture(backend, c, { textures, precision });
+    expect(out.plan.tensors.filter((t) => t.format === "f16").length).toBeGreaterThan(10);
+    expect(relL2(out.logits, c.logits.data!)).toBeLessThan(1e-2);
+    expect(top1(out.logits, n)).toEqual(top1(c.logits.data!, n));
+  }
 }
 
 describe("half conversions", () => {
@@ -151,20 +172,8 @@ describe("the memory plan in f16 storage", () => {
 for (const backend of backends)
   describe(`f16 storage against PyTorch on ${backend}`, () => {
     for (const c of [...modelCases(), ...batch1T1Cases()])
-      it(`${c.name}: logits within 1e-2, the same top-1`, async () => {
-        const [n, ...chw] = c.input.shape;
-        const graph = shippedModel(c.model, c.set, chw, n!);
-        for (const textures of [false, true]) {
-          const out = await runGpu(backend, graph, c.input.data!, c.weights, {
-            naming: "vmz",
-            tuning: { textures },
-            precision: "f16-storage",
-          });
-          expect(out.plan.tensors.filter((t) => t.format === "f16").length).toBeGreaterThan(10);
-          expect(relL2(out.logits, c.logits.data!)).toBeLessThan(1e-2);
-          expect(top1(out.logits, n!)).toEqual(top1(c.logits.data!, n!));
-        }
-      });
+      it(`${c.name}: logits within 1e-2, the same top-1`, () =>
+        expectFixture(backend, c, "f16-storage"));
 
     it("mixed formats through shared staging sizes, and an inner softmax, match the reference", async () => {
       for (const [source, textures] of [
@@ -456,17 +465,6 @@ for (const backend of hardwareBackends())
     });
 
     for (const c of [...modelCases(), ...batch1T1Cases()])
-      it(`${c.name}: logits within 1e-2 of PyTorch's, the same top-1`, async () => {
-        const [n, ...chw] = c.input.shape;
-        const graph = shippedModel(c.model, c.set, chw, n!);
-        for (const textures of [false, true]) {
-          const out = await runGpu(backend, graph, c.input.data!, c.weights, {
-            naming: "vmz",
-            tuning: { textures },
-            precision: "f16",
-          });
-          expect(relL2(out.logits, c.logits.data!)).toBeLessThan(1e-2);
-          expect(top1(out.logits, n!)).toEqual(top1(c.logits.data!, n!));
-        }
-      });
+      it(`${c.name}: logits within 1e-2 of PyTorch's, the same top-1`, () =>
+        expectFixture(backend, c, "f16"));
   });

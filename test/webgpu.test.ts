@@ -11,7 +11,7 @@ import { requestDevice } from "../runtime/device.js";
 import { createSession } from "../runtime/session.js";
 import { batch1T1Cases, modelCases, opCases } from "./fixtures.js";
 import { root } from "./csnc-process.js";
-import { buildGraph, differential, relL2, runGpu } from "./gpu.js";
+import { buildGraph, differential, relL2, runFixture, runGpu } from "./gpu.js";
 import { shippedModel } from "./helpers.js";
 
 /** Whether a dispatch reads its input from a texture, by its recorded choice. */
@@ -178,13 +178,8 @@ for (const backend of backends) {
     describe("PyTorch model fixtures (VMZ names)", () => {
       for (const c of [...modelCases(), ...batch1T1Cases()]) {
         it(c.name, async () => {
-          const [n, ...chw] = c.input.shape;
-          const graph = shippedModel(c.model, c.set, chw, n!);
           for (const textures of [false, true]) {
-            const out = await runGpu(backend, graph, c.input.data!, c.weights, {
-              naming: "vmz",
-              tuning: { textures },
-            });
+            const out = await runFixture(backend, c, { textures });
             if (textures)
               expect(out.plan.dispatches.some((d) => readsTexture(d.choice))).toBe(true);
             expect(relL2(out.logits, c.logits.data!)).toBeLessThan(1e-4);
@@ -323,28 +318,57 @@ describe("device trouble", () => {
 
 // Only where llvmpipe is among the adapters under test (CI; not a GPU run of bench/gpu.ts).
 describe.runIf(backends.includes("opengles"))("llvmpipe's threads", () => {
-  // In a child process: Mesa reads LP_NUM_THREADS once, when the first OpenGL ES device is made.
-  const threadsAfterAcquire = (env: NodeJS.ProcessEnv) => {
-    const script = `import { acquireAdapter } from ${JSON.stringify(path.join(root, "runtime/adapter-node.ts"))};
-await acquireAdapter("opengles");
-console.log("LP_NUM_THREADS=" + process.env.LP_NUM_THREADS);
+  // In a child process, as Mesa reads LP_NUM_THREADS once per adapter: its rasterizer threads
+  // (named llvmpipe-N) after a device and a dispatch, and the variable the process is left with.
+  const afterAcquire = (env: NodeJS.ProcessEnv) => {
+    const script = `import { readdirSync, readFileSync } from "node:fs";
+import { acquireAdapter } from ${JSON.stringify(path.join(root, "runtime/adapter-node.ts"))};
+const acquired = await acquireAdapter("opengles");
+const device = await acquired.adapter.requestDevice();
+const module = device.createShaderModule({ code: "@compute @workgroup_size(1) fn main() {}" });
+const pipeline = device.createComputePipeline({ layout: "auto", compute: { module } });
+const encoder = device.createCommandEncoder();
+const pass = encoder.beginComputePass();
+pass.setPipeline(pipeline);
+pass.dispatchWorkgroups(1);
+pass.end();
+device.queue.submit([encoder.finish()]);
+await device.queue.onSubmittedWorkDone();
+const names = readdirSync("/proc/self/task").map((t) => readFileSync("/proc/self/task/" + t + "/comm", "utf8"));
+console.log(JSON.stringify({
+  threads: names.filter((n) => /^llvmpipe-\\d+/.test(n)).length,
+  reported: acquired.llvmpipeThreads ?? null,
+  left: process.env.LP_NUM_THREADS ?? null,
+}));
 process.exit(0);`;
     const r = spawnSync(
       process.execPath,
       ["--import", "tsx", "--input-type=module", "-e", script],
       {
+        cwd: root,
         env,
         encoding: "utf8",
         timeout: 60_000,
       },
     );
-    expect(r.status, r.stderr).toBe(0);
-    return /LP_NUM_THREADS=(\S+)/.exec(r.stdout)?.[1];
+    expect(r.status, r.error?.message ?? r.stderr).toBe(0);
+    return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Record<string, unknown>;
   };
 
-  it("runs twice as many threads as CPUs (at most 16), unless the user chose", () => {
+  it("runs twice as many as CPUs (Mesa's cap 32) and leaves no LP_NUM_THREADS behind", () => {
     const { LP_NUM_THREADS: _, ...env } = process.env;
-    expect(threadsAfterAcquire(env)).toBe(String(Math.min(16, 2 * availableParallelism())));
-    expect(threadsAfterAcquire({ ...env, LP_NUM_THREADS: "3" })).toBe("3");
+    const cpus = availableParallelism();
+    const chosen = cpus < 2 ? undefined : Math.min(32, 2 * cpus);
+    const r = afterAcquire(env);
+    if (chosen) expect(r).toEqual({ threads: chosen, reported: String(chosen), left: null });
+    else expect(r).toMatchObject({ reported: null, left: null }); // one CPU: Mesa's own way
+  });
+
+  it("keeps the user's LP_NUM_THREADS", () => {
+    expect(afterAcquire({ ...process.env, LP_NUM_THREADS: "3" })).toEqual({
+      threads: 3,
+      reported: "3",
+      left: "3",
+    });
   });
 });
