@@ -10,14 +10,14 @@ import {
 import { writeSafetensors } from "../runtime/safetensors.js";
 import { normalisations, type Normalisation } from "../runtime/video.js";
 import { checkOutputFile, writeOutput, type CliIo } from "./io.js";
-import { labelsFrom } from "./labels.js";
+import { classLabels, labelsFrom } from "./labels.js";
 import { integerOption, maxInputElements, UsageError } from "./options.js";
 import { sessionOptions } from "./run.js";
 import { modelFor, openSession, type CliSession, type SessionOptions } from "./session.js";
 
 interface ClassifyOptions extends SessionOptions {
   model?: string;
-  labels: string;
+  labels?: string;
   frames: number;
   rate: number;
   size: number;
@@ -46,7 +46,10 @@ export type Sampling = Pick<
 
 /** Adds --labels and the sampling options (csnc classify's, csnc queue submit's), in --help's order. */
 export function samplingOptions(cmd: Command): Command {
-  cmd.option("--labels <set>", "kinetics400 or a file with one class name per line", "kinetics400");
+  cmd.option(
+    "--labels <set>",
+    "class names: kinetics400, a file with one per line, or none (default: kinetics400 for 400-class models)",
+  );
   for (const [flags, description, value] of sampling)
     cmd.addOption(integerOption(flags, description, value));
   return cmd
@@ -127,15 +130,13 @@ export function classifyCommand(io: CliIo): Command {
     const views = sampled.clips * crops;
     if (opts.dumpClips) checkOutputFile(opts.dumpClips);
     if (!opts.weights) io.err("note: no --weights: random weights, so the classes mean nothing");
-    const labels = labelsFrom(opts.labels);
+    // A labels file is read before the work; which names apply once the classes are known.
+    if (opts.labels !== undefined && opts.labels !== "none") labelsFrom(opts.labels);
     const session = await openClassifySession(io, opts.model!, opts, sampled, opts.memory);
     if (!session) return;
     const { plan } = session;
     const classes = plan.logits.shape[1]!;
-    if (labels.length !== classes)
-      io.err(
-        `note: ${labels.length} labels for ${classes} classes; unnamed classes show as numbers`,
-      );
+    const labels = classLabels(opts.labels, classes, io.err);
     const results: object[] = [];
     let failed = 0;
     const progress = process.stderr.isTTY && !opts.json;

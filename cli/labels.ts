@@ -2,6 +2,7 @@
 import { readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { printable } from "../grammar/index.js";
 import { CsncError, RuntimeCodes } from "../runtime/errors.js";
 import { readFile } from "./read-file.js";
 
@@ -41,7 +42,8 @@ const maxLabelBytes = 64 * MiB;
 
 /**
  * Class names: `kinetics400` (runtime/labels/kinetics400.txt, found from dist/ or the source
- * tree) or a file with one name per line.
+ * tree) or a UTF-8 text file with one name per line. A binary file is refused; names keep no
+ * control characters (they reach the terminal).
  */
 export function labelsFrom(option: string): string[] {
   let file = option;
@@ -54,9 +56,48 @@ export function labelsFrom(option: string): string[] {
       );
     file = found;
   }
-  return new TextDecoder()
-    .decode(readFile(file, "labels", maxLabelBytes))
+  const bytes = readFile(file, "labels", maxLabelBytes);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    text = "\0";
+  }
+  if (text.includes("\0"))
+    throw new CsncError(
+      RuntimeCodes.badFile,
+      `${printable(file)}: not a labels file (binary, not UTF-8 text with one class name per line)`,
+    );
+  return text
     .split("\n")
-    .map((l) => l.trim())
+    .map((l) => printable(l.trim()))
     .filter(Boolean);
+}
+
+/**
+ * The names run, classify and the queue's workers show for a model of `classes` classes:
+ * `option` a labels file, `none`, or `kinetics400`, whose names fit only a 400-class model
+ * (others show class numbers). Left out, Kinetics' names where they fit. `note` hears of a
+ * mismatch the user asked for.
+ */
+export function classLabels(
+  option: string | undefined,
+  classes: number,
+  note: (message: string) => void = () => undefined,
+): readonly string[] {
+  if (option === "none") return [];
+  if (option === undefined || option === "kinetics400") {
+    if (classes === 400) return labelsFrom("kinetics400");
+    if (option)
+      note(
+        `note: the kinetics400 labels name 400 classes and this model has ${classes}: classes show as numbers`,
+      );
+    return [];
+  }
+  const labels = labelsFrom(option);
+  if (labels.length !== classes)
+    note(
+      `note: ${printable(option)} names ${labels.length} classes and this model has ${classes}: ${labels.length < classes ? "the rest show as numbers" : "the extra names go unused"}`,
+    );
+  return labels;
 }

@@ -16,7 +16,7 @@ import {
 import { CsncError, RuntimeCodes } from "../runtime/errors.js";
 import { readSafetensors, writeSafetensors } from "../runtime/safetensors.js";
 import { randomInput } from "../runtime/random-input.js";
-import { labelsFrom } from "./labels.js";
+import { classLabels, labelsFrom } from "./labels.js";
 import { readFile } from "./read-file.js";
 import { openSession, type SessionOptions } from "./session.js";
 import { tuningOption } from "./tuning.js";
@@ -65,9 +65,8 @@ export function runCommand(io: CliIo): Command {
   sessionOptions(cmd);
   return cmd.action(async (file: string, opts: RunOptions) => {
     if (opts.output) checkOutputFile(opts.output);
-    // A labels file is read before the work; Kinetics' names only once the classes are known.
-    const given =
-      opts.labels !== undefined && opts.labels !== "none" ? labelsFrom(opts.labels) : undefined;
+    // A labels file is read before the work; which names apply once the classes are known.
+    if (opts.labels !== undefined && opts.labels !== "none") labelsFrom(opts.labels);
     let input: Float32Array | undefined;
     let shape: number[] = [];
     if (opts.input) {
@@ -88,6 +87,13 @@ export function runCommand(io: CliIo): Command {
         throw new CsncError(
           RuntimeCodes.badInput,
           `${opts.input}: '${opts.inputName}' holds ${t.shape[0]} samples; csnc runs at most ${ranges["--batch"].max} at once`,
+        );
+      // WGSL's max() drops a NaN (ReLU, max pooling): a finite, confident answer from nothing.
+      const bad = t.data.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0)
+        throw new CsncError(
+          RuntimeCodes.badInput,
+          `${opts.input}: '${opts.inputName}' holds ${t.data[bad]} at [${unravel(bad, t.shape).join(", ")}]; a clip's values must be finite`,
         );
       input = t.data;
       shape = [...t.shape];
@@ -119,6 +125,12 @@ export function runCommand(io: CliIo): Command {
       const ms = performance.now() - start;
       if (notice) process.stderr.write("\r\x1b[K");
       const [n, classes] = plan.logits.shape as [number, number];
+      // Values far beyond what the model saw overflow float32: say so rather than rank NaNs.
+      if (!out.logits.every(Number.isFinite))
+        throw new CsncError(
+          RuntimeCodes.badInput,
+          `the logits are not finite (float32 overflowed): the input's values are far outside the model's range${opts.input ? ` (${opts.input})` : ""}`,
+        );
       if (opts.output) {
         const tensors = new Map([
           ["logits", { shape: [n, classes], data: out.logits }],
@@ -126,8 +138,9 @@ export function runCommand(io: CliIo): Command {
         ]);
         writeOutput(opts.output, writeSafetensors(tensors));
       }
-      const labelSet = opts.labels ?? (classes === 400 ? "kinetics400" : "none");
-      const labels = labelSet === "none" ? undefined : (given ?? labelsFrom(labelSet));
+      const names = classLabels(opts.labels, classes, io.err);
+      const labels = names.length ? names : undefined;
+      const labelSet = opts.labels ?? "kinetics400";
       const top = [...Array(n).keys()].map((i) =>
         topK(out.probabilities.subarray(i * classes, (i + 1) * classes), 5).map((c) =>
           labels
@@ -183,4 +196,14 @@ function topK(p: Float32Array, k: number) {
 
 function chunk(x: Float32Array, size: number): number[][] {
   return [...Array(x.length / size).keys()].map((i) => [...x.subarray(i * size, (i + 1) * size)]);
+}
+
+/** The index of element `i` of a row-major tensor of `shape`. */
+function unravel(i: number, shape: readonly number[]): number[] {
+  const at: number[] = [];
+  for (let d = shape.length - 1; d >= 0; d--) {
+    at.unshift(i % shape[d]!);
+    i = Math.floor(i / shape[d]!);
+  }
+  return at;
 }

@@ -2,7 +2,7 @@
 // FILE`, else the user's tuning cache, which `csnc tune` also writes, so that a second run on
 // the same adapter reuses the measurements. A bad --tuning file is an error; a bad cache only
 // a warning (the defaults apply), since the user did not name it.
-import { lstatSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Option } from "commander";
@@ -13,7 +13,7 @@ import {
   type TuningEntry,
   type TuningFile,
 } from "../runtime/tune/tuning-file.js";
-import { outputError, writeOutput, type CliIo } from "./io.js";
+import { outputError, prepareOutputDir, writeOutput, type CliIo } from "./io.js";
 import { readFile } from "./read-file.js";
 
 /** Tuning files are small: a few hundred choices. */
@@ -93,7 +93,7 @@ export function updateTuningCache(io: CliIo, entry: TuningEntry): string | undef
     } catch {
       old = undefined; // missing or damaged: replaced
     }
-    mkdirSync(path.dirname(cache), { recursive: true });
+    prepareOutputDir(path.dirname(cache)); // not mkdirSync's recursive form: it spins on /proc
     writeTuningFile(cache, mergeTuning(old, entry));
     return cache;
   } catch (e) {

@@ -11,7 +11,7 @@ import { Budget } from "../runtime/checkpoint.js";
 import { labelsFrom } from "../cli/labels.js";
 import { maxReadBytes, readFile } from "../cli/read-file.js";
 import { shapeDims } from "../cli/options.js";
-import { preview, readSafetensors } from "../runtime/safetensors.js";
+import { preview, readSafetensors, writeSafetensors } from "../runtime/safetensors.js";
 import { csncRunner, refusal } from "./csnc-process.js";
 import { pickle, safetensors, tensor, zeroDeflate, zip } from "./hostile-weights-files.js";
 
@@ -161,6 +161,30 @@ describe("hostile runtime inputs through the CLI", () => {
     expectRefused(
       importFile(file),
       /zeros-600m\.pth: refused: inflating zip entry 'archive\/data\/0' would take the unpacked tensors past 512 MiB/,
+    );
+  });
+
+  it("a clip holding a NaN is refused where it is; one that overflows the logits is an error", () => {
+    const shape = [1, 3, 8, 32, 32];
+    const data = new Float32Array(3 * 8 * 32 * 32).fill(0.5);
+    data[3 * 32 * 32 + 5] = NaN; // channel 0, frame 3, row 0, column 5
+    const nan = write(
+      "nan-clip.safetensors",
+      writeSafetensors(new Map([["input", { shape, data }]])),
+    );
+    expectRefused(
+      run("--input", nan),
+      `${nan}: 'input' holds NaN at [0, 0, 3, 0, 5]; a clip's values must be finite`,
+    );
+    // ir-CSN-mini has no batch norm to tame 3e38: its logits overflow.
+    const huge = new Float32Array(data.length).fill(3e38);
+    const big = write(
+      "big-clip.safetensors",
+      writeSafetensors(new Map([["input", { shape, data: huge }]])),
+    );
+    expectRefused(
+      csnc("run", "models/ir-csn-mini.csn", "--backend", "opengles", "--input", big),
+      /the logits are not finite \(float32 overflowed\)/,
     );
   });
 

@@ -116,6 +116,48 @@ describe("the tuning file", () => {
   });
 });
 
+describe("every choice the tuner can make", () => {
+  // A network with every kind of step, on limits with and without subgroups: each candidate's
+  // choice, written to a tuning file and read back, is kept as it was (the reader once dropped
+  // global-avgpool-reduce's `threads` as malformed).
+  it("survives the tuning file's round trip, without a warning", () => {
+    const graph = buildGraph(
+      "model m() { input 3x4x16x16  conv(8, 3x7x7, stride = 1x2x2, pad = 1x3x3) bn relu maxpool(1x3x3, stride = 1x2x2, pad = 0x1x1) residual { conv(8, 1x1x1) bn relu dwconv bn relu conv(16, 1x1x1) bn } relu conv(16, 3x3x3) avgpool fc(5) softmax }",
+    );
+    const g = lower(graph);
+    const byId = new Map(g.nodes.map((n) => [n.id, n]));
+    const choices: Record<string, KernelChoice> = {};
+    const families = new Set<string>();
+    for (const [i, l] of [limits, { ...limits, subgroups: true }].entries())
+      for (const tuning of [{}, defaultTuning.llvmpipe, defaultTuning.swiftshader]) {
+        const clip = clipLayout(g, l, tuning);
+        for (const n of g.nodes.filter((x) => x.op.kind !== "input"))
+          for (const [j, c] of candidateChoices(
+            n,
+            byId.get(n.inputs[0]!)!,
+            l,
+            clip,
+            tuning,
+          ).entries()) {
+            choices[`[${i},${n.id},${Object.keys(choices).length},${j}]`] = c;
+            families.add(c.family);
+          }
+      }
+    expect(families).toContain("global-avgpool-reduce");
+    expect(families.size).toBeGreaterThan(10);
+    const adapter = { vendor: "", architecture: "", device: "d", description: "x", backend: "b" };
+    const text = JSON.stringify({
+      format: "csnc-tuning",
+      version: 1,
+      entries: [{ adapter, choices }],
+    });
+    const warnings: string[] = [];
+    const read = parseTuningFile(text, "t.json", (m) => warnings.push(m));
+    expect(warnings).toEqual([]);
+    expect(read.entries[0]!.choices).toEqual(choices);
+  });
+});
+
 describe("a plan follows the measured choices", () => {
   const graph = buildGraph(body);
   const g = lower(graph);
@@ -408,6 +450,17 @@ describe("bad tuning files through the CLI", () => {
     expect(cached.err).toMatch(
       /warning: .*tuning\.json: not a csnc tuning file.*default kernel choices/,
     );
+  });
+
+  it("a cache folder that cannot be made (under /proc) is a warning, not a hang", async () => {
+    process.env.CSNC_CACHE_DIR = "/proc/csnc-no-such-folder/cache";
+    try {
+      const r = await run("tune", model, ...small, "--backend", "opengles", "--budget", "1");
+      expect(r.code, r.err).toBe(0);
+      expect(r.err).toMatch(/warning: could not update the tuning cache \/proc\/csnc-no-such/);
+    } finally {
+      process.env.CSNC_CACHE_DIR = path.join(work, "cache");
+    }
   });
 
   it("a session on the caller's own device refuses a tuning file it cannot match", async () => {

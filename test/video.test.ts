@@ -198,6 +198,30 @@ describe("csnc classify", () => {
     }, 120_000);
   }
 
+  it("names classes only where the labels fit the model: Kinetics' for 400 classes, else numbers", async () => {
+    const file = makeVideo("labels.mkv", "64x64", 25, 1);
+    const four = ["--set", "classes=4", "--crop", "48"];
+    const plain = await classify([file], four);
+    expect(plain.code, plain.err).toBe(0);
+    expect(plain.err).not.toMatch(/labels/);
+    for (const t of JSON.parse(plain.out).results[0].top) expect(t.label).toBe(String(t.class));
+    const none = await classify([file], [...four, "--labels", "none"]);
+    expect(none.code, none.err).toBe(0);
+    const kinetics = await classify([file], [...four, "--labels", "kinetics400"]);
+    expect(kinetics.err).toMatch(/kinetics400 labels name 400 classes and this model has 4/);
+    const names = path.join(work, "names.txt");
+    writeFileSync(names, "left\nright\nup\n");
+    const three = await classify([file], [...four, "--labels", names]);
+    expect(three.err).toMatch(/names 3 classes and this model has 4: the rest show as numbers/);
+    const labels = JSON.parse(three.out).results[0].top.map((t: { label: string }) => t.label);
+    expect(labels.filter((l: string) => ["left", "right", "up", "3"].includes(l))).toHaveLength(4);
+    const binary = path.join(work, "names.bin");
+    writeFileSync(binary, Buffer.from([0x6c, 0, 0xff, 0x0a, 0x1b]));
+    const refused = await classify([file], [...four, "--labels", binary]);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/names\.bin: not a labels file \(binary/);
+  }, 120_000);
+
   it("batches views to a memory budget with the same result", async () => {
     const file = makeVideo("budget.mkv", "80x60", 25, 1);
     const args = ["--crop", "48", "--clips", "2", "--crops", "3"];

@@ -38,7 +38,7 @@ interface SubmitOptions extends Omit<Sampling, "crops"> {
   naming: Naming | "auto";
   set: string[];
   seed: number;
-  labels: string;
+  labels?: string;
   crops: string;
   attempts: number;
   backoff: number;
@@ -65,7 +65,9 @@ export function submitCommand(io: CliIo): Command {
 
 async function submit(io: CliIo, manifestFile: string, opts: SubmitOptions): Promise<void> {
   const sampling = samplingOf(opts);
-  labelsFrom(opts.labels); // a bad labels file is refused here, not by every job
+  const named = opts.labels ?? "kinetics400";
+  const file = named !== "kinetics400" && named !== "none";
+  if (file) labelsFrom(named); // a bad labels file is refused here, not by every job
   const weights = opts.weights
     ? loadWeights(readFile(opts.weights, "weights"), opts.weights, opts.naming)
     : undefined;
@@ -90,8 +92,8 @@ async function submit(io: CliIo, manifestFile: string, opts: SubmitOptions): Pro
     naming: opts.naming,
     set: opts.set ?? [],
     seed: opts.seed,
-    labels: opts.labels === "kinetics400" ? opts.labels : absolute(opts.labels),
-    ...(opts.labels === "kinetics400" ? {} : { labelsDigest: await fileDigest(opts.labels) }),
+    labels: file ? absolute(named) : named,
+    ...(file ? { labelsDigest: await fileDigest(named) } : {}),
     sampling,
   };
   const h = await openQueue(opts.queue, opts.name);

@@ -61,8 +61,9 @@ const smallInt = (x: unknown) => Number.isInteger(x) && (x as number) >= 1 && (x
 
 /**
  * The form every kernel choice shares (choice.ts): a family name, and otherwise only booleans,
- * a storage, and tiles of small positive integers. Whether the variant exists for a step, and
- * can run it, the compiler decides (candidates.ts `admissible`, select.ts `generate`).
+ * a storage, small positive integers (a workgroup's threads) and tiles of them. Whether the
+ * variant exists for a step, and can run it, the compiler decides (candidates.ts
+ * `admissible`, select.ts `generate`).
  */
 function isChoiceShaped(x: unknown): x is KernelChoice {
   if (!isObject(x) || typeof x.family !== "string" || !/^[a-z][a-z0-9-]{0,40}$/.test(x.family))
@@ -70,7 +71,7 @@ function isChoiceShaped(x: unknown): x is KernelChoice {
   return Object.entries(x).every(([k, v]) => {
     if (k === "family") return true;
     if (k === "storage") return v === "buffer" || v === "texture";
-    if (typeof v === "boolean") return true;
+    if (typeof v === "boolean" || smallInt(v)) return true;
     return isObject(v) && Object.values(v).every(smallInt);
   });
 }
