@@ -1,9 +1,12 @@
 // The zip archives of PyTorch checkpoints, read without trusting what they declare: the
 // central directory is read without inflating anything (zip64 included), and an entry is
 // inflated only on request, into a buffer of the size declared, by streaming inflation that
-// stops there, so a zip bomb, referenced or not, costs nothing.
+// stops there, so a zip bomb, referenced or not, costs nothing. What an entry read holds is
+// checked against its CRC-32 (the directory's, and the local header's or data descriptor's),
+// so flipped bits in a tensor's bytes are a damaged file, not different predictions.
 import { Inflate } from "fflate";
 import type { Budget } from "./checkpoint-tensors.js";
+import { crc32 } from "./crc32.js";
 import { badFile as bad } from "./errors.js";
 import { shown } from "./safetensors.js";
 
@@ -14,6 +17,7 @@ interface ZipEntry {
   readonly name: string;
   readonly flags: number;
   readonly method: number;
+  readonly crc: number;
   readonly compressedSize: number;
   readonly size: number;
   readonly headerOffset: number;
@@ -104,6 +108,7 @@ function zipDirectory(bytes: Uint8Array, file: string): Map<string, ZipEntry | "
       name,
       flags: u16(at + 8),
       method: u16(at + 10),
+      crc: u32(at + 16),
       compressedSize,
       size,
       headerOffset,
@@ -155,9 +160,13 @@ export interface EntryChecks {
   readonly budget?: Budget;
 }
 
+const hex = (crc: number) => `0x${crc.toString(16).padStart(8, "0")}`;
+
 /** A zip archive's directory, read once; entries are read (and inflated) on request. */
 export class ZipArchive {
   private readonly entries: Map<string, ZipEntry | "duplicate">;
+  /** The entries whose CRC-32 has been checked: each is computed once, however often read. */
+  private readonly checked = new Set<string>();
   constructor(
     private readonly bytes: Uint8Array,
     private readonly file: string,
@@ -175,7 +184,7 @@ export class ZipArchive {
 
   /**
    * An entry's bytes, after checking the directory against the local header, the file's
-   * extent and `checks`.
+   * extent and `checks`, and the bytes against the entry's CRC-32.
    */
   read(name: string, { expected, cap, budget }: EntryChecks = {}): Uint8Array {
     const { bytes, entries, file } = this;
@@ -211,7 +220,7 @@ export class ZipArchive {
           `${where} is stored uncompressed, yet its zip directory gives ${e.compressedSize} compressed and ${e.size} uncompressed bytes`,
         );
       budget?.earn(e.size);
-      return data;
+      return this.checkCrc(name, e, view, start + e.compressedSize, data);
     }
     if (e.size > maxDeflateRatio * e.compressedSize + 64)
       throw bad(
@@ -219,6 +228,44 @@ export class ZipArchive {
       );
     budget?.earn(e.size, e.compressedSize);
     budget?.take(e.size, `inflating zip entry '${shown(name)}'`);
-    return inflateExactly(data, e.size, where);
+    const inflated = inflateExactly(data, e.size, where);
+    return this.checkCrc(name, e, view, start + e.compressedSize, inflated);
+  }
+
+  /**
+   * `data`, an entry's (inflated) bytes, once its CRC-32 is the one the zip directory records,
+   * and that one the local header's (or, with general-purpose flag 3, the data descriptor's at
+   * `dataEnd`, signed or not).
+   */
+  private checkCrc(
+    name: string,
+    e: ZipEntry,
+    view: DataView,
+    dataEnd: number,
+    data: Uint8Array,
+  ): Uint8Array {
+    if (this.checked.has(name)) return data;
+    const where = `${this.file}: zip entry '${shown(name)}'`;
+    const mismatch = (what: string, crc: number) =>
+      bad(
+        `${where} has a CRC-32 mismatch (the zip directory records ${hex(e.crc)}, ${what} ${hex(crc)}): the file is damaged (download or save it again)`,
+      );
+    const computed = crc32(data);
+    if (computed !== e.crc) throw mismatch("its data gives", computed);
+    const h = e.headerOffset;
+    if (view.getUint16(h + 6, true) & 8) {
+      // The data descriptor: CRC-32 and sizes, after a signature that writers may leave out.
+      const at = (p: number) => (p + 4 <= view.byteLength ? view.getUint32(p, true) : undefined);
+      const first = at(dataEnd);
+      const recorded = first === 0x08074b50 && first !== e.crc ? at(dataEnd + 4) : first;
+      if (recorded === undefined)
+        throw bad(`${where} has no data descriptor after its data (truncated or damaged?)`);
+      if (recorded !== e.crc) throw mismatch("its data descriptor", recorded);
+    } else {
+      const local = view.getUint32(h + 14, true);
+      if (local !== e.crc) throw mismatch("its local header", local);
+    }
+    this.checked.add(name);
+    return data;
   }
 }

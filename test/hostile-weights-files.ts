@@ -71,6 +71,18 @@ export interface ZipEntry {
   readonly size?: number;
   /** The compressed size the directory declares (default: the data's length). */
   readonly compressedSize?: number;
+  /**
+   * The CRC-32 the directory declares (default: the stored bytes', or for a deflated entry 0:
+   * give the inflated bytes' CRC-32 where the entry is to be read).
+   */
+  readonly crc?: number;
+  /** The CRC-32 the local header declares, where it differs from the directory's. */
+  readonly localCrc?: number;
+  /**
+   * General-purpose flag 3: the local header's CRC-32 and sizes are 0, and a data descriptor
+   * after the data gives them, with its signature or without.
+   */
+  readonly descriptor?: "signed" | "unsigned";
 }
 
 /** A zip archive, zip64 where a size needs it, holding exactly the sizes it is told. */
@@ -93,22 +105,24 @@ export function zip(entries: readonly ZipEntry[]): Uint8Array {
       ev.setBigUint64(12, BigInt(csize), true);
       ev.setBigUint64(20, BigInt(offset), true);
     }
-    const crc = e.method === 8 ? 0 : crc32(e.data);
+    const crc = e.crc ?? (e.method === 8 ? 0 : crc32(e.data));
     // The fields a local header and a directory entry share, from "version needed" on: the
     // directory's stand 2 bytes later, after its "version made by".
-    const shared = (v: DataView, at: number) => {
+    const shared = (v: DataView, at: number, local = false) => {
+      const later = local && e.descriptor !== undefined;
       v.setUint16(at, big ? 45 : 20, true);
+      v.setUint16(at + 2, e.descriptor ? 8 : 0, true);
       v.setUint16(at + 4, e.method ?? 0, true);
-      v.setUint32(at + 10, crc, true);
-      v.setUint32(at + 14, big ? 0xffffffff : csize, true);
-      v.setUint32(at + 18, big ? 0xffffffff : size, true);
+      v.setUint32(at + 10, later ? 0 : local ? (e.localCrc ?? crc) : crc, true);
+      v.setUint32(at + 14, later ? 0 : big ? 0xffffffff : csize, true);
+      v.setUint32(at + 18, later ? 0 : big ? 0xffffffff : size, true);
       v.setUint16(at + 22, name.length, true);
       v.setUint16(at + 24, extra.length, true);
     };
     const local = new Uint8Array(30 + name.length + extra.length);
     const lv = new DataView(local.buffer);
     lv.setUint32(0, 0x04034b50, true);
-    shared(lv, 4);
+    shared(lv, 4, true);
     local.set(name, 30);
     local.set(extra, 30 + name.length);
     const dir = new Uint8Array(46 + name.length + extra.length);
@@ -119,9 +133,26 @@ export function zip(entries: readonly ZipEntry[]): Uint8Array {
     dv.setUint32(42, big ? 0xffffffff : offset, true);
     dir.set(name, 46);
     dir.set(extra, 46 + name.length);
-    parts.push(local, e.data);
+    // The descriptor: signature, CRC-32, then the sizes, 8 bytes each in a zip64 entry.
+    const descriptor = new Uint8Array(
+      e.descriptor ? (e.descriptor === "signed" ? 4 : 0) + 4 + (big ? 16 : 8) : 0,
+    );
+    if (e.descriptor) {
+      const d = new DataView(descriptor.buffer);
+      let at = 0;
+      if (e.descriptor === "signed") d.setUint32((at += 4) - 4, 0x08074b50, true);
+      d.setUint32((at += 4) - 4, e.localCrc ?? crc, true);
+      if (big) {
+        d.setBigUint64(at, BigInt(csize), true);
+        d.setBigUint64(at + 8, BigInt(size), true);
+      } else {
+        d.setUint32(at, csize, true);
+        d.setUint32(at + 4, size, true);
+      }
+    }
+    parts.push(local, e.data, descriptor);
     central.push(dir);
-    offset += local.length + e.data.length;
+    offset += local.length + e.data.length + descriptor.length;
   }
   const cdSize = central.reduce((a, c) => a + c.length, 0);
   const end = new Uint8Array(22);
@@ -132,6 +163,35 @@ export function zip(entries: readonly ZipEntry[]): Uint8Array {
   v.setUint32(12, cdSize, true);
   v.setUint32(16, offset, true);
   return concat([...parts, ...central, end]);
+}
+
+/**
+ * Where a (non-zip64) archive keeps an entry: its directory record, its local header and its
+ * data, found through the end-of-central-directory record, to tamper with in place.
+ */
+export function locate(bytes: Uint8Array, name: string) {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let eocd = bytes.length - 22;
+  while (v.getUint32(eocd, true) !== 0x06054b50) eocd--;
+  const dec = new TextDecoder();
+  for (let at = v.getUint32(eocd + 16, true); v.getUint32(at, true) === 0x02014b50;) {
+    const n = v.getUint16(at + 28, true);
+    const next = at + 46 + n + v.getUint16(at + 30, true) + v.getUint16(at + 32, true);
+    if (dec.decode(bytes.subarray(at + 46, at + 46 + n)) === name) {
+      const header = v.getUint32(at + 42, true);
+      const start = header + 30 + v.getUint16(header + 26, true) + v.getUint16(header + 28, true);
+      return { directory: at, header, start, end: start + v.getUint32(at + 20, true) };
+    }
+    at = next;
+  }
+  throw new Error(`no entry ${name}`);
+}
+
+/** A copy of `bytes` with the byte at each offset XORed with 0x5a. */
+export function flipped(bytes: Uint8Array, ...offsets: number[]): Uint8Array {
+  const out = bytes.slice();
+  for (const at of offsets) out[at]! ^= 0x5a;
+  return out;
 }
 
 export function concat(parts: readonly Uint8Array[]): Uint8Array {

@@ -1,20 +1,25 @@
 // Hostile weight files (issue 11): zip bombs, lying zip directories and pickles, absurd
 // safetensors headers. Each must end in a clear error (or, for an unreferenced bomb, a normal
 // import) in bounded time and memory: exit 1, no internal error or stack trace, peak RSS under
-// 1.5 GB, output under 100 KB. The files are built here; the largest is a few megabytes.
+// 1.5 GB, output under 100 KB. The files are built here; the largest is a few megabytes. And
+// a checkpoint damaged inside its entries, its zip structure intact, fails its CRC-32 check.
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { deflateRawSync } from "node:zlib";
+import { crc32, deflateRawSync } from "node:zlib";
 import * as path from "node:path";
 import { unzipSync } from "fflate";
 import { describe, expect, it } from "vitest";
 import { readCheckpoint } from "../runtime/checkpoint.js";
+import { crc32 as portableCrc32 } from "../runtime/crc32.js";
+import { CsncError, RuntimeCodes } from "../runtime/errors.js";
 import { loadWeights } from "../runtime/load-weights.js";
 import { readSafetensors } from "../runtime/safetensors.js";
 import { csncRunner, refusal } from "./csnc-process.js";
 import { fixturesDir } from "./fixtures.js";
 import {
   concat,
+  flipped,
+  locate,
   pickle,
   safetensors,
   tensor,
@@ -64,9 +69,8 @@ const write = (name: string, bytes: Uint8Array) => {
 
 // A real checkpoint, entry by entry, to tamper with.
 const dir = "mmaction2-ir-csn-50-w8";
-const fixture = unzipSync(
-  readFileSync(path.join(fixturesDir, "checkpoints", `${dir}.pth`)),
-) as Record<string, Uint8Array>;
+const original = new Uint8Array(readFileSync(path.join(fixturesDir, "checkpoints", `${dir}.pth`)));
+const fixture = unzipSync(original) as Record<string, Uint8Array>;
 const base: ZipEntry[] = Object.entries(fixture).map(([name, data]) => ({ name, data }));
 const replaced = (name: string, entry: Omit<ZipEntry, "name">) =>
   base.map((e) => (e.name === `${dir}/${name}` ? { ...entry, name: e.name } : e));
@@ -77,6 +81,35 @@ const bomb = (n: number, size = n): Omit<ZipEntry, "name"> => ({
   method: 8,
   size,
 });
+
+// Flipped bits, the zip structure intact: in storage 0 as torch.save stored it (with a signed
+// data descriptor), and in a deflated storage 0 whose stream inflates cleanly to them.
+const hex = (crc: number) => `0x${(crc >>> 0).toString(16).padStart(8, "0")}`;
+const storage0Bytes = fixture[`${dir}/data/0`]!;
+const crc0 = crc32(storage0Bytes);
+const at0 = locate(original, `${dir}/data/0`);
+const middle = (at0.start + at0.end) >> 1;
+const damagedStored = () => flipped(original, middle, middle + 1, middle + 7);
+const damagedBytes = flipped(storage0Bytes, storage0 >> 1);
+const damagedDeflated = () =>
+  zip(
+    replaced("data/0", {
+      data: deflateRawSync(damagedBytes),
+      method: 8,
+      size: storage0,
+      crc: crc0,
+    }),
+  );
+const crcMismatch = (entry: string, recorded: number, what: string, crc: number) =>
+  `zip entry '${dir}/${entry}' has a CRC-32 mismatch (the zip directory records ${hex(recorded)}, ${what} ${hex(crc)}): the file is damaged (download or save it again)`;
+const damagedStoredMessage = crcMismatch(
+  "data/0",
+  crc0,
+  "its data gives",
+  crc32(damagedStored().subarray(at0.start, at0.end)),
+);
+const damagedDeflatedMessage = crcMismatch("data/0", crc0, "its data gives", crc32(damagedBytes));
+const literally = (text: string) => new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
 
 /** A zip checkpoint of one state dict, storages stored as given. */
 function checkpoint(dict: readonly (readonly [Py, Py])[], storages: Record<string, Uint8Array>) {
@@ -192,6 +225,16 @@ describe("hostile weight files through the CLI", () => {
       () => safetensors('{"a":{}}', new Uint8Array(64), 2n ** 64n - 1n),
       /not a valid safetensors file: safetensors header length 18446744073709551615 exceeds the file size \(80 bytes/,
     ],
+    [
+      "a real checkpoint with flipped bits in a stored storage, its zip structure intact",
+      damagedStored,
+      literally(damagedStoredMessage),
+    ],
+    [
+      "a deflated storage whose stream inflates to flipped bits",
+      damagedDeflated,
+      literally(damagedDeflatedMessage),
+    ],
   ];
   const fileFor = ([what, make]: (typeof cases)[number]) => {
     const file = path.join(work, `${what.replace(/\W+/g, "-")}.pth`);
@@ -209,7 +252,7 @@ describe("hostile weight files through the CLI", () => {
     });
   }
 
-  for (const c of [cases[0]!, cases[3]!, cases[6]!, cases[9]!])
+  for (const c of [cases[0]!, cases[3]!, cases[6]!, cases[9]!, cases[10]!, cases[11]!])
     it(`${c[0]}: csnc run --weights refuses it the same way`, () => {
       const r = runFile(fileFor(c));
       expectBounded(r, 1);
@@ -254,9 +297,71 @@ describe("zip and pickle checks", () => {
     expect(load(cut)).toMatch(/a damaged zip archive \(no end-of-central-directory record\)/);
   });
 
+  it("checks the CRC-32 of each entry it reads, stored or inflated, and only those", () => {
+    expect(readCheckpoint(original, "ok.pth").tensors.size).toBe(320);
+    expect(load(damagedStored(), "w.pth")).toBe(`w.pth: ${damagedStoredMessage}`);
+    expect(load(damagedDeflated(), "w.pth")).toBe(`w.pth: ${damagedDeflatedMessage}`);
+    const error = (() => {
+      try {
+        readCheckpoint(damagedStored(), "w.pth");
+      } catch (e) {
+        return e as CsncError;
+      }
+    })();
+    expect(error).toBeInstanceOf(CsncError);
+    expect(error?.code).toBe(RuntimeCodes.badFile);
+    // data.pkl is checked as a storage is.
+    const pkl = locate(original, `${dir}/data.pkl`);
+    const pklCrc = crc32(fixture[`${dir}/data.pkl`]!);
+    const badPkl = flipped(original, pkl.end - 2);
+    expect(load(badPkl)).toMatch(
+      crcMismatch("data.pkl", pklCrc, "its data gives", crc32(badPkl.subarray(pkl.start, pkl.end))),
+    );
+    // The directory's CRC-32 damaged, and the data descriptor's (signed, as torch.save writes).
+    expect(load(flipped(original, at0.directory + 16))).toMatch(
+      crcMismatch("data/0", crc0 ^ 0x5a, "its data gives", crc0),
+    );
+    expect(original.subarray(at0.end, at0.end + 4)).toEqual(Uint8Array.of(0x50, 0x4b, 7, 8));
+    expect(load(flipped(original, at0.end + 4))).toMatch(
+      crcMismatch("data/0", crc0, "its data descriptor", crc0 ^ 0x5a),
+    );
+    // Unsigned data descriptors, and local headers without one.
+    const unsigned = zip(base.map((e) => ({ ...e, descriptor: "unsigned" as const })));
+    expect(readCheckpoint(unsigned, "u.pth").tensors.size).toBe(320);
+    const data = storage0Bytes;
+    const lying = (descriptor?: "unsigned") =>
+      zip(replaced("data/0", { data, localCrc: crc0 ^ 1, ...(descriptor && { descriptor }) }));
+    expect(load(lying("unsigned"))).toMatch(
+      crcMismatch("data/0", crc0, "its data descriptor", crc0 ^ 1),
+    );
+    expect(load(lying())).toMatch(crcMismatch("data/0", crc0, "its local header", crc0 ^ 1));
+    // An entry never read is never checked: csnc reads no 'version'.
+    const version = locate(original, `${dir}/version`);
+    expect(readCheckpoint(flipped(original, version.start), "v.pth").tensors.size).toBe(320);
+  });
+
+  it("computes CRC-32 as zlib does, at every length and alignment, and continued", () => {
+    const bytes = Uint8Array.from({ length: 300 }, (_, i) => (i * 2654435761) >>> 24);
+    for (let start = 0; start < 8; start++)
+      for (let n = 0; start + n <= bytes.length; n += n < 40 ? 1 : 37) {
+        const s = bytes.subarray(start, start + n);
+        expect(portableCrc32(s), `${start}+${n}`).toBe(crc32(s));
+      }
+    expect(portableCrc32(bytes.subarray(123), portableCrc32(bytes.subarray(0, 123)))).toBe(
+      crc32(bytes),
+    );
+    expect(portableCrc32(storage0Bytes)).toBe(crc0);
+  });
+
   it("reads a deflated copy of a checkpoint as the stored one", () => {
     const deflated = zip(
-      base.map((e) => ({ ...e, data: deflateRawSync(e.data), method: 8, size: e.data.length })),
+      base.map((e) => ({
+        ...e,
+        data: deflateRawSync(e.data),
+        method: 8,
+        size: e.data.length,
+        crc: crc32(e.data),
+      })),
     );
     const a = readCheckpoint(zip(base), "a.pth").tensors;
     const b = readCheckpoint(deflated, "b.pth").tensors;
