@@ -39,7 +39,7 @@ export function exportCommand(io: CliIo): Command {
   for (const o of modelOptions) cmd.addOption(o);
   return cmd.action((file: string, opts: ExportOptions) => {
     if (!opts.onnx) throw new UsageError("export needs --onnx OUT.onnx");
-    checkOutputFile(opts.onnx);
+    checkOutputFile(opts.onnx, [file, opts.weights]);
     const weights = opts.weights
       ? loadWeights(readFile(opts.weights, "weights"), opts.weights, opts.naming)
       : undefined;

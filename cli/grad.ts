@@ -47,7 +47,7 @@ export function gradCommand(io: CliIo): Command {
   return cmd.action(async (file: string, opts: GradOptions) => {
     if (!opts.input) throw new UsageError("grad needs --input X.safetensors (input and labels)");
     if (!opts.output) throw new UsageError("grad needs --output G.safetensors");
-    checkOutputFile(opts.output);
+    checkOutputFile(opts.output, [file, opts.weights, opts.input]);
     const data = readTensorDataset(readFile(opts.input, "input"), opts.input);
     const [n, ...clip] = data.shape;
     const model = await openTrainModel(io, file, opts, clip, n!, { dropout: false });

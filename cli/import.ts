@@ -39,7 +39,7 @@ export function importCommand(io: CliIo): Command {
   for (const o of modelOptions.filter((o) => o.long !== "--model")) cmd.addOption(o);
   return cmd.action((checkpoint: string, opts: ImportOptions) => {
     if (!opts.output) throw new UsageError("import needs -o OUT.safetensors");
-    checkOutputFile(opts.output);
+    checkOutputFile(opts.output, [checkpoint, opts.model]);
     const bytes = readFile(checkpoint, "checkpoint");
     const weights = loadWeights(bytes, checkpoint, opts.naming);
     const graph = modelFor(io, opts.model!, { ...opts, model: undefined }, {}, weights);

@@ -14,6 +14,7 @@ import {
   type Stats,
 } from "node:fs";
 import * as path from "node:path";
+import { UsageError } from "./options.js";
 
 export interface CliIo {
   out(text: string): void;
@@ -168,7 +169,8 @@ function probeReader(file: string): void {
  * Checks, before the work that produces it, that `file` can be written: not a folder, its
  * folder exists and takes files, a pipe has a reader. Writing can still fail (a full disk).
  */
-export function checkOutputFile(file: string): void {
+export function checkOutputFile(file: string, inputs: readonly (string | undefined)[] = []): void {
+  refuseOverwritingInputs(file, inputs);
   try {
     const st = tryStat(file);
     if (st) {
@@ -192,6 +194,22 @@ export function checkOutputFile(file: string): void {
   } catch (e) {
     if (e instanceof OutputError) throw e;
     throw outputError(e, file);
+  }
+}
+
+/**
+ * An output that is one of the command's inputs (the model, its weights, a clip: also through
+ * a link or another name) would be replaced by the result: refused before any work.
+ */
+function refuseOverwritingInputs(file: string, inputs: readonly (string | undefined)[]): void {
+  const out = tryStat(file);
+  for (const input of inputs) {
+    if (input === undefined) continue;
+    const st = out && tryStat(input);
+    const same = st
+      ? st.dev === out.dev && st.ino === out.ino
+      : path.resolve(input) === path.resolve(file);
+    if (same) throw new UsageError(`${file} is also an input of this command; write it elsewhere`);
   }
 }
 

@@ -64,7 +64,7 @@ export function runCommand(io: CliIo): Command {
     );
   sessionOptions(cmd);
   return cmd.action(async (file: string, opts: RunOptions) => {
-    if (opts.output) checkOutputFile(opts.output);
+    if (opts.output) checkOutputFile(opts.output, [file, opts.weights, opts.input, opts.tuning]);
     // A labels file is read before the work; which names apply once the classes are known.
     if (opts.labels !== undefined && opts.labels !== "none") labelsFrom(opts.labels);
     let input: Float32Array | undefined;

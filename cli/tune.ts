@@ -78,7 +78,7 @@ export function tuneCommand(io: CliIo): Command {
     .option("--json", "print the result as JSON");
   for (const o of modelOptions) cmd.addOption(o);
   return cmd.action(async (file: string, opts: TuneOptions) => {
-    if (opts.output) checkOutputFile(opts.output);
+    if (opts.output) checkOutputFile(opts.output, [file]);
     const warn = (m: string) => io.err(`warning: ${m}`);
     let previous: TuningFile | undefined;
     if (opts.output) {
@@ -86,7 +86,13 @@ export function tuneCommand(io: CliIo): Command {
         previous = readTuningFile(opts.output, warn);
       } catch (e) {
         if (!(e instanceof CsncError)) throw e;
-        if (!/no such file/.test(e.message)) warn(`${e.message}; it will be replaced`);
+        // Not a tuning file (another file, or a damaged one with other adapters' entries):
+        // left as it is, for the user to look at.
+        if (!/no such file/.test(e.message))
+          throw new CsncError(
+            e.code,
+            `${e.message}; -o would replace it, so it is left as it is (remove it or write elsewhere)`,
+          );
       }
     }
     const graph = loadModel(io, file, toCheckOptions(opts), opts.json);

@@ -61,7 +61,7 @@ export function weightsCommand(io: CliIo): Command {
   for (const o of modelOptions) random.addOption(o);
   random.action((file: string, opts: RandomOptions) => {
     if (!opts.output) throw new UsageError("weights random needs -o WEIGHTS.safetensors");
-    checkOutputFile(opts.output);
+    checkOutputFile(opts.output, [file]);
     const graph = loadModel(io, file, toCheckOptions(opts), opts.json);
     if (!graph) return;
     const plan = compileGraph(graph, unlimitedLimits);

@@ -155,6 +155,33 @@ describe("unwritable outputs", () => {
     expect(r.err).toContain(`cannot write ${work}: it is a folder`);
   });
 
+  it("an output that is one of the command's inputs, by name or through a link, is refused", async () => {
+    const source = path.join(work, "own.csn");
+    const text = "model own() { input 8x2x4x4  conv(8, 1x1x1) relu avgpool fc(3) }\n";
+    writeFileSync(source, text);
+    const link = path.join(work, "own-link.csn");
+    symlinkSync(source, link);
+    for (const args of [
+      ["run", source, "--output", source],
+      ["run", source, "--output", link],
+      ["weights", "random", source, "-o", source],
+      ["tune", source, "--budget", "1", "-o", link],
+      ["export", source, "--onnx", source],
+    ]) {
+      const r = await run(...args);
+      expectClean(r, 2);
+      expect(r.err).toContain("is also an input of this command; write it elsewhere");
+    }
+    // tune -o merges into a tuning file; any other file is left alone.
+    const r = await run("tune", source, "--budget", "1", "--backend", "opengles", "-o", aFile);
+    expectClean(r, 1);
+    expect(r.err).toMatch(
+      /a-file: not a csnc tuning file.*-o would replace it, so it is left as it is/,
+    );
+    expect(readFileSync(source, "utf8")).toBe(text);
+    expect(readFileSync(aFile, "utf8")).toBe("x");
+  });
+
   it("run --output /dev/full after the inference", async () => {
     const r = await run(...smallRun, "--output", "/dev/full");
     expectClean(r, 1);
