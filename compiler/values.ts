@@ -75,3 +75,41 @@ export function typeOfValue(v: Value): ParamType {
       ? { kind: "dims" }
       : { kind: v.type };
 }
+
+/** A parameter value as JavaScript gives it: what `--set` would write, or a Value itself. */
+export type ParamInput = number | boolean | string | readonly number[] | Value;
+
+const valueTypes = new Set(["int", "float", "bool", "string", "enum", "dims"]);
+
+/**
+ * `x` as a Value: an integer is an int and any other finite number a float; a name-like string
+ * an enum member (as `--set mode=ir`), another string a string; whole numbers in an array
+ * dims; a Value as it is. Undefined for anything else.
+ */
+export function valueOf(x: unknown): Value | undefined {
+  if (typeof x === "number")
+    return Number.isSafeInteger(x)
+      ? { type: "int", value: x }
+      : Number.isFinite(x)
+        ? { type: "float", value: x }
+        : undefined;
+  if (typeof x === "boolean") return { type: "bool", value: x };
+  if (typeof x === "string")
+    return { type: /^[A-Za-z_]\w*$/.test(x) ? "enum" : "string", value: x };
+  if (Array.isArray(x))
+    return x.length && x.every((d) => Number.isSafeInteger(d) && d >= 0)
+      ? { type: "dims", value: [...(x as number[])] }
+      : undefined;
+  if (typeof x === "object" && x !== null && "type" in x && "value" in x) {
+    const { type, value } = x as { type: unknown; value: unknown };
+    if (typeof type !== "string" || !valueTypes.has(type)) return undefined;
+    // A Value's value is a primitive or an array: never walk into an object (it may be cyclic).
+    if (typeof value === "object" && !Array.isArray(value)) return undefined;
+    const v = valueOf(value);
+    if (!v) return undefined;
+    if (type === "float" && v.type === "int") return { type: "float", value: v.value };
+    if (type === "string" && v.type === "enum") return { type: "string", value: v.value };
+    return v.type === type ? v : undefined;
+  }
+  return undefined;
+}

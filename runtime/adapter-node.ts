@@ -4,7 +4,7 @@
 // BENCHMARKS.md, 2026-12-01), SwiftShader (Vulkan on the CPU, from Debian's chromium: full core
 // WebGPU, timestamp queries). Never anything that is not WebGPU. Every `node:` import is dynamic,
 // so that a bundle for browsers and Node (the module runtime) never reaches one in a browser.
-import { icdDirs, swiftshaderIcd, type Backend } from "./backends.js";
+import { backends, icdDirs, swiftshaderIcd, type Backend } from "./backends.js";
 import { describeAdapter, isCpuAdapter } from "./device.js";
 import { CsncError, RuntimeCodes } from "./errors.js";
 import type { WebGpuPackage } from "./module/types.js";
@@ -156,6 +156,12 @@ export async function acquireAdapter(
   backend: Backend = "auto",
   o: AcquireOptions = {},
 ): Promise<AcquiredAdapter> {
+  // A JavaScript caller's typo must not quietly mean auto.
+  if (!backends.includes(backend))
+    throw new CsncError(
+      RuntimeCodes.badInput,
+      `backend must be one of ${backends.join(", ")}, got '${String(backend)}'`,
+    );
   const node = await nodeModules();
   const { fs } = node;
   ensureXdgRuntimeDir(node);

@@ -2,6 +2,7 @@
 // (index-browser.ts), with files read from disk and sessions on an adapter of their own.
 import * as path from "node:path";
 import { checkFile, type CheckOptions, type CheckResult } from "../compiler/index.js";
+import { valueOf, type ParamInput, type Value } from "../compiler/values.js";
 import { nodeHost, projectRoot } from "../compiler/node-host.js";
 import { createNodeSession, type NodeSession, type NodeSessionOptions } from "./node.js";
 import { createSession as createDeviceSession, type Session } from "./session.js";
@@ -15,10 +16,40 @@ export { acquireAdapter } from "./adapter-node.js";
 export { backends } from "./backends.js";
 export { requestDevice } from "./device.js";
 
-/** Checks the .csn file `file` and its imports, as `csnc check`; never throws for bad input. */
-export function check(file: string, options: CheckOptions = {}): CheckResult {
+/** check()'s options: `set` as a Map or a plain object of parameter values (`{ width: 8 }`). */
+export type { ParamInput } from "../compiler/values.js";
+export type LibraryCheckOptions = Omit<CheckOptions, "set"> & {
+  readonly set?: ReadonlyMap<string, ParamInput> | Readonly<Record<string, ParamInput>>;
+};
+
+/**
+ * Checks the .csn file `file` and its imports, as `csnc check`: a bad file is diagnostics,
+ * never a throw; a malformed option is a CsncError.
+ */
+export function check(file: string, options: LibraryCheckOptions = {}): CheckResult {
   const abs = path.resolve(file);
-  return checkFile(abs, projectRoot(abs), nodeHost, options);
+  return checkFile(abs, projectRoot(abs), nodeHost, { ...options, set: paramValues(options.set) });
+}
+
+function paramValues(set: LibraryCheckOptions["set"]): Map<string, Value> {
+  const out = new Map<string, Value>();
+  if (set === undefined) return out;
+  if (typeof set !== "object" || set === null)
+    throw new CsncError(
+      RuntimeCodes.badInput,
+      `check: set must be a Map or an object, got ${String(set)}`,
+    );
+  const entries = set instanceof Map ? [...set] : Object.entries(set);
+  for (const [name, x] of entries) {
+    const v = valueOf(x);
+    if (!v)
+      throw new CsncError(
+        RuntimeCodes.badInput,
+        `check: set.${String(name)} is not a parameter value (a number, boolean, string, array of whole numbers or { type, value }), got ${typeof x === "object" && x !== null ? "an object of another form" : String(x)}`,
+      );
+    out.set(String(name), v);
+  }
+  return out;
 }
 
 /**

@@ -2,6 +2,7 @@
 // Without the compiler, so that generated modules (which embed their plan) carry none of it;
 // session.ts adds compiling a graph for the device.
 import { checkPrecision } from "./device.js";
+import { CsncError, RuntimeCodes } from "./errors.js";
 import type { Plan } from "../compiler/plan.js";
 import {
   createExecutor,
@@ -11,7 +12,7 @@ import {
   type Executor,
   type Outputs,
 } from "./executor.js";
-import type { Naming } from "./naming.js";
+import { namings, type Naming } from "./naming.js";
 import type { Tensor } from "./safetensors.js";
 import { packWeights, randomTensors } from "./weights.js";
 
@@ -62,6 +63,7 @@ export interface PackedWeights {
 
 /** Checks the weights against the plan and packs them (a CsncError names a wrong tensor); no device needed. */
 export function packSessionWeights(plan: Plan, weights: SessionWeights): PackedWeights {
+  checkWeightsArgument(weights);
   if ("random" in weights) {
     const tensors = randomTensors(plan, weights.random);
     return { tensors, packed: packWeights(plan, tensors, "csnc", "random weights") };
@@ -71,6 +73,44 @@ export function packSessionWeights(plan: Plan, weights: SessionWeights): PackedW
     tensors: weights.tensors,
     packed: packWeights(plan, weights.tensors, weights.naming, source),
   };
+}
+
+/** A JavaScript caller's `weights` of the wrong form: a clear error, not a TypeError inside. */
+function checkWeightsArgument(w: unknown): asserts w is SessionWeights {
+  const form = "weights must be { random: seed } or readWeights()'s result ({ tensors, naming })";
+  if (typeof w !== "object" || w === null)
+    throw new CsncError(RuntimeCodes.badInput, `${form}, got ${String(w)}`);
+  if ("random" in w) {
+    const seed = (w as { random: unknown }).random;
+    if (!Number.isInteger(seed) || (seed as number) < 0 || (seed as number) > 0xffffffff)
+      throw new CsncError(
+        RuntimeCodes.badInput,
+        `weights.random must be a whole number from 0 to 4294967295, got ${String(seed)}`,
+      );
+    return;
+  }
+  const { tensors, naming } = w as { tensors?: unknown; naming?: unknown };
+  if (!(tensors instanceof Map))
+    throw new CsncError(RuntimeCodes.badInput, `${form}: tensors must be a Map`);
+  if (!(namings as readonly unknown[]).includes(naming))
+    throw new CsncError(
+      RuntimeCodes.badInput,
+      `weights.naming must be one of ${namings.join(", ")}, got ${String(naming)}`,
+    );
+}
+
+/** Clips for runMany: an iterable or async iterable, or a clear error. */
+function checkClips(inputs: unknown): void {
+  const it = inputs as { [Symbol.iterator]?: unknown; [Symbol.asyncIterator]?: unknown } | null;
+  if (
+    typeof it !== "object" ||
+    it === null ||
+    (typeof it[Symbol.iterator] !== "function" && typeof it[Symbol.asyncIterator] !== "function")
+  )
+    throw new CsncError(
+      RuntimeCodes.badInput,
+      `runMany takes an iterable or async iterable of clips, got ${String(inputs)}`,
+    );
 }
 
 export interface PlanSessionOptions {
@@ -85,14 +125,19 @@ export async function createPlanSession(o: PlanSessionOptions): Promise<Session>
   const { plan } = o;
   checkPrecision(o.device, plan.precision);
   const { tensors, packed } =
-    "packed" in o.weights ? o.weights : packSessionWeights(plan, o.weights);
+    typeof o.weights === "object" && o.weights !== null && "packed" in o.weights
+      ? o.weights
+      : packSessionWeights(plan, o.weights);
   const executor = await createExecutor(o.device, plan, packed);
   return {
     plan,
     tensors,
     setup: { ...executor.setup, compileMs: 0 },
     run: (input) => executor.run(input),
-    runMany: (inputs, each) => executor.runMany(inputs, each),
+    runMany: async (inputs, each) => {
+      checkClips(inputs);
+      return executor.runMany(inputs, each);
+    },
     profile: () => executor.timeDispatches(),
     destroy: () => executor.destroy(),
   };
