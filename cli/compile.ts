@@ -2,6 +2,7 @@
 import { loadModel } from "./load.js";
 import { emitModule } from "../compiler/emit-module.js";
 import { Command, Option } from "commander";
+import { readFileSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { compileGraph, formatGraph, passNames, type InferenceGraph } from "../compiler/compile.js";
 import { compatLimits, type KernelLimits } from "../compiler/kernels/common.js";
@@ -171,16 +172,36 @@ const countChanged = (a: Plan, b: Plan) =>
 function writePlan(plan: Plan, dir: string): void {
   const kernels = path.join(dir, "kernels");
   prepareOutputDir(kernels);
-  const files = plan.shaders.map((code, i) => {
-    const file = `${String(i).padStart(3, "0")}-${shaderKernel(plan, i)}.wgsl`;
-    writeOutput(path.join(kernels, file), code);
-    return `kernels/${file}`;
-  });
+  const files = plan.shaders.map(
+    (_, i) => `kernels/${String(i).padStart(3, "0")}-${shaderKernel(plan, i)}.wgsl`,
+  );
+  removeStaleKernels(dir, files);
+  plan.shaders.forEach((code, i) => writeOutput(path.join(dir, files[i]!), code));
   const { shaders: _shaders, ...rest } = plan;
   writeOutput(
     path.join(dir, "plan.json"),
     JSON.stringify({ ...rest, shaderFiles: files }, null, 2) + "\n",
   );
+}
+
+/**
+ * A folder compiled into before holds the kernels its plan.json lists: those the new plan does
+ * not write go, so that kernels/ is this plan's alone. Only names of csnc's own form are
+ * removed, never another file.
+ */
+function removeStaleKernels(dir: string, keep: readonly string[]): void {
+  let old: unknown;
+  try {
+    old = (
+      JSON.parse(readFileSync(path.join(dir, "plan.json"), "utf8")) as { shaderFiles?: unknown }
+    ).shaderFiles;
+  } catch {
+    return; // no plan.json of csnc's here: nothing of ours to remove
+  }
+  if (!Array.isArray(old)) return;
+  for (const f of old)
+    if (typeof f === "string" && /^kernels\/\d{3}-[\w-]+\.wgsl$/.test(f) && !keep.includes(f))
+      rmSync(path.join(dir, f), { force: true });
 }
 
 /** The summary; `macs` are the model's conv and FC multiply-adds (stats' count). */

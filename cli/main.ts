@@ -51,7 +51,8 @@ export function buildProgram(io: CliIo): Command {
   const route = (cmd: Command) => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),
-      writeErr: (s) => io.err(s.trimEnd()),
+      // commander's own "error: ..." lines, in the form of every other csnc error.
+      writeErr: (s) => io.err(s.trimEnd().replace(/^error: /, "csnc: error: ")),
     });
     cmd.commands.forEach(route);
   };

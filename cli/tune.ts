@@ -171,6 +171,8 @@ function render(r: TuneResult, output: string | undefined, cache: string | undef
     ),
     `tuned steps: ${total((s) => s.defaultMs).toFixed(2)} ms by default, ${total((s) => s.best.ms).toFixed(2)} ms tuned (kernel times, ${r.method}), in ${(r.elapsedMs / 1000).toFixed(1)} s${r.truncated ? "; the budget ran out before every variant was timed (--budget)" : ""}`,
     ...(rejected.length ? ["rejected (never chosen):", ...rejected] : []),
-    `${Object.keys(r.choices).length} step shapes take a measured variant${output ? `; wrote ${output}` : ""}${cache ? `; recorded in ${cache}` : ""}`,
+    `${plural(Object.keys(r.choices).length, "step shape takes", "step shapes take")} a measured variant${output ? `; wrote ${output}` : ""}${cache ? `; recorded in ${cache}` : ""}`,
   ].join("\n");
 }
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;

@@ -57,9 +57,15 @@ export function packWeights(
 ): Float32Array[] {
   const paths = layerPaths(plan);
   const problems: string[] = [];
+  const unnamed = new Set<string>(); // once a layer, not once for each of its tensors
   const prefix = (path: string) => {
     const p = tensorPrefix(path, naming, paths);
-    if (p === undefined) problems.push(`layer ${path} has no ${naming} name`);
+    if (p === undefined && !unnamed.has(path)) {
+      unnamed.add(path);
+      problems.push(
+        `layer ${path} has no place in ${naming}'s naming of this architecture (weights of another network?)`,
+      );
+    }
     return p ?? path;
   };
   const wanted = plan.weights.map((w) => expectedTensors(w, prefix));

@@ -1,5 +1,5 @@
 // Lowering, fusion and planning: structure, dispatch counts, memory, kernels, limits.
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -145,10 +145,16 @@ describe("csnc compile", () => {
       workgroups: expect.any(Array),
     });
     expect(readdirSync(path.join(dir, "kernels")).length).toBe(plan.shaderFiles.length);
+    // Compiled again into the same folder: only the new plan's kernels, and a user's file kept.
+    writeFileSync(path.join(dir, "kernels", "notes.txt"), "mine");
     const json = JSON.parse(
       (await run("compile", path.join(models, "ir-csn-50.csn"), "-o", dir, "--json")).out,
     );
     expect(json.dispatches).toBeLessThan(60);
+    const again = JSON.parse(readFileSync(path.join(dir, "plan.json"), "utf8"));
+    expect(readdirSync(path.join(dir, "kernels")).sort()).toEqual(
+      [...again.shaderFiles.map((f: string) => f.slice("kernels/".length)), "notes.txt"].sort(),
+    );
   });
 
   it("exits 1 when the plan cannot fit the device, 2 without -o", async () => {
