@@ -90,6 +90,7 @@ export async function createNodeSession(o: NodeSessionOptions): Promise<NodeSess
           ? await acquireAdapter("swiftshader", { webgpu: o.webgpu }).catch(() => undefined)
           : undefined;
       const nextDevice = next && (await requestDevice(next.adapter));
+      let alsoTooLarge: string | undefined;
       try {
         measured = tuned(o, next!);
         plan = nextDevice && planFor(measured.source, nextDevice);
@@ -98,10 +99,17 @@ export async function createNodeSession(o: NodeSessionOptions): Promise<NodeSess
           nextDevice?.destroy();
           throw again;
         }
+        alsoTooLarge = again.message;
       }
       if (!plan) {
         nextDevice?.destroy();
-        throw new CsncError(RuntimeCodes.tooLarge, e.message);
+        // Both tried: say so, or the user would try SwiftShader for nothing.
+        throw new CsncError(
+          RuntimeCodes.tooLarge,
+          alsoTooLarge
+            ? `too large for llvmpipe and for SwiftShader, the next adapter tried; on SwiftShader: ${alsoTooLarge}`
+            : e.message,
+        );
       }
       notes.push(
         `the model is too large for llvmpipe (${e.message.replace(/[:;] use a smaller.*$/s, "")}); running on SwiftShader, which is slower`,

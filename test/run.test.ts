@@ -89,6 +89,10 @@ describe("csnc run", () => {
     const pinned = await run("run", big, "--backend", "opengles");
     expect(pinned.code).toBe(1);
     expect(pinned.err).toMatch(/128 MiB/);
+    // Too large for both: the error says so, with SwiftShader's limit.
+    const huge = await run("run", big, "--shape", "1x4x1x16384x4200");
+    expect(huge.code).toBe(1);
+    expect(huge.err).toMatch(/too large for llvmpipe and for SwiftShader.*1024 MiB/);
   });
 
   it("runs with random weights and a random clip, as JSON", async () => {
