@@ -5,6 +5,7 @@
 import type { KernelChoice } from "../../compiler/kernels/choice.js";
 import { describeIdentity, type AdapterIdentity } from "../../compiler/kernels/tuning.js";
 import { CsncError, RuntimeCodes } from "../errors.js";
+import { shown } from "../safetensors.js";
 
 export const tuningFormat = "csnc-tuning";
 export const tuningVersion = 1;
@@ -142,8 +143,10 @@ function parseTuning(text: string, source: string, warn: (message: string) => vo
         continue;
       }
       // One line per bad choice, up to a few: a hostile file must not flood the terminal.
-      if (++dropped <= 5)
-        warn(`${source}: ${where}: ignoring a malformed kernel choice (${glimpse(choice)})`);
+      if (++dropped <= 5) {
+        const what = stepKeyShaped(key) ? `choice ${glimpse(choice)}` : "step key";
+        warn(`${source}: ${where}: ignoring a malformed kernel ${what} for step ${shown(key, 60)}`);
+      }
     }
     return {
       adapter: Object.fromEntries(
