@@ -1,6 +1,7 @@
 // The binder: collects blocks and models from all loaded files and checks, without running
 // anything, that every name, layer, block, argument name and type name in their bodies is known
-// and that no block calls itself. Errors here hold even for blocks no model uses yet.
+// and that no block calls itself, and that no two blocks, nor two models of one file, share a
+// name. Errors here hold even for blocks no model uses yet.
 import {
   Codes,
   DiagnosticSink,
@@ -66,6 +67,21 @@ export function buildLibrary(programs: readonly Program[]): {
   for (const m of builtinEnumMembers) enums.set(m, ["auto", "identity", "project"]);
 
   for (const program of programs) {
+    // Models are picked by name (`--model`) among those of their own file.
+    const models = new Map<string, BlockDecl>();
+    for (const decl of program.models) {
+      const previous = models.get(decl.name);
+      if (!previous) {
+        models.set(decl.name, decl);
+        continue;
+      }
+      diagnostics.push(
+        error(Codes.duplicateName, `model '${decl.name}' is defined twice`, decl.nameSpan, {
+          notes: [{ message: "first defined here", span: previous.nameSpan }],
+          hint: "rename one of them",
+        }),
+      );
+    }
     for (const decl of [...program.blocks, ...program.models]) {
       for (const p of decl.params) {
         if (p.type?.kind === "enum")

@@ -52,6 +52,50 @@ const ruleWords: Record<string, string> = {
   typeExpr: "where a type was expected",
 };
 
+/** What is said of an `x` written where a name goes. */
+const reservedXMessage = "'x' is reserved (it writes dimensions, as in 3x3x3): pick another name";
+
+/** The index in `tokens` (sorted by offset) of `t`, or `tokens.length` for the end of the file. */
+function indexOfToken(t: IToken, tokens: readonly IToken[]): number {
+  if (Number.isNaN(t.startOffset)) return tokens.length;
+  let lo = 0;
+  let hi = tokens.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (tokens[mid]!.startOffset < t.startOffset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function startsLine(t: IToken, text: string): boolean {
+  for (let i = t.startOffset - 1; i >= 0; i--) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || c === 13) return true;
+    if (c !== 32 && c !== 9) return false;
+  }
+  return true;
+}
+
+/**
+ * The `x` an error is about, when it stands where a name goes. `x` is the dims operator
+ * (`k x k x k`) and no name: the parser stops at it (`let x = 3`, `model m(x: int)`, `x()` as a
+ * statement), or, at the start of a line after an expression (`let a = 3`, then `x()` or
+ * `x: conv(...)`), reads it as the operator and stops at the `)` or `:` after it. A doubled
+ * `x x` is a slip of the operator, not a name.
+ */
+function reservedX(t: IToken, tokens: readonly IToken[], text: string): IToken | undefined {
+  const i = indexOfToken(t, tokens);
+  const isTimes = (u: IToken | undefined) => u?.tokenType.name === "Times";
+  if (isTimes(t)) return isTimes(tokens[i - 1]) ? undefined : t;
+  const name = ["RParen", "Colon"].includes(t.tokenType?.name ?? "")
+    ? tokens[i - 1]?.tokenType.name === "LParen"
+      ? tokens[i - 2]
+      : tokens[i - 1]
+    : undefined;
+  return isTimes(name) && startsLine(name!, text) ? name : undefined;
+}
+
 // Turns chevrotain's exceptions into our messages and hints.
 function syntaxDiagnostic(e: IRecognitionException, file: string, textLength: number): Diagnostic {
   const t = e.token;
@@ -249,9 +293,22 @@ export function parse(text: string, file: string): ParseResult {
     return { diagnostics };
   }
   // A loop, not push(...): garbage has hundreds of thousands of errors, and a spread of them
-  // overflows the stack.
-  for (const e of csnParser.errors.slice(0, maxCollectedPerFile))
-    diagnostics.push(syntaxDiagnostic(e, file, text.length));
+  // overflows the stack. An `x` where a name goes is said to be reserved, once: the errors
+  // right after it (`let a = x + 1` stops at `x`, then at `+`) are dropped.
+  const reserved = new Set<IToken>();
+  let dropped = 0;
+  for (const e of csnParser.errors.slice(0, maxCollectedPerFile)) {
+    const x = reservedX(e.token, lexed.tokens, text);
+    if (x) {
+      if (reserved.has(x)) dropped++;
+      else diagnostics.push(error(Codes.syntaxError, reservedXMessage, tokenSpan(file, x)));
+      reserved.add(x);
+      continue;
+    }
+    const before = lexed.tokens[indexOfToken(e.token, lexed.tokens) - 1];
+    if (before && reserved.has(before)) dropped++;
+    else diagnostics.push(syntaxDiagnostic(e, file, text.length));
+  }
   for (const t of csnParser.badStrings.slice(0, maxCollectedPerFile)) {
     diagnostics.push(
       error(
@@ -262,7 +319,7 @@ export function parse(text: string, file: string): ParseResult {
       ),
     );
   }
-  const count = total + csnParser.errors.length + csnParser.badStrings.length;
+  const count = total + csnParser.errors.length - dropped + csnParser.badStrings.length;
   csnParser.input = [];
   csnParser.names = new Map();
   if (diagnostics.length > 0) {

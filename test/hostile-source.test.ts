@@ -20,6 +20,10 @@ import { compatLimits, grid, GridError } from "../compiler/kernels/common.js";
 import { nodeHost } from "../compiler/node-host.js";
 import { PlanError } from "../compiler/plan.js";
 import { buildLibrary } from "../compiler/resolve.js";
+import { fileDiagnostics } from "../compiler/service/diagnostics.js";
+import { hover } from "../compiler/service/hover.js";
+import { analyse, overlayHost } from "../compiler/service/project.js";
+import { shapeHints } from "../compiler/service/shapes.js";
 import { chain, deep, modelWith } from "./hostile-source-inputs.js";
 import { csnc } from "./hostile-source-cli.js";
 
@@ -149,7 +153,54 @@ describe("nesting", () => {
     text = "";
     for (let i = 0; i < 20_000; i++) text += `block b${i} { b${i + 1} }\n`;
     text += "block b20000 { relu }\n" + modelWith("b0");
-    expectClean(csnc(["check", file(text)]), 1, /error: block calls nest too deeply at 'b\d+'/);
+    expectClean(
+      csnc(["check", file(text)]),
+      1,
+      /error: block calls nest more than 1000 levels deep at 'b1000'/,
+    );
+  });
+
+  // b1 calls b2 ... calls bN, each after a layer of its own (so each adds a path segment).
+  const blockChain = (n: number) => {
+    let text = "";
+    for (let i = 1; i < n; i++) text += `block b${i} { relu b${i + 1} }\n`;
+    return text + `block b${n} { relu }\n` + modelWith("b1");
+  };
+
+  it("builds a chain of 1000 blocks each calling the next: check, stats and the editor", () => {
+    const f = file(blockChain(1000));
+    expectClean(csnc(["check", f]), 0, /\(m: 1000 layers/);
+    expectClean(csnc(["stats", f]), 0, /^total +1000$/m);
+    // The language server analyses in-process, under whatever stack its caller left it.
+    const text = blockChain(1000);
+    const a = analyse(f, path.dirname(f), overlayHost(nodeHost, new Map([[f, text]])));
+    expect(a.check.diagnostics).toEqual([]);
+    const shapes = { own: a.check.graphs, others: [] };
+    const started = Date.now();
+    const hints = shapeHints(a, shapes);
+    // Each call's instance holds every layer below it: was 22 s, comparing note chains.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(hints).toHaveLength(2000);
+    expect(hints.at(-1)!.label).toBe("→ 1x3x4x8x8");
+    expect(hover(a, text.indexOf("b2 }"), shapes)?.markdown).toContain("output `1x3x4x8x8`");
+    expect(fileDiagnostics(a, (x) => x)).toEqual([]);
+  });
+
+  it("refuses the 1001st nested block call, its notes cut to the first and last calls", () => {
+    const r = csnc(["check", file(blockChain(1001))]);
+    expectClean(
+      r,
+      1,
+      /:1000:20: error: block calls nest more than 1000 levels deep at 'b1001' .*\[CSN2010\]/,
+    );
+    const notes = r.err.split("\n").filter((l) => l.includes("note:"));
+    expect(notes).toHaveLength(11);
+    expect(notes[0]).toMatch(/:999:19: note: in block 'b1000' called here$/);
+    expect(notes[5]).toBe("  note: ... and 990 more calls");
+    expect(notes[10]).toMatch(/:1004:3: note: in block 'b1' called here$/);
+    // A chain that only is long is no recursion.
+    expect(r.err).not.toContain("recursion");
+    expect(r.err).toMatch(/hint: flatten the chain/);
   });
 });
 

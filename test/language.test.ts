@@ -1,7 +1,10 @@
 // The language end to end: what parses, what it builds, and every diagnostic it can give.
 import { describe, expect, it } from "vitest";
 import { catalog, Codes, parse, type Stage } from "../grammar/index.js";
+import { elaborate } from "../compiler/elaborate/index.js";
+import { CompileError } from "../compiler/evaluate.js";
 import type { Graph } from "../compiler/index.js";
+import { buildLibrary } from "../compiler/resolve.js";
 import { checkSource, rendered } from "./helpers.js";
 
 function build(src: string, options = {}, others = {}): Graph {
@@ -78,6 +81,42 @@ model m(width = 64, classes: int = 400) {
     const r = parse("model m() { input 3x8x8x8 @ relu }", "lex.csn");
     expect(r.diagnostics.map((d) => d.code)).toEqual([Codes.lexError]);
     expect(r.diagnostics[0]!.message).toBe('unexpected character "@"');
+  });
+
+  // `x` writes dims (`3 x 3 x 3`), so it is no name: wherever one goes, one error says so, at
+  // the `x` (line 3 is the model's first statement).
+  it.each([
+    ["a parameter", "model m(x: int = 1) {\n  input 3x4x4x4\n  relu\n}", "1:9"],
+    ["a block", "block x() {\n  relu\n}", "1:7"],
+    ["a model", "model x {\n  input 3x4x4x4\n  relu\n}", "1:7"],
+    ["a let", "model m {\n  input 3x4x4x4\n  let x = 3\n  relu\n}", "3:7"],
+    ["a stage", "model m {\n  input 3x4x4x4\n  stage x { relu }\n}", "3:9"],
+    ["a repeat index", "model m {\n  input 3x4x4x4\n  repeat 2 as x { relu }\n}", "3:15"],
+    ["a type", "block b(k: x | y) {\n  relu\n}", "1:12"],
+    ["a call after a layer", "model m {\n  input 3x4x4x4\n  relu\n  x()\n}", "4:3"],
+    ["a call after an expression", "model m {\n  input 3x4x4x4\n  x()\n}", "3:3"],
+    ["a call after a let", "model m {\n  input 3x4x4x4\n  let a = 2\n  x()\n}", "4:3"],
+    ["a label", "model m {\n  input 3x4x4x4\n  x: conv(3, 1x1x1)\n}", "3:3"],
+    ["an argument name", "model m {\n  input 3x4x4x4\n  conv(x = 3, 1x1x1)\n}", "3:8"],
+    ["a value", "model m {\n  input 3x4x4x4\n  let a = x + 1\n  relu\n}", "3:11"],
+  ])("says 'x' is reserved where it is written as %s", (_what, src, at) => {
+    const r = parse(src, "x.csn");
+    const sources = new Map([["x.csn", src]]);
+    const text = rendered({ diagnostics: r.diagnostics, sources, graphs: [] });
+    expect(text.split("\n")[0]).toBe(
+      `x.csn:${at}: error: 'x' is reserved (it writes dimensions, as in 3x3x3): pick another name [CSN1002]`,
+    );
+    // Some places leave chevrotain's recovery out of step (a stage's body then reads as the
+    // model's), but no second error is about the `x`.
+    expect(text.match(/'x'/g)).toHaveLength(1);
+  });
+
+  it("keeps 'x' between dims, and a doubled or dangling 'x' a plain syntax error", () => {
+    expect(parse("model m { input 3 x 4 x 4 x 4\n  relu }", "ok.csn").diagnostics).toEqual([]);
+    const doubled = parse("model m { input 3 x x 4 }", "bad.csn").diagnostics;
+    expect(doubled.map((d) => d.message)).toEqual(["unexpected 'x' where a value was expected"]);
+    const dangling = parse("model m { input 3x4x4x4 x }", "bad.csn").diagnostics;
+    expect(dangling.map((d) => d.message)).toEqual(["unexpected '}' where a value was expected"]);
   });
 });
 
@@ -250,7 +289,14 @@ const diagnostics: [string, string, number, string, Record<string, string>?][] =
     Codes.duplicateName,
     "defined twice",
   ],
+  [
+    "duplicate model",
+    `model m() { input 3x4x4x4 relu relu }\nmodel m() { input 3x4x4x4 relu }`,
+    Codes.duplicateName,
+    "model 'm' is defined twice",
+  ],
   ["recursion", `block a() { b() }\nblock b() { a() }`, Codes.recursion, "calls itself"],
+  ["direct recursion", `block a() { relu a() }`, Codes.recursion, "calls itself (a -> a)"],
   ["no input", `model m() { conv(4, 1x1x1) }`, Codes.missingInput, "declares no input"],
   ["input in a block", `block b() { input 3x4x4x4 }`, Codes.badValue, "belongs in a model"],
   ["input of the wrong rank", `model m() { input 3x4x4  relu }`, Codes.typeMismatch, "4 dims"],
@@ -363,6 +409,80 @@ model m() {
   main.csn:6:24: note: in block 'b' called here
   main.csn:6:13: note: in iteration 0 of this repeat
   hint: pick a group count that divides both channel counts`);
+  });
+
+  it("reports the second of two models of one name, pointing at the first", () => {
+    const r = checkSource(`model m {
+  input 3x4x4x4
+  relu
+}
+model m {
+  input 3x4x4x4
+  relu
+}`);
+    expect(r.graphs).toEqual([]);
+    expect(rendered(r)).toBe(`main.csn:5:7: error: model 'm' is defined twice [CSN2001]
+  model m {
+        ^
+  main.csn:1:7: note: first defined here
+  hint: rename one of them`);
+    // Models of one name in different files do not meet: only the checked file's are built.
+    const lib = `block b() { relu }\nmodel m { input 3x4x4x4 relu }`;
+    expect(
+      build(`import "lib.csn"\nmodel m { input 3x4x4x4 b }`, {}, { "lib.csn": lib }).model,
+    ).toBe("m");
+  });
+
+  it("reports recursion through an imported file", () => {
+    const r = checkSource(
+      `import "lib.csn"\nblock a() { relu b() }\nmodel m { input 3x4x4x4 a }`,
+      {},
+      { "lib.csn": `import "main.csn"\nblock b() { a() }` },
+    );
+    expect(r.diagnostics.map((d) => d.code)).toEqual([Codes.recursion]);
+    expect(rendered(r)).toMatch(/calls itself \((a -> b -> a|b -> a -> b)\)/);
+    expect(rendered(r)).toContain("hint: use 'repeat' to stack blocks instead of recursion");
+  });
+
+  it("stops recursion as a model is built too, should the binder's check be passed over", () => {
+    const program = parse(
+      `block a() { relu b }\nblock b() { a }\nmodel m { input 3x4x4x4 a }`,
+      "r.csn",
+    ).program!;
+    const { library, diagnostics } = buildLibrary([program]);
+    expect(diagnostics.map((d) => d.code)).toEqual([Codes.recursion]);
+    let thrown: unknown;
+    try {
+      elaborate(program.models[0]!, library);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(CompileError);
+    const d = (thrown as CompileError).diagnostic;
+    expect(d.message).toBe("block 'a' calls itself");
+    expect(d.hint).toContain("instead of recursion");
+    expect(d.notes.map((n) => n.message)).toEqual([
+      "in block 'b' called here",
+      "in block 'a' called here",
+    ]);
+  });
+
+  it("cuts a long call chain's notes to the innermost and outermost five", () => {
+    let src = "";
+    for (let i = 1; i < 30; i++) src += `block b${i} { repeat 1 { b${i + 1} } }\n`;
+    src += "block b30 { conv(4, 1x1x1, in = 5) }\nmodel m { input 3x4x4x4 b1 }";
+    const d = checkSource(src).diagnostics;
+    expect(d.map((x) => x.code)).toEqual([Codes.channelMismatch]);
+    const notes = d[0]!.notes.map((n) => n.message);
+    expect(notes).toHaveLength(11);
+    expect(notes.slice(0, 3)).toEqual([
+      "in block 'b30' called here",
+      "in iteration 0 of this repeat",
+      "in block 'b29' called here",
+    ]);
+    // 30 calls and 29 repeats: 10 shown.
+    expect(notes[5]).toBe("... and 49 more calls and repeats");
+    expect(notes[10]).toBe("in block 'b1' called here");
   });
 
   it("checks --set names and types", () => {

@@ -35,6 +35,23 @@ export interface Context {
   readonly inModel: boolean;
 }
 
+// A chain of hundreds of calls and repeats would print a note each: the innermost few (where
+// it went wrong) and the outermost few (where the model starts it) are shown, the rest counted.
+const innermostNotes = 5;
+const outermostNotes = 5;
+
+/** The call chain as an error's notes, innermost first, its middle cut to a count. */
+export function callNotes(origin: readonly Note[]): readonly Note[] {
+  if (origin.length <= innermostNotes + outermostNotes + 1) return origin;
+  const cut = origin.slice(innermostNotes, origin.length - outermostNotes);
+  const calls = cut.every((n) => n.message.startsWith("in block ")) ? "calls" : "calls and repeats";
+  return [
+    ...origin.slice(0, innermostNotes),
+    { message: `... and ${cut.length} more ${calls}` },
+    ...origin.slice(origin.length - outermostNotes),
+  ];
+}
+
 /** An error at `span`, with the call chain that led there as notes. */
 export function fail(
   ctx: Context,
@@ -43,7 +60,7 @@ export function fail(
   span: Span,
   hint?: string,
 ): CompileError {
-  return new CompileError(error(code, message, span, { notes: ctx.origin, hint }));
+  return new CompileError(error(code, message, span, { notes: callNotes(ctx.origin), hint }));
 }
 
 /** Runs `f`; errors raised while evaluating expressions get the call chain attached. */
@@ -52,7 +69,7 @@ export function withOrigin<T>(ctx: Context, f: () => T): T {
     return f();
   } catch (e) {
     if (e instanceof CompileError && e.diagnostic.notes.length === 0 && ctx.origin.length > 0) {
-      throw new CompileError({ ...e.diagnostic, notes: ctx.origin });
+      throw new CompileError({ ...e.diagnostic, notes: callNotes(ctx.origin) });
     }
     throw e;
   }

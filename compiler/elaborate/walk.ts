@@ -14,7 +14,10 @@ import { layerOp } from "./layer-ops.js";
 import { bindArgs, declParams, layerParam, type Param } from "./params.js";
 import { inferShortcut } from "./residual.js";
 
-// Bodies inside bodies, across block calls: each level is a few stack frames here.
+// Bodies inside the model's body, across block calls. Each level is a few stack frames here
+// (body, statement, block call or residual): about 0.7 KB, so some 700 KB of Node's default
+// 984 KB at this depth; past it, `checkFile` reports the overflow (CSN1004), never a crash.
+// Recursion never gets here: the binder refuses it before any model is built.
 const maxDepth = 1_000;
 
 type Input = readonly [number, number, number, number];
@@ -24,7 +27,10 @@ type Residual = Extract<Statement, { kind: "residual" }>;
 export class Walker {
   /** The file's own `input` statement, for callers that compare it with a clip. */
   fileInput?: Input;
-  private depth = 0;
+  /** How deep the body being walked is: the model's own body is level 0. */
+  private depth = -1;
+  /** The blocks whose bodies are being walked, the call stack. */
+  private readonly active = new Set<string>();
 
   constructor(
     private readonly graph: GraphBuilder,
@@ -208,13 +214,23 @@ export class Walker {
 
   private blockCall(s: Call, ctx: Context, lone: boolean): void {
     const decl = this.library.blocks.get(s.callee)!;
-    if (ctx.origin.length > 200) {
+    // The binder refuses recursion; this stands behind it.
+    if (this.active.has(decl.name)) {
       throw fail(
         ctx,
         Codes.recursion,
-        `block calls nest too deeply at '${s.callee}'`,
-        s.span,
-        "use 'repeat' instead of recursion",
+        `block '${decl.name}' calls itself`,
+        s.calleeSpan,
+        "use 'repeat' to stack blocks instead of recursion",
+      );
+    }
+    if (this.depth >= maxDepth) {
+      throw fail(
+        ctx,
+        Codes.recursion,
+        `block calls nest more than ${maxDepth} levels deep at '${s.callee}' (stages, repeats, ifs, residuals and block calls together)`,
+        s.calleeSpan,
+        "flatten the chain: call the blocks one after another (or 'repeat' one) instead of each calling the next",
       );
     }
     const origin = [
@@ -230,13 +246,18 @@ export class Walker {
       segment === undefined
         ? ctx.prefix
         : [...ctx.prefix, this.graph.instance(ctx.prefix, segment)];
-    this.body(decl.body, {
-      scope: new LocalScope(undefined, scope),
-      prefix,
-      stage: ctx.stage,
-      block: prefix.join(".") || decl.name,
-      origin,
-      inModel: false,
-    });
+    this.active.add(decl.name);
+    try {
+      this.body(decl.body, {
+        scope: new LocalScope(undefined, scope),
+        prefix,
+        stage: ctx.stage,
+        block: prefix.join(".") || decl.name,
+        origin,
+        inModel: false,
+      });
+    } finally {
+      this.active.delete(decl.name);
+    }
   }
 }

@@ -46,16 +46,27 @@ function anchorsOf(graph: Graph): Map<string, Anchor[]> {
   return byFile;
 }
 
+/** The longest dotted prefix of every path, compared as strings (paths may be long). */
 function commonPath(nodes: readonly Node[]): string {
-  let parts = nodes[0]!.path.split(".");
+  let common = nodes[0]!.path;
+  const boundary = (path: string, i: number) => i === path.length || path[i] === ".";
   for (const n of nodes) {
-    const p = n.path.split(".");
+    const p = n.path;
+    // Equality of a slice compares as memory does, many times faster than startsWith.
+    if (p.slice(0, common.length) === common && boundary(p, common.length)) continue;
     let i = 0;
-    while (i < parts.length && i < p.length && parts[i] === p[i]) i++;
-    parts = parts.slice(0, i);
+    while (i < common.length && i < p.length && common[i] === p[i]) i++;
+    if (!boundary(common, i) || !boundary(p, i)) i = Math.max(0, common.lastIndexOf(".", i - 1));
+    common = common.slice(0, i);
   }
-  return parts.join(".");
+  return common;
 }
+
+// The instance a layer belongs to is told by its origin notes outside the statement. Each note
+// is made once, where its call or repeat iteration ran, and every layer made inside it holds
+// that same object followed by the same outer notes: the first note outside names the
+// instance, without comparing the whole chain (hundreds of notes deep in a long block chain).
+const outermost = {};
 
 /** The instances of the statement at `span`, over `graphs`, in execution order. */
 export function instancesOf(span: Span, graphs: readonly Graph[]): Instance[] {
@@ -76,12 +87,9 @@ export function instancesOf(span: Span, graphs: readonly Graph[]): Instance[] {
       if (a.end > span.end) continue;
       outside.set(a.node, Math.max(outside.get(a.node) ?? 0, a.outside));
     }
-    const groups = new Map<string, Node[]>();
+    const groups = new Map<object, Node[]>();
     for (const [node, from] of [...outside].sort((a, b) => a[0].id - b[0].id)) {
-      const key = node.origin
-        .slice(from)
-        .map((n) => `${n.span?.start}:${n.span?.file}:${n.message}`)
-        .join("|");
+      const key = node.origin[from] ?? outermost;
       const list = groups.get(key);
       if (list) list.push(node);
       else groups.set(key, [node]);
