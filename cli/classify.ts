@@ -128,7 +128,14 @@ export function classifyCommand(io: CliIo): Command {
     const sampled = samplingOf(opts);
     const { frames: T, crop, crops } = sampled;
     const views = sampled.clips * crops;
-    if (opts.dumpClips) checkOutputFile(opts.dumpClips, [opts.model, opts.weights, ...videos]);
+    if (opts.dumpClips)
+      checkOutputFile(opts.dumpClips, [
+        opts.model,
+        opts.weights,
+        opts.tuning,
+        opts.labels,
+        ...videos,
+      ]);
     if (!opts.weights) io.err("note: no --weights: random weights, so the classes mean nothing");
     // A labels file is read before the work; which names apply once the classes are known.
     if (opts.labels !== undefined && opts.labels !== "none") labelsFrom(opts.labels);

@@ -175,8 +175,8 @@ function writePlan(plan: Plan, dir: string): void {
   const files = plan.shaders.map(
     (_, i) => `kernels/${String(i).padStart(3, "0")}-${shaderKernel(plan, i)}.wgsl`,
   );
-  removeStaleKernels(dir, files);
   plan.shaders.forEach((code, i) => writeOutput(path.join(dir, files[i]!), code));
+  removeStaleKernels(dir, files); // after: a failed write leaves the old plan whole
   const { shaders: _shaders, ...rest } = plan;
   writeOutput(
     path.join(dir, "plan.json"),

@@ -199,17 +199,17 @@ export function checkOutputFile(file: string, inputs: readonly (string | undefin
 
 /**
  * An output that is one of the command's inputs (the model, its weights, a clip: also through
- * a link or another name) would be replaced by the result: refused before any work.
+ * a link or another name) would be replaced by the result: refused before any work. Only
+ * files that exist can clash (an output not yet there replaces nothing), and they are compared
+ * as files, by device and inode; a missing input is its reader's error to report.
  */
 function refuseOverwritingInputs(file: string, inputs: readonly (string | undefined)[]): void {
   const out = tryStat(file);
+  if (!out?.isFile()) return;
   for (const input of inputs) {
-    if (input === undefined) continue;
-    const st = out && tryStat(input);
-    const same = st
-      ? st.dev === out.dev && st.ino === out.ino
-      : path.resolve(input) === path.resolve(file);
-    if (same) throw new UsageError(`${file} is also an input of this command; write it elsewhere`);
+    const st = input === undefined ? undefined : tryStat(input);
+    if (st && st.dev === out.dev && st.ino === out.ino)
+      throw new UsageError(`${file} is also an input of this command; write it elsewhere`);
   }
 }
 

@@ -64,7 +64,8 @@ export function runCommand(io: CliIo): Command {
     );
   sessionOptions(cmd);
   return cmd.action(async (file: string, opts: RunOptions) => {
-    if (opts.output) checkOutputFile(opts.output, [file, opts.weights, opts.input, opts.tuning]);
+    if (opts.output)
+      checkOutputFile(opts.output, [file, opts.weights, opts.input, opts.tuning, opts.labels]);
     // A labels file is read before the work; which names apply once the classes are known.
     if (opts.labels !== undefined && opts.labels !== "none") labelsFrom(opts.labels);
     let input: Float32Array | undefined;
@@ -125,12 +126,14 @@ export function runCommand(io: CliIo): Command {
       const ms = performance.now() - start;
       if (notice) process.stderr.write("\r\x1b[K");
       const [n, classes] = plan.logits.shape as [number, number];
-      // Values far beyond what the model saw overflow float32: say so rather than rank NaNs.
-      if (!out.logits.every(Number.isFinite))
+      // Values far beyond what the model saw overflow: say so rather than rank NaNs.
+      if (!out.logits.every(Number.isFinite)) {
+        const range = plan.precision === "f32" ? "float32's" : "a half's (65504)";
         throw new CsncError(
           RuntimeCodes.badInput,
-          `the logits are not finite (float32 overflowed): the input's values are far outside the model's range${opts.input ? ` (${opts.input})` : ""}`,
+          `the logits are not finite: the activations overflowed ${range} range (${opts.input ? `the values of ${opts.input}` : "the weights or the clip"} may be far outside what the model expects)`,
         );
+      }
       if (opts.output) {
         const tensors = new Map([
           ["logits", { shape: [n, classes], data: out.logits }],

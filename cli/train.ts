@@ -175,7 +175,9 @@ export function trainCommand(io: CliIo): Command {
       opts.checkpoint ?? `${output.replace(/\.safetensors$/, "")}.ckpt.safetensors`;
     const log = opts.log ?? `${output.replace(/\.safetensors$/, "")}.log.jsonl`;
     // No output may overwrite an input (a log appended to the data file, say).
-    const inputs = [opts.data, opts.val, opts.weights, opts.resume].filter((f): f is string => !!f);
+    const inputs = [file, opts.data, opts.val, opts.weights, opts.resume].filter(
+      (f): f is string => !!f,
+    );
     for (const [f, what] of [
       [output, "--output"],
       [checkpointFile, "--checkpoint"],
@@ -184,7 +186,8 @@ export function trainCommand(io: CliIo): Command {
       const clash = inputs.find((i) => path.resolve(i) === path.resolve(f) && i !== opts.resume);
       if (clash)
         throw new UsageError(`${what} ${f} is also an input of this run; write it elsewhere`);
-      if (f !== opts.resume) checkOutputFile(f);
+      // By file too (links, hard links); resuming into the checkpoint read is allowed.
+      if (f !== opts.resume) checkOutputFile(f, inputs);
     }
     const resumed = opts.resume
       ? readCheckpoint(readFile(opts.resume, "checkpoint"), opts.resume)

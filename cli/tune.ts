@@ -1,6 +1,7 @@
 // `csnc tune FILE`: measures the kernel variants of every distinct step of the model on the
 // adapter at hand and records the fastest of each (runtime/tune/tuner.ts) in a tuning file,
 // keyed by the adapter's identity and the step's shape, and in the user's tuning cache.
+import { statSync } from "node:fs";
 import { Command } from "commander";
 import { lower } from "../compiler/passes/index.js";
 import type { Precision } from "../compiler/kernels/format.js";
@@ -88,7 +89,8 @@ export function tuneCommand(io: CliIo): Command {
         if (!(e instanceof CsncError)) throw e;
         // Not a tuning file (another file, or a damaged one with other adapters' entries):
         // left as it is, for the user to look at.
-        if (!/no such file/.test(e.message))
+        // An empty file (mktemp's) is replaced, as a missing one is.
+        if (!/no such file/.test(e.message) && statSync(opts.output).size > 0)
           throw new CsncError(
             e.code,
             `${e.message}; -o would replace it, so it is left as it is (remove it or write elsewhere)`,

@@ -172,6 +172,39 @@ describe("unwritable outputs", () => {
       expectClean(r, 2);
       expect(r.err).toContain("is also an input of this command; write it elsewhere");
     }
+    const trained = await run(
+      "train",
+      source,
+      "--data",
+      path.join(work, "no-data.safetensors"),
+      "--steps",
+      "1",
+      "--batch",
+      "1",
+      "--lr",
+      "0.1",
+      "-o",
+      link,
+    );
+    expectClean(trained, 2);
+    expect(trained.err).toContain("is also an input");
+    // Only files that exist clash: a missing model is its reader's error, and `none` no file.
+    const missing = path.join(work, "missing.csn");
+    const unread = await run("weights", "random", missing, "-o", missing);
+    expect(unread.code).toBe(1);
+    expect(unread.err).toContain(`cannot read ${missing}: no such file`);
+    const none = path.join(work, "none");
+    const tuned = await run(
+      "run",
+      source,
+      "--tuning",
+      "none",
+      "--output",
+      none,
+      "--backend",
+      "opengles",
+    );
+    expect(tuned.code, tuned.err).toBe(0);
     // tune -o merges into a tuning file; any other file is left alone.
     const r = await run("tune", source, "--budget", "1", "--backend", "opengles", "-o", aFile);
     expectClean(r, 1);
@@ -180,6 +213,21 @@ describe("unwritable outputs", () => {
     );
     expect(readFileSync(source, "utf8")).toBe(text);
     expect(readFileSync(aFile, "utf8")).toBe("x");
+    const empty = path.join(work, "empty-tuning.json"); // as mktemp leaves one
+    writeFileSync(empty, "");
+    const replaced = await run(
+      "tune",
+      source,
+      "--budget",
+      "1",
+      "--backend",
+      "opengles",
+      "--no-cache",
+      "-o",
+      empty,
+    );
+    expect(replaced.code, replaced.err).toBe(0);
+    expect(JSON.parse(readFileSync(empty, "utf8")).format).toBe("csnc-tuning");
   });
 
   it("run --output /dev/full after the inference", async () => {
