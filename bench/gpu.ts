@@ -2,7 +2,9 @@
 // for the few minutes a lent GPU gives. Here: `bash bench/gpu-pack.sh`; then the device tool
 // with carry [".device"] and the command (that machine has Node from .device, but no npm)
 //   source .device/setup.sh && node --import tsx bench/gpu.ts
-// Each step has its own time limit, so a hang costs only its share. Into --out ($OUT there):
+// Each step has its own time limit, so a hang costs only its share, and all share --deadline
+// (default 540 s, inside the device call's 600): the measurements come first, the tests last,
+// and a step the deadline leaves no time for is skipped. Into --out ($OUT there):
 //   gpu.log       every step's command and output
 //   info.json     the adapter: identity, features, subgroup-matrix configs, limits
 //   results.json  each profile (f32, f16-storage, f16, tuned) and PyTorch's timings
@@ -29,6 +31,7 @@ const { values: args } = parseArgs({
     tests: { type: "string", default: "kernels" },
     "torch-device": { type: "string", default: "cuda" },
     python: { type: "string", default: "python3" },
+    deadline: { type: "string", default: "540" },
   },
 });
 const backend = args.backend as Backend;
@@ -36,8 +39,26 @@ if (!backends.includes(backend)) fail(`--backend must be one of ${backends.join(
 const shape = args.shape!.split("x").map(Number);
 if (shape.length !== 5 || !shape.every((d) => Number.isInteger(d) && d > 0))
   fail(`--shape must be NxCxTxHxW, got '${args.shape}'`);
-const budget = Number(args.budget);
-if (!Number.isInteger(budget) || budget < 1) fail(`--budget must be whole seconds`);
+/** A whole-number option of at least `min`, checked before any GPU time is spent. */
+function whole(name: string, min: number): number {
+  const n = Number(args[name as keyof typeof args]);
+  if (!Number.isInteger(n) || n < min) fail(`--${name} must be a whole number of at least ${min}`);
+  return n;
+}
+const budget = whole("budget", 1);
+whole("iterations", 1);
+// The device call's limit is 600 s: every step shares this deadline, the last ones cut short.
+const deadline = performance.now() + whole("deadline", 60) * 1000;
+const testFiles: Record<string, string[]> = {
+  kernels: [
+    "test/webgpu.test.ts",
+    "test/kernels.property.test.ts",
+    "test/kernels-gpu-grade.property.test.ts",
+    "test/precision.test.ts",
+  ],
+  none: [],
+};
+const files = testFiles[args.tests!] ?? fail("--tests must be kernels or none");
 const out = path.resolve(args.out!);
 mkdirSync(out, { recursive: true });
 const logFile = path.join(out, "gpu.log");
@@ -55,8 +76,16 @@ function log(text: string): void {
   appendFileSync(logFile, text + "\n");
 }
 
-/** Runs a step's command with a time limit, logging all of it; its stdout, or undefined. */
-function step(name: string, seconds: number, cmd: string, argv: string[], env = {}) {
+/**
+ * Runs a step's command with a time limit (its own, or what is left before the deadline less
+ * 10 s for the summary), logging all of it; its stdout, or undefined.
+ */
+function step(name: string, limit: number, cmd: string, argv: string[], env = {}) {
+  const seconds = Math.min(limit, Math.floor((deadline - performance.now()) / 1000) - 10);
+  if (seconds < 5) {
+    log(`\n== ${name}: skipped, the deadline is near`);
+    return undefined;
+  }
   log(`\n== ${name}: ${cmd} ${argv.join(" ")} (limit ${seconds} s)`);
   const started = performance.now();
   const r = spawnSync(cmd, argv, {
@@ -108,7 +137,7 @@ const profile = (label: string, extra: string[]) => {
   const argv = [...cli, "profile", args.model!, ...sizeArgs, "--backend", backend, "--json"];
   argv.push("--iterations", args.iterations!, "--warmup", "3", ...extra);
   const text = step(`profile ${label}`, 180, process.execPath, argv);
-  profiles.push({ label, profile: text ? (JSON.parse(text) as Profile) : undefined });
+  profiles.push({ label, profile: parsed<Profile>(text, label) });
 };
 const precisions = ["f32", "f16-storage", ...(halfArithmetic ? ["f16"] : [])];
 for (const p of precisions) profile(p, ["--precision", p, "--tuning", "none"]);
@@ -120,7 +149,7 @@ if (arch)
     py.push("--shape", args.shape!, "--device", args["torch-device"]!, "--dtype", dtype);
     const text = step(`PyTorch ${dtype}`, 180, args.python!, py, { PYTHONUNBUFFERED: "1" });
     const last = text?.trim().split("\n").at(-1);
-    torch[dtype] = last ? (JSON.parse(last) as { median_ms: number }).median_ms : undefined;
+    torch[dtype] = parsed<{ median_ms: number }>(last, `PyTorch ${dtype}`)?.median_ms;
   }
 else log(`\n(no PyTorch twin for ${args.model}: bench/torch_csn.py builds ir- and ip-CSN only)`);
 summarise();
@@ -129,29 +158,31 @@ summarise();
 const tuningFile = path.join(out, "tuning.json");
 const tune = [...cli, "tune", args.model!, ...sizeArgs, "--backend", backend, "--no-cache"];
 tune.push("--budget", String(budget), "-o", tuningFile);
-if (step("tune", budget + 120, process.execPath, tune))
-  profile("f32 tuned", ["--tuning", tuningFile]);
+const tuned = step("tune", budget + 120, process.execPath, tune) !== undefined;
+if (tuned) profile("f32 tuned", ["--tuning", tuningFile]);
 summarise();
 
 // 4. The differential kernel tests and the fixtures on this adapter (test/backends.ts), with
 // the real half-arithmetic tests where it is hardware.
-const testFiles: Record<string, string[]> = {
-  kernels: [
-    "test/webgpu.test.ts",
-    "test/kernels.property.test.ts",
-    "test/kernels-gpu-grade.property.test.ts",
-    "test/precision.test.ts",
-  ],
-  none: [],
-};
-const files = testFiles[args.tests!] ?? fail("--tests must be kernels or none");
+
 if (files.length) {
   const vitest = [path.resolve("node_modules/vitest/vitest.mjs"), "run", ...files];
   const r = step("tests", 300, process.execPath, vitest, { CSNC_TEST_BACKENDS: backend });
   tests = r === undefined ? "FAILED (gpu.log has the failures)" : "passed";
 }
 summarise();
-process.exit(tests.startsWith("FAILED") || profiles.some((p) => !p.profile) ? 1 : 0);
+process.exit(tests.startsWith("FAILED") || !tuned || profiles.some((p) => !p.profile) ? 1 : 0);
+
+/** A step's JSON output, or undefined (logged) when it printed something else. */
+function parsed<T>(text: string | undefined, what: string): T | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    log(`-- ${what}: its output is not JSON (gpu.log has it)`);
+    return undefined;
+  }
+}
 
 /** summary.md and results.json as they stand: host time is the latency outside the kernels. */
 function summarise(): void {

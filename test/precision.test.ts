@@ -449,7 +449,7 @@ describe("--precision f16: half arithmetic, float32 accumulation", () => {
 // CSNC_TEST_BACKENDS names hardware (bench/gpu.ts, on a lent GPU), and fail there if the
 // adapter lacks the feature. Budgets: a product of two halves rounds once more than f16
 // storage's operands do, so twice its ops budget; the fixtures' logits as f16 storage's.
-for (const backend of hardwareBackends())
+for (const backend of await hardwareBackends())
   describe(`--precision f16 on ${backend}, in real halves`, () => {
     it("offers shader-f16", async () => {
       const { device } = await gpuDevice(backend);
