@@ -23,6 +23,7 @@ tar --exclude='node_modules/webgpu/dist/darwin-*' --exclude='node_modules/webgpu
     --exclude='node_modules/lightningcss*' \
     -cf - node_modules | xz -6 -T2 > .device/node_modules.tar.xz
 device=$(du -sb .device | cut -f1)
-tree=$(git ls-files -z --cached --others --exclude-standard | du -cb --files0-from=- | tail -1 | cut -f1)
+# Files deleted from the work tree but still tracked do not travel: du skips them.
+tree=$( (git ls-files -z --cached --others --exclude-standard | du -cb --files0-from=- 2>/dev/null || true) | tail -1 | cut -f1)
 echo "carry .device: $((device / 1048576)) MiB, working tree $((tree / 1048576)) MiB, of the 64 MiB a call may carry"
 [ $((device + tree)) -lt $((64 * 1048576)) ] || { echo "too large for one device call" >&2; exit 1; }

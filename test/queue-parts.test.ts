@@ -102,6 +102,8 @@ describe("manifests and job ids", () => {
   it("a job's data is checked field by field", () => {
     const good: JobData = { video: "v.mkv", source: "/d/v.mkv", videoDigest: digest, spec };
     expect(checkJobData(good)).toBe(good);
+    const unnamed = { ...good, spec: { ...spec, labels: "none" } }; // --labels none
+    expect(checkJobData(unnamed)).toBe(unnamed);
     const bad = [
       { ...good, videoDigest: "../../etc" },
       { ...good, spec: { ...spec, naming: "evil" } },
