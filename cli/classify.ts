@@ -10,7 +10,7 @@ import {
 import { writeSafetensors } from "../runtime/safetensors.js";
 import { normalisations, type Normalisation } from "../runtime/video.js";
 import { checkOutputFile, writeOutput, type CliIo } from "./io.js";
-import { classLabels, labelsFrom } from "./labels.js";
+import { classLabels, readLabels } from "./labels.js";
 import { integerOption, maxInputElements, UsageError } from "./options.js";
 import { sessionOptions } from "./run.js";
 import { modelFor, openSession, type CliSession, type SessionOptions } from "./session.js";
@@ -138,12 +138,12 @@ export function classifyCommand(io: CliIo): Command {
       ]);
     if (!opts.weights) io.err("note: no --weights: random weights, so the classes mean nothing");
     // A labels file is read before the work; which names apply once the classes are known.
-    if (opts.labels !== undefined && opts.labels !== "none") labelsFrom(opts.labels);
+    const labelsChoice = readLabels(opts.labels);
     const session = await openClassifySession(io, opts.model!, opts, sampled, opts.memory);
     if (!session) return;
     const { plan } = session;
     const classes = plan.logits.shape[1]!;
-    const labels = classLabels(opts.labels, classes, io.err);
+    const labels = classLabels(labelsChoice, classes, io.err);
     const results: object[] = [];
     let failed = 0;
     const progress = process.stderr.isTTY && !opts.json;

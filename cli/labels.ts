@@ -74,6 +74,23 @@ export function labelsFrom(option: string): string[] {
     .filter(Boolean);
 }
 
+/** Whether a --labels value names a file of the user's (not `kinetics400` or `none`). */
+export const isLabelsFile = (option: string | undefined): option is string =>
+  option !== undefined && option !== "none" && option !== "kinetics400";
+
+/** --labels as given, with the names it names read: before the work, so a bad file costs none. */
+export interface LabelsChoice {
+  readonly option?: string;
+  readonly names?: readonly string[];
+}
+
+export function readLabels(option: string | undefined): LabelsChoice {
+  return {
+    option,
+    names: option === undefined || option === "none" ? undefined : labelsFrom(option),
+  };
+}
+
 /**
  * The names run, classify and the queue's workers show for a model of `classes` classes:
  * `option` a labels file, `none`, or `kinetics400`, whose names fit only a 400-class model
@@ -81,20 +98,20 @@ export function labelsFrom(option: string): string[] {
  * mismatch the user asked for.
  */
 export function classLabels(
-  option: string | undefined,
+  { option, names }: LabelsChoice,
   classes: number,
   note: (message: string) => void = () => undefined,
 ): readonly string[] {
   if (option === "none") return [];
   if (option === undefined || option === "kinetics400") {
-    if (classes === 400) return labelsFrom("kinetics400");
+    if (classes === 400) return names ?? labelsFrom("kinetics400");
     if (option)
       note(
         `note: the kinetics400 labels name 400 classes and this model has ${classes}: classes show as numbers`,
       );
     return [];
   }
-  const labels = labelsFrom(option);
+  const labels = names ?? labelsFrom(option);
   if (labels.length !== classes)
     note(
       `note: ${printable(option)} names ${labels.length} classes and this model has ${classes}: ${labels.length < classes ? "the rest show as numbers" : "the extra names go unused"}`,

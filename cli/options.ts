@@ -2,6 +2,7 @@
 // one table of numeric option ranges that parsing and --help both read.
 import { Option } from "commander";
 import type { CheckOptions, Value } from "../compiler/index.js";
+import { valueOf } from "../compiler/values.js";
 import { CsncError, RuntimeCodes } from "../runtime/errors.js";
 import { backends } from "../runtime/backends.js";
 import { namings } from "../runtime/naming.js";
@@ -217,8 +218,7 @@ export function parseValue(text: string): Value {
       throw new UsageError(`--set: ${truncate(text)} has a dimension too large`);
     return { type: "dims", value };
   }
-  if (/^[A-Za-z_]\w*$/.test(text)) return { type: "enum", value: text };
-  return { type: "string", value: text };
+  return valueOf(text)!; // a name (an enum member) or a string, as the library reads one
 }
 
 export function toCheckOptions(o: ModelOptions): CheckOptions {

@@ -16,7 +16,7 @@ import {
 import { CsncError, RuntimeCodes } from "../runtime/errors.js";
 import { readSafetensors, writeSafetensors } from "../runtime/safetensors.js";
 import { randomInput } from "../runtime/random-input.js";
-import { classLabels, labelsFrom } from "./labels.js";
+import { classLabels, readLabels } from "./labels.js";
 import { readFile } from "./read-file.js";
 import { openSession, type SessionOptions } from "./session.js";
 import { tuningOption } from "./tuning.js";
@@ -67,7 +67,7 @@ export function runCommand(io: CliIo): Command {
     if (opts.output)
       checkOutputFile(opts.output, [file, opts.weights, opts.input, opts.tuning, opts.labels]);
     // A labels file is read before the work; which names apply once the classes are known.
-    if (opts.labels !== undefined && opts.labels !== "none") labelsFrom(opts.labels);
+    const labelsChoice = readLabels(opts.labels);
     let input: Float32Array | undefined;
     let shape: number[] = [];
     if (opts.input) {
@@ -141,7 +141,7 @@ export function runCommand(io: CliIo): Command {
         ]);
         writeOutput(opts.output, writeSafetensors(tensors));
       }
-      const names = classLabels(opts.labels, classes, io.err);
+      const names = classLabels(labelsChoice, classes, io.err);
       const labels = names.length ? names : undefined;
       const labelSet = opts.labels ?? "kinetics400";
       const top = [...Array(n).keys()].map((i) =>

@@ -178,17 +178,9 @@ export function trainCommand(io: CliIo): Command {
     const inputs = [file, opts.data, opts.val, opts.weights, opts.resume].filter(
       (f): f is string => !!f,
     );
-    for (const [f, what] of [
-      [output, "--output"],
-      [checkpointFile, "--checkpoint"],
-      [log, "--log"],
-    ] as const) {
-      const clash = inputs.find((i) => path.resolve(i) === path.resolve(f) && i !== opts.resume);
-      if (clash)
-        throw new UsageError(`${what} ${f} is also an input of this run; write it elsewhere`);
-      // By file too (links, hard links); resuming into the checkpoint read is allowed.
+    // Compared as files (links, hard links); resuming into the checkpoint read is allowed.
+    for (const f of [output, checkpointFile, log])
       if (f !== opts.resume) checkOutputFile(f, inputs);
-    }
     const resumed = opts.resume
       ? readCheckpoint(readFile(opts.resume, "checkpoint"), opts.resume)
       : undefined;

@@ -6,6 +6,7 @@ import type { Program } from "./ast.js";
 import { Codes } from "./codes.js";
 import { error, maxCollectedPerFile, omittedDiagnostics, type Diagnostic } from "./diagnostics.js";
 import { csnParser, maxNesting, NestingTooDeep } from "./parser.js";
+import { partitionPoint } from "./search.js";
 import { csnLexer, matchString } from "./tokens.js";
 import { tokenEnd, tokenSpan } from "./to-ast.js";
 
@@ -15,6 +16,7 @@ export * from "./diagnostics.js";
 export * from "./render.js";
 export * from "./suggest.js";
 export * from "./text.js";
+export * from "./search.js";
 
 export interface ParseResult {
   readonly program?: Program;
@@ -58,14 +60,7 @@ const reservedXMessage = "'x' is reserved (it writes dimensions, as in 3x3x3): p
 /** The index in `tokens` (sorted by offset) of `t`, or `tokens.length` for the end of the file. */
 function indexOfToken(t: IToken, tokens: readonly IToken[]): number {
   if (Number.isNaN(t.startOffset)) return tokens.length;
-  let lo = 0;
-  let hi = tokens.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (tokens[mid]!.startOffset < t.startOffset) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return partitionPoint(tokens.length, (i) => tokens[i]!.startOffset < t.startOffset);
 }
 
 function startsLine(t: IToken, text: string): boolean {

@@ -132,22 +132,31 @@ function ensureXdgRuntimeDir({ fs, os, path }: NodeModules): void {
  * idle: p90 233-246 ms against 183-186 ms with twice as many threads as CPUs, the medians
  * alike (BENCHMARKS.md, 2026-12-02, the only machine measured). So twice the CPUs, within
  * Mesa's cap, which never lowers its default; one CPU is left as Mesa runs it, and a user's
- * LP_NUM_THREADS wins. Mesa reads it when the adapter is requested: the value is restored
- * after `request`, so that child processes (ffmpeg, a host app's) do not inherit csnc's choice.
+ * LP_NUM_THREADS wins. The value to set, or undefined where the user's or Mesa's own stands;
+ * Mesa reads it when the adapter is requested (withEnv).
  */
-async function withLlvmpipeThreads<T>(
-  { os }: NodeModules,
-  request: () => Promise<T>,
-): Promise<{ result: T; threads?: string }> {
-  const user = process.env.LP_NUM_THREADS;
+function llvmpipeThreads({ os }: NodeModules): string | undefined {
   const cpus = os.availableParallelism();
-  if (user !== undefined || cpus < 2) return { result: await request(), threads: user };
-  const threads = String(Math.min(32, 2 * cpus));
-  process.env.LP_NUM_THREADS = threads;
+  return process.env.LP_NUM_THREADS === undefined && cpus >= 2
+    ? String(Math.min(32, 2 * cpus))
+    : undefined;
+}
+
+/**
+ * Runs `f` with the variables of `changes` that are defined set, then puts the environment
+ * back: drivers read these when an adapter is made, and neither later acquisitions nor child
+ * processes should inherit csnc's choices.
+ */
+async function withEnv<T>(changes: Record<string, string | undefined>, f: () => Promise<T>) {
+  const saved = Object.keys(changes).map((k) => [k, process.env[k]] as const);
+  for (const [k, v] of Object.entries(changes)) if (v !== undefined) process.env[k] = v;
   try {
-    return { result: await request(), threads };
+    return await f();
   } finally {
-    delete process.env.LP_NUM_THREADS;
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 }
 
@@ -177,17 +186,15 @@ export async function acquireAdapter(
 
   const vulkan = async (icd?: string) => {
     if (icd && !fs.existsSync(icd)) return undefined;
-    const saved = {
-      VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES,
-      VK_LOADER_DRIVERS_DISABLE: process.env.VK_LOADER_DRIVERS_DISABLE,
-    };
-    if (icd) process.env.VK_ICD_FILENAMES = icd;
+    const env: Record<string, string | undefined> = {};
+    if (icd) env.VK_ICD_FILENAMES = icd;
     else if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES) {
       // Dawn rejects Mesa's lavapipe here, loudly; the loader need not offer it.
-      const disabled = saved.VK_LOADER_DRIVERS_DISABLE;
-      process.env.VK_LOADER_DRIVERS_DISABLE = disabled ? `${disabled},*lvp*` : "*lvp*";
+      const disabled = process.env.VK_LOADER_DRIVERS_DISABLE;
+      env.VK_LOADER_DRIVERS_DISABLE = disabled ? `${disabled},*lvp*` : "*lvp*";
     }
-    try {
+    // The loader reads them now; later acquisitions in this process may want another driver.
+    return withEnv(env, async () => {
       // Dawn rounds timestamps to 65.5 us unless told otherwise; profiles need the real values.
       // Dawn offers shader-f16 on NVIDIA's Vulkan driver only with this toggle (--precision f16).
       const toggles = ["vulkan_enable_f16_on_nvidia", ...(o.toggles ?? [])];
@@ -198,24 +205,19 @@ export async function acquireAdapter(
       ]);
       instances.push(gpu);
       return (await gpu.requestAdapter({ powerPreference: "high-performance" })) ?? undefined;
-    } finally {
-      // The loader has read them; later acquisitions in this process may want another driver.
-      for (const [k, v] of Object.entries(saved)) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
-    }
+    });
   };
-  let llvmpipeThreads: string | undefined;
+  let llvmpipeThreadsUsed: string | undefined;
   const opengles = async () => {
     process.env.EGL_PLATFORM ??= "surfaceless";
-    const { result, threads } = await withLlvmpipeThreads(node, () => {
+    const chosen = llvmpipeThreads(node);
+    llvmpipeThreadsUsed = process.env.LP_NUM_THREADS ?? chosen;
+    const adapter = await withEnv({ LP_NUM_THREADS: chosen }, () => {
       const gpu = webgpu.create(["backend=opengles", ...enabled]);
       instances.push(gpu);
       return gpu.requestAdapter({ featureLevel: "compatibility" } as GPURequestAdapterOptions);
     });
-    llvmpipeThreads = threads;
-    return result ?? undefined;
+    return adapter ?? undefined;
   };
   // Mesa's lavapipe is too old for Dawn; probing it only prints warnings.
   const gpuDriver = () =>
@@ -236,7 +238,7 @@ export async function acquireAdapter(
     adapter,
     backend: b,
     description: describeAdapter(adapter),
-    ...(b === "opengles" && { llvmpipeThreads }),
+    ...(b === "opengles" && { llvmpipeThreads: llvmpipeThreadsUsed }),
   });
 
   const tried: string[] = [];

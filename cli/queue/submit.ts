@@ -11,7 +11,7 @@ import type { Naming } from "../../runtime/naming.js";
 import { samplingOf, samplingOptions, type Sampling } from "../classify.js";
 import type { CliIo } from "../io.js";
 import { plainReason } from "../io.js";
-import { labelsFrom } from "../labels.js";
+import { isLabelsFile, readLabels } from "../labels.js";
 import { integerOption, modelOptions, namingOption, weightsOption } from "../options.js";
 import { readFile } from "../read-file.js";
 import { modelFor } from "../session.js";
@@ -66,8 +66,8 @@ export function submitCommand(io: CliIo): Command {
 async function submit(io: CliIo, manifestFile: string, opts: SubmitOptions): Promise<void> {
   const sampling = samplingOf(opts);
   const named = opts.labels ?? "kinetics400";
-  const file = named !== "kinetics400" && named !== "none";
-  if (file) labelsFrom(named); // a bad labels file is refused here, not by every job
+  const file = isLabelsFile(named);
+  readLabels(named); // a bad labels file is refused here, not by every job
   const weights = opts.weights
     ? loadWeights(readFile(opts.weights, "weights"), opts.weights, opts.naming)
     : undefined;

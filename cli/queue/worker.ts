@@ -13,7 +13,7 @@ import type { Backend } from "../../runtime/backends.js";
 import { openClassifySession } from "../classify.js";
 import { UsageError } from "../options.js";
 import { writingFiles, type CliIo } from "../io.js";
-import { classLabels } from "../labels.js";
+import { classLabels, isLabelsFile, readLabels } from "../labels.js";
 import type { CliSession } from "../session.js";
 import { checkDigest, localFile, videoFile, type InputPolicy } from "./inputs.js";
 import { checkJobData, specDigest, type JobData, type JobResult, type JobSpec } from "./jobs.js";
@@ -150,7 +150,7 @@ async function open(
   const weights = spec.weights ? localFile(spec.weights, settings, "weights") : undefined;
   if (weights) await checkDigest(weights, spec.weightsDigest!, "weights");
   let labels = spec.labels;
-  if (spec.labels !== "kinetics400" && spec.labels !== "none") {
+  if (isLabelsFile(spec.labels)) {
     labels = localFile(spec.labels, settings, "labels");
     await checkDigest(labels, spec.labelsDigest ?? "", "labels");
   }
@@ -180,7 +180,11 @@ async function open(
   io.out(
     `compiled ${session.plan.model} for ${session.plan.input.shape.join("x")} on ${session.adapter.description} in ${Math.round(session.compileMs)} ms`,
   );
-  return { digest, session, labels: classLabels(labels, session.plan.logits.shape[1]!) };
+  return {
+    digest,
+    session,
+    labels: classLabels(readLabels(labels), session.plan.logits.shape[1]!),
+  };
 }
 
 /** The result to the worker's own outputs, if it has any. */

@@ -2,6 +2,7 @@
 // largest tensors claim buffers first; a later tensor reuses the smallest buffer none of whose
 // tensors is live at the same time.
 import type { Lifetime } from "./lifetimes.js";
+import { partitionPoint } from "../../grammar/search.js";
 
 interface Buffer {
   readonly bytes: number;
@@ -14,14 +15,7 @@ interface Buffer {
 
 /** The number of intervals of `b` starting at or before `x`. */
 function startsUpTo(b: Buffer, x: number): number {
-  let lo = 0;
-  let hi = b.starts.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (b.starts[mid]! <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return partitionPoint(b.starts.length, (i) => b.starts[i]! <= x);
 }
 
 /** The last interval starting at or before e overlaps [s, e] iff it ends at or after s. */

@@ -3,7 +3,7 @@
 // instance per time it ran, each holding every layer it made. A layer belongs to a statement
 // when the statement holds the layer's own line or one of the calls and repeats it came from
 // (its origin notes); the notes outside the statement tell its instances apart.
-import type { Span } from "../../grammar/index.js";
+import { partitionPoint, type Span } from "../../grammar/index.js";
 import type { Graph, Node, Shape } from "../ir.js";
 import { addCounts, countLayer, zeroCounts, type LayerCounts } from "../stats/count.js";
 
@@ -73,13 +73,7 @@ export function instancesOf(span: Span, graphs: readonly Graph[]): Instance[] {
   const out: Instance[] = [];
   for (const graph of graphs) {
     const anchors = anchorsOf(graph).get(span.file) ?? [];
-    let lo = 0;
-    let hi = anchors.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (anchors[mid]!.start < span.start) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = partitionPoint(anchors.length, (i) => anchors[i]!.start < span.start);
     // Per layer, the outermost of its places inside the statement.
     const outside = new Map<Node, number>();
     for (let i = lo; i < anchors.length && anchors[i]!.start <= span.end; i++) {
